@@ -1,0 +1,41 @@
+# lakegate: the two commands that matter are `make demo` and `make test`.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test lint typecheck unit job clean
+
+## setup: Python venv from pinned files, then the pinned JVM artifacts (both no-ops when up to date)
+setup: $(STAMP)
+	$(BIN)/lakegate setup
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 2; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --progress-bar off -c requirements.lock -e '.[dev]'
+	touch $(STAMP)
+
+## demo: start the local stack, produce events (some bad), ingest until drained, print a summary, stop
+demo: setup
+	$(BIN)/lakegate demo
+
+## test: ruff, mypy, unit tests (no JVM), then job tests (MiniCluster + real broker, registry, Iceberg)
+test: setup lint typecheck
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+job: setup
+	$(BIN)/pytest -m job
+
+clean:
+	-$(BIN)/lakegate stack down
+	rm -rf $(VENV) .lakegate .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,60 @@
+"""The one place that maps lakegate's column kinds onto Flink types (DataStream and Table sides)."""
+
+from __future__ import annotations
+
+from pyflink.common import Types
+from pyflink.common.typeinfo import TypeInformation
+from pyflink.table import DataTypes, Schema
+from pyflink.table.expression import Expression
+from pyflink.table.expressions import col, to_timestamp_ltz
+from pyflink.table.types import DataType
+
+from udfs.columns import Column, ColumnKind
+
+# Timestamps cross the Python boundary as epoch milliseconds (cheap ints) and become TIMESTAMP_LTZ in the
+# table plan; Iceberg's timestamptz is microsecond precision, hence (6).
+_TYPE_INFO: dict[ColumnKind, TypeInformation] = {
+    ColumnKind.string: Types.STRING(),
+    ColumnKind.boolean: Types.BOOLEAN(),
+    ColumnKind.int: Types.INT(),
+    ColumnKind.long: Types.LONG(),
+    ColumnKind.float: Types.FLOAT(),
+    ColumnKind.double: Types.DOUBLE(),
+    ColumnKind.bytes: Types.PRIMITIVE_ARRAY(Types.BYTE()),
+    ColumnKind.timestamp_ms: Types.LONG(),
+}
+
+_DATA_TYPE = {
+    ColumnKind.string: DataTypes.STRING,
+    ColumnKind.boolean: DataTypes.BOOLEAN,
+    ColumnKind.int: DataTypes.INT,
+    ColumnKind.long: DataTypes.BIGINT,
+    ColumnKind.float: DataTypes.FLOAT,
+    ColumnKind.double: DataTypes.DOUBLE,
+    ColumnKind.bytes: DataTypes.BYTES,
+    ColumnKind.timestamp_ms: DataTypes.BIGINT,
+}
+
+
+def row_type(columns: tuple[Column, ...]) -> TypeInformation:
+    return Types.ROW_NAMED([c.name for c in columns], [_TYPE_INFO[c.kind] for c in columns])
+
+
+def stream_schema(columns: tuple[Column, ...]) -> Schema:
+    """Schema for ``from_data_stream``: declares NOT NULL where the contract guarantees a value."""
+    builder = Schema.new_builder()
+    for c in columns:
+        data_type: DataType = _DATA_TYPE[c.kind](nullable=c.nullable)
+        builder = builder.column(c.name, data_type)
+    return builder.build()
+
+
+def sink_projection(columns: tuple[Column, ...]) -> list[Expression]:
+    """Expressions turning the stream row into the Iceberg row (epoch millis → TIMESTAMP_LTZ(6))."""
+    out: list[Expression] = []
+    for c in columns:
+        if c.kind is ColumnKind.timestamp_ms:
+            out.append(to_timestamp_ltz(col(c.name), 3).cast(DataTypes.TIMESTAMP_LTZ(6)).alias(c.name))
+        else:
+            out.append(col(c.name))
+    return out

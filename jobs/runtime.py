@@ -1,0 +1,52 @@
+"""How lakegate jobs get a Flink environment: configuration from settings, JVM classpath, logs.
+
+Must run before anything touches the PyFlink gateway: the gateway JVM reads HADOOP_CLASSPATH and
+FLINK_LOG_DIR from this process's environment when it starts.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyflink.common import Configuration
+from pyflink.datastream import StreamExecutionEnvironment
+
+from lakegate import jvm
+from lakegate.settings import Settings
+
+
+def flink_configuration(settings: Settings) -> Configuration:
+    conf = Configuration()
+    values = {
+        "pipeline.name": settings.job_name,
+        "pipeline.jars": ";".join(p.as_uri() for p in jvm.pipeline_jars(settings)),
+        "parallelism.default": str(settings.parallelism),
+        "python.execution-mode": settings.python_execution_mode,
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms}ms",
+        "execution.checkpointing.mode": "EXACTLY_ONCE",
+        "execution.checkpointing.dir": (settings.home / "checkpoints").as_uri(),
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": str(settings.restart_attempts),
+        "restart-strategy.fixed-delay.delay": "2s",
+        # Stable operator uids for the table parts of the plan too (sources, sinks), so savepoints map.
+        "table.exec.uid.generation": "ALWAYS",
+        # Small machines: keep managed memory modest so Kafka, the registry and Python workers fit.
+        "taskmanager.memory.managed.size": "128m",
+    }
+    for key, value in values.items():
+        conf.set_string(key, value)
+    return conf
+
+
+def prepare_process(settings: Settings) -> None:
+    os.environ["HADOOP_CLASSPATH"] = jvm.system_classpath(settings)
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["FLINK_LOG_DIR"] = str(settings.log_dir)
+
+
+def stream_environment(settings: Settings) -> StreamExecutionEnvironment:
+    prepare_process(settings)
+    return StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))

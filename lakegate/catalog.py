@@ -1,0 +1,101 @@
+"""The Iceberg catalog, as seen from Python (pyiceberg) and from Flink (Java JdbcCatalog).
+
+Both use the JDBC catalog on the same SQLite file under the same catalog name, so a table created here
+is the table the Flink sink writes. Audit tables are created from :func:`udfs.columns.audit_columns`, the
+same function that shapes the rows the job emits, so DDL and data cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.transforms import DayTransform
+from pyiceberg.types import (
+    BinaryType,
+    BooleanType,
+    DoubleType,
+    FloatType,
+    IcebergType,
+    IntegerType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+from lakegate.settings import Settings
+from udfs.columns import Column, ColumnKind, audit_columns
+from udfs.contract import Contract
+
+_ICEBERG_TYPES: dict[ColumnKind, IcebergType] = {
+    ColumnKind.string: StringType(),
+    ColumnKind.boolean: BooleanType(),
+    ColumnKind.int: IntegerType(),
+    ColumnKind.long: LongType(),
+    ColumnKind.float: FloatType(),
+    ColumnKind.double: DoubleType(),
+    ColumnKind.bytes: BinaryType(),
+    ColumnKind.timestamp_ms: TimestamptzType(),
+}
+
+
+def open_catalog(settings: Settings) -> SqlCatalog:
+    settings.warehouse_path.mkdir(parents=True, exist_ok=True)
+    settings.catalog_db_path.parent.mkdir(parents=True, exist_ok=True)
+    return SqlCatalog(
+        settings.catalog_name,
+        uri=f"sqlite:///{settings.catalog_db_path}",
+        warehouse=settings.warehouse_path.as_uri(),
+    )
+
+
+def flink_catalog_options(settings: Settings) -> dict[str, str]:
+    """Options for Flink's Iceberg catalog; `jdbc.schema-version=V1` matches pyiceberg's tables."""
+    return {
+        "type": "iceberg",
+        "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
+        "uri": f"jdbc:sqlite:{settings.catalog_db_path}",
+        "warehouse": settings.warehouse_path.as_uri(),
+        "jdbc.schema-version": "V1",
+    }
+
+
+def audit_table_name(settings: Settings, contract: Contract) -> str:
+    return f"{settings.audit_namespace}.{contract.name}"
+
+
+def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
+    return Schema(*(
+        NestedField(i, c.name, _ICEBERG_TYPES[c.kind], required=not c.nullable, doc=c.doc)
+        for i, c in enumerate(columns, 1)
+    ))
+
+
+def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contract) -> Table:
+    """Create the contract's audit table if missing (partitioned by day of event time)."""
+    with contextlib.suppress(NamespaceAlreadyExistsError):
+        catalog.create_namespace(settings.audit_namespace)
+    name = audit_table_name(settings, contract)
+    try:
+        return catalog.load_table(name)
+    except NoSuchTableError:
+        pass
+    columns = audit_columns(contract)
+    schema = iceberg_schema(columns)
+    event_time = schema.find_field(contract.event_time_field)
+    spec = PartitionSpec(PartitionField(event_time.field_id, 1000, DayTransform(), "event_day"))
+    return catalog.create_table(
+        name, schema=schema, partition_spec=spec,
+        properties={
+            "format-version": "2",
+            "write.format.default": "parquet",
+            "lakegate.contract": contract.name,
+            "lakegate.owner-team": contract.owner_team,
+            "comment": f"Audit log of contract {contract.name}: every valid record, append-only.",
+        },
+    )

@@ -1,0 +1,130 @@
+"""The `lakegate` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from lakegate import jvm, logs
+from lakegate.errors import LakegateError
+from lakegate.settings import Settings
+from udfs.contract import load_contracts
+from udfs.errors import ContractError
+
+log = logging.getLogger("lakegate")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lakegate", description="Kafka → contracts → Iceberg, on Flink.")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("setup", help="fetch the pinned JVM artifacts (no-op when up to date)")
+    sub.add_parser("settings", help="print the effective settings (secrets masked)")
+    stack = sub.add_parser("stack", help="the local Kafka broker and schema registry")
+    stack.add_argument("action", choices=["up", "down", "status"])
+    contracts = sub.add_parser("contracts", help="contracts in schemas/")
+    contracts.add_argument("action", choices=["list", "register"])
+    produce = sub.add_parser("produce", help="publish realistic events through the registry")
+    produce.add_argument("--count", type=int, default=10_000)
+    produce.add_argument("--rate", type=float, default=None, help="records per second (default: as fast as possible)")
+    produce.add_argument("--bad-fraction", type=float, default=0.05)
+    produce.add_argument("--seed", type=int, default=7)
+    run = sub.add_parser("run", help="run a job on a local MiniCluster")
+    run.add_argument("job", choices=["ingest"])
+    run.add_argument("--drain", action="store_true", help="stop once the topics are read to their end")
+    demo = sub.add_parser("demo", help="set up, start the stack, produce, ingest, summarise, stop")
+    demo.add_argument("--count", type=int, default=5_000)
+    demo.add_argument("--bad-fraction", type=float, default=0.05)
+    demo.add_argument("--keep-running", action="store_true", help="leave the stack running afterwards")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logs.configure()
+    try:
+        settings = Settings.load()
+        return _HANDLERS[args.command](args, settings)
+    except (LakegateError, ContractError) as exc:
+        print(f"lakegate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _setup(args: argparse.Namespace, settings: Settings) -> int:
+    jvm.ensure_artifacts(settings)
+    return 0
+
+
+def _settings(args: argparse.Namespace, settings: Settings) -> int:
+    print(json.dumps(settings.masked(), indent=2))
+    return 0
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate.stack import local
+
+    if args.action == "up":
+        jvm.ensure_artifacts(settings)
+        local.up(settings)
+    elif args.action == "down":
+        local.down(settings)
+    else:
+        for name, pid in local.status(settings).items():
+            print(f"{name:<9} {'running, pid ' + str(pid) if pid else 'stopped'}")
+    return 0
+
+
+def _contracts(args: argparse.Namespace, settings: Settings) -> int:
+    contracts = load_contracts(settings.schemas_dir)
+    if args.action == "list":
+        for c in contracts:
+            print(f"{c.name:<12} topic={c.topic:<22} owner={c.owner_team:<14} versions={len(c.schema_texts)}")
+        return 0
+    from lakegate.produce import register_contracts
+    from udfs.registry import RegistryClient
+
+    for name, schema_id in register_contracts(RegistryClient(settings.registry_url), contracts).items():
+        print(f"{name}: latest schema id {schema_id}")
+    return 0
+
+
+def _produce(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate.demo import progress_bar
+    from lakegate.produce import produce
+
+    report = produce(settings, load_contracts(settings.schemas_dir), args.count, rate=args.rate,
+                     bad_fraction=args.bad_fraction, seed=args.seed, progress=progress_bar)
+    for outcome, n in sorted(report.expected_counts().items()):
+        print(f"{outcome:<22} {n}")
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs import ingest
+
+    return ingest.main(["--drain"] if args.drain else [])
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate.demo import demo
+
+    return demo(settings, count=args.count, bad_fraction=args.bad_fraction, keep_running=args.keep_running)
+
+
+_HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
+    "setup": _setup,
+    "settings": _settings,
+    "stack": _stack,
+    "contracts": _contracts,
+    "produce": _produce,
+    "run": _run,
+    "demo": _demo,
+}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

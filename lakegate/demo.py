@@ -1,0 +1,157 @@
+"""`lakegate demo`: the whole path on the embedded local stack, with progress and a closing summary.
+
+setup → stack up → topics → register contracts → produce (some bad) → run ingest until drained →
+summary (produced, rows per audit table, quarantined per reason, where everything is) → stack down.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from pyiceberg.catalog.sql import SqlCatalog
+
+from lakegate import jvm
+from lakegate.catalog import audit_table_name, open_catalog
+from lakegate.errors import JobFailedError
+from lakegate.produce import VALID, produce
+from lakegate.settings import Settings
+from lakegate.stack import kafka, local
+from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters
+from udfs.contract import Contract, Contracts, load_contracts
+
+STEPS = 7
+
+
+@contextmanager
+def step(number: int, title: str) -> Iterator[None]:
+    print(f"[{number}/{STEPS}] {title} ...", flush=True)
+    started = time.monotonic()
+    yield
+    print(f"[{number}/{STEPS}] {title}: done in {time.monotonic() - started:.1f}s", flush=True)
+
+
+def progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = int(width * done / max(total, 1))
+    print(f"\r      [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="\n" if done >= total else "",
+          flush=True)
+
+
+def run_job_with_progress(settings: Settings, contracts: Contracts, expected_valid: int) -> None:
+    """Run the ingest job (drain mode) in a child process; print audited rows as commits land."""
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.log_dir / "demo-ingest.out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
+    env.update(settings.replace(drain=True).to_env())
+    stop = threading.Event()
+
+    def watch() -> None:
+        catalog = open_catalog(settings)
+        while not stop.wait(3.0):
+            try:
+                rows = sum(_committed_rows(catalog, settings, c) for c in contracts)
+            except Exception:  # noqa: S112 - a commit in flight; try again at the next tick
+                continue
+            print(f"      audited so far: {rows}/{expected_valid} valid records committed", flush=True)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with log.open("wb") as out:
+            code = subprocess.run([sys.executable, "-m", "jobs.ingest"], env=env, stdout=out,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+    finally:
+        stop.set()
+        watcher.join()
+    if code != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
+        raise JobFailedError(f"ingest job exited {code}; see {log} and Flink logs in {settings.log_dir}:\n{tail}")
+
+
+def _committed_rows(catalog: SqlCatalog, settings: Settings, contract: Contract) -> int:
+    table = catalog.load_table(audit_table_name(settings, contract))
+    snapshot = table.current_snapshot()
+    if snapshot is None or snapshot.summary is None:
+        return 0
+    return int(snapshot.summary.get("total-records", "0"))
+
+
+def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: bool = False) -> int:
+    started = time.monotonic()
+    with step(1, "fetching JVM artifacts (no-op when already there)"):
+        jvm.ensure_artifacts(settings)
+    contracts = load_contracts(settings.schemas_dir)
+    with step(2, "starting the local stack (Kafka broker, schema registry)"):
+        local.up(settings)
+    try:
+        with step(3, "creating topics"):
+            created = kafka.ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
+            print(f"      created: {', '.join(created) or 'none (all existed)'}")
+        with step(4, f"registering contracts and producing {count} events ({bad_fraction:.0%} bad)"):
+            report = produce(settings, contracts, count, bad_fraction=bad_fraction, seed=int(time.time()),
+                             progress=progress_bar)
+        expected = report.expected_counts()
+        with step(5, "running the ingest job on a Flink MiniCluster until the topics are drained"):
+            from jobs.ingest import provision
+
+            provision(settings, contracts)
+            before = {c.name: _committed_rows(open_catalog(settings), settings, c) for c in contracts}
+            run_job_with_progress(settings, contracts, sum(before.values()) + expected[VALID])
+        with step(6, "reading back the audit tables and the dead-letter topic"):
+            audited = {c.name: read_audit(settings, c).num_rows for c in contracts}
+            dead = read_dead_letters(settings)
+        _summary(settings=settings, contracts=contracts, expected=expected, audited=audited, before=before,
+                 dead=dead, produced=len(report.records), seconds=time.monotonic() - started)
+        new_rows = sum(audited.values()) - sum(before.values())
+        new_dead = [d for d in dead if (d.source[0], d.source[1], d.source[2]) in
+                    {(r.topic, r.partition, r.offset) for r in report.records}]
+        ok = new_rows + len(new_dead) == len(report.records)
+        print("RESULT: " + ("OK: produced == audited + quarantined" if ok else "MISMATCH: records unaccounted for"))
+        return 0 if ok else 1
+    finally:
+        if keep_running:
+            print("stack left running: `lakegate stack down` stops it")
+        else:
+            with step(7, "stopping the local stack"):
+                local.down(settings)
+
+
+def _summary(
+    *,
+    settings: Settings,
+    contracts: Contracts,
+    expected: Counter[str],
+    audited: dict[str, int],
+    before: dict[str, int],
+    dead: list[DeadLetter],
+    produced: int,
+    seconds: float,
+) -> None:
+    reasons = Counter(d.reason for d in dead)
+    line: Callable[[str], None] = print
+    line("")
+    line("=" * 64)
+    line("lakegate demo summary")
+    line("=" * 64)
+    line(f"produced this run:      {produced:>8}   (valid {expected[VALID]}, bad {produced - expected[VALID]})")
+    for c in contracts:
+        line(f"audit {settings.catalog_name}.{audit_table_name(settings, c):<20} {audited[c.name]:>8} rows"
+             f"   (+{audited[c.name] - before[c.name]} this run)")
+    line(f"quarantined (topic {settings.dlq_topic}), all runs: {sum(reasons.values())}")
+    for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        line(f"    {reason:<22} {n:>6}")
+    line("where things are:")
+    line(f"    Iceberg catalog       sqlite {settings.catalog_db_path}")
+    line(f"    Iceberg warehouse     {settings.warehouse_path}")
+    line(f"    Kafka                 {settings.kafka_bootstrap}  topics: {', '.join(c.topic for c in contracts)}")
+    line(f"    schema registry       {settings.masked()['registry_url']}")
+    line(f"    logs                  {settings.log_dir}")
+    line(f"elapsed: {seconds:.0f}s")
+    line("=" * 64)

@@ -1,0 +1,140 @@
+"""The JVM side: fetch the pinned artifacts declared in ``deploy/pom.xml``, locate Java, build classpaths.
+
+``ensure_artifacts`` runs Maven once per artifact group (a profile in the pom) into ``<home>/jvm/<group>``
+and writes a stamp holding the pom's hash; a second call with the same pom is a no-op that costs no
+Maven start and no download.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
+
+from lakegate.errors import SetupError
+from lakegate.logs import kv
+from lakegate.settings import Settings
+
+log = logging.getLogger(__name__)
+
+GROUPS = ("flink", "hadoop", "kafka", "registry")
+_STAMP = ".lakegate-stamp"
+_REGISTRY_COORDS = ("io/apicurio/apicurio-registry-app", "apicurio-registry-app-{v}-all.tar.gz")
+
+
+def java_executable(settings: Settings) -> str:
+    home = settings.java_home or (Path(os.environ["JAVA_HOME"]) if os.environ.get("JAVA_HOME") else None)
+    if home is not None:
+        candidate = home / "bin" / "java"
+        if candidate.is_file():
+            return str(candidate)
+        raise SetupError(f"no java at {candidate}; fix LAKEGATE_JAVA_HOME / JAVA_HOME (need Java 17)")
+    found = shutil.which("java")
+    if found is None:
+        raise SetupError("java not found on PATH; install OpenJDK 17 or set LAKEGATE_JAVA_HOME")
+    return found
+
+
+def _pom_hash(pom: Path) -> str:
+    return hashlib.sha256(pom.read_bytes()).hexdigest()
+
+
+def artifacts_ready(settings: Settings) -> bool:
+    stamp = settings.jvm_dir / _STAMP
+    return settings.pom.is_file() and stamp.is_file() and stamp.read_text().strip() == _pom_hash(settings.pom)
+
+
+def ensure_artifacts(settings: Settings) -> None:
+    """Fetch every artifact group unless the stamp says this pom was already fetched."""
+    if not settings.pom.is_file():
+        raise SetupError(f"pom not found at {settings.pom}; run from a lakegate checkout or set LAKEGATE_POM")
+    if artifacts_ready(settings):
+        log.info("JVM artifacts up to date", extra=kv(dir=settings.jvm_dir))
+        return
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise SetupError("mvn (Apache Maven) not found on PATH; install it (Debian package 'maven')")
+    settings.jvm_dir.mkdir(parents=True, exist_ok=True)
+    for index, group in enumerate(GROUPS, 1):
+        target = settings.jvm_dir / group
+        if target.exists():
+            shutil.rmtree(target)  # a changed pom may drop jars: never keep stale ones
+        started = time.monotonic()
+        log.info(f"[{index}/{len(GROUPS)}] fetching JVM artifacts: {group}", extra=kv(dir=target))
+        command = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(settings.pom), f"-P{group}",
+                   f"-Dlakegate.jvm.dir={settings.jvm_dir}", "package"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            raise SetupError(f"Maven failed for artifact group {group!r} (exit {result.returncode}):\n{tail}")
+        if group == "registry":
+            _unpack_registry(settings, mvn)
+        log.info(f"[{index}/{len(GROUPS)}] done: {group}", extra=kv(seconds=round(time.monotonic() - started, 1)))
+    (settings.jvm_dir / _STAMP).write_text(_pom_hash(settings.pom) + "\n")
+
+
+def _unpack_registry(settings: Settings, mvn: str) -> None:
+    # The pom only downloads the tarball into the local Maven repository (see the comment there).
+    version = _pom_property(settings.pom, "apicurio.version")
+    result = subprocess.run(
+        [mvn, "-B", "-q", "-Dstyle.color=never", "help:evaluate", "-Dexpression=settings.localRepository",
+         "-DforceStdout"],
+        capture_output=True, text=True, check=False,
+    )
+    # Maven wraps the value in ANSI colour codes even in batch mode on some terminals.
+    value = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout).strip()
+    repo = Path(value) if result.returncode == 0 and value else Path.home() / ".m2" / "repository"
+    folder, name = _REGISTRY_COORDS
+    tarball = repo / folder / version / name.format(v=version)
+    if not tarball.is_file():
+        raise SetupError(f"registry tarball missing at {tarball} after Maven ran; rerun `lakegate setup`")
+    target = settings.jvm_dir / "registry"
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tarball) as archive:
+        archive.extractall(target, filter="data")
+
+
+def _pom_property(pom: Path, name: str) -> str:
+    import xml.etree.ElementTree as ET
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    node = ET.parse(pom).getroot().find(f"m:properties/m:{name}", ns)  # noqa: S314
+    if node is None or not (node.text or "").strip():
+        raise SetupError(f"{pom} has no <{name}> property")
+    return (node.text or "").strip()
+
+
+def jars(settings: Settings, group: str) -> list[Path]:
+    folder = settings.jvm_dir / group
+    found = sorted(folder.glob("*.jar"))
+    if not found:
+        raise SetupError(f"no jars in {folder}; run `lakegate setup` (or `make setup`) first")
+    return found
+
+
+def system_classpath(settings: Settings) -> str:
+    """Jars the Flink JVM needs on its *system* classpath (exported as HADOOP_CLASSPATH).
+
+    Hadoop must be there for the Iceberg sink. The SQLite JDBC driver too: java.sql.DriverManager does not
+    see drivers that only sit in the user-code classloader (``pipeline.jars``), and the Iceberg committer
+    fails with "No suitable driver found".
+    """
+    system = jars(settings, "hadoop") + [j for j in jars(settings, "flink") if j.name.startswith("sqlite-jdbc")]
+    return os.pathsep.join(str(j) for j in system)
+
+
+def pipeline_jars(settings: Settings) -> list[Path]:
+    return [j for j in jars(settings, "flink") if not j.name.startswith("sqlite-jdbc")]
+
+
+def registry_runner(settings: Settings) -> Path:
+    runners = sorted((settings.jvm_dir / "registry").glob("*-runner.jar"))
+    if not runners:
+        raise SetupError(f"no registry runner jar in {settings.jvm_dir / 'registry'}; run `lakegate setup`")
+    return runners[0]

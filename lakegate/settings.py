@@ -1,0 +1,227 @@
+"""One settings object per process: defaults < settings file (TOML) < ``LAKEGATE_*`` environment < overrides.
+
+Built and validated once (:meth:`Settings.load`), frozen afterwards. Unknown keys are rejected wherever they
+come from, so a typo fails loudly instead of silently using a default. Settings travel to job processes as
+environment variables (:meth:`Settings.to_env`), never as command-line arguments, because arguments are
+visible to every user of the machine and may carry credentials.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from lakegate.errors import SettingsError
+
+ENV_PREFIX = "LAKEGATE_"
+SETTINGS_FILE_ENV = "LAKEGATE_SETTINGS_FILE"
+_REPO_ROOT = Path(__file__).resolve().parents[1]
+_MODES = ("process", "thread")
+_START_FROM = ("earliest", "group-offsets")
+
+
+def _default_root() -> Path:
+    # In a source checkout (the supported layout for now) state lives beside the code, git-ignored.
+    return _REPO_ROOT if (_REPO_ROOT / "deploy" / "pom.xml").is_file() else Path.cwd()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # Where lakegate keeps its state: JVM artifacts, broker and registry data, catalog, warehouse, logs.
+    home: Path = field(default_factory=lambda: _default_root() / ".lakegate")
+    schemas_dir: Path = field(default_factory=lambda: _default_root() / "schemas")
+    pom: Path = field(default_factory=lambda: _default_root() / "deploy" / "pom.xml")
+    java_home: Path | None = None
+    artifacts_dir: Path | None = None  # fetched JVM artifacts; default: <home>/jvm
+
+    # Kafka
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    kafka_controller_port: int = 19093
+    kafka_heap_mb: int = 512
+    topic_partitions: int = 3
+    dlq_topic: str = "lakegate.quarantine.v1"
+    consumer_group: str = "lakegate-ingest"
+
+    # Schema registry (Confluent REST API). May embed credentials (https://user:secret@host/...).
+    registry_url: str = "http://127.0.0.1:18081/apis/ccompat/v7"
+    registry_heap_mb: int = 256
+
+    # Iceberg: one catalog name shared by Flink (Java JdbcCatalog) and pyiceberg (SqlCatalog).
+    catalog_name: str = "lakegate"
+    catalog_db: Path | None = None  # default: <home>/catalog.db
+    warehouse: Path | None = None  # default: <home>/warehouse
+    audit_namespace: str = "audit"
+
+    # Flink job
+    job_name: str = "lakegate-ingest"
+    parallelism: int = 1
+    checkpoint_interval_ms: int = 5000
+    python_execution_mode: str = "process"
+    start_from: str = "earliest"
+    drain: bool = False  # stop once every topic is read up to the offsets current at job start
+    restart_attempts: int = 3
+
+    # ---- derived locations -------------------------------------------------------------------
+    @property
+    def jvm_dir(self) -> Path:
+        return self.artifacts_dir or self.home / "jvm"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def catalog_db_path(self) -> Path:
+        return self.catalog_db or self.home / "catalog.db"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse or self.home / "warehouse"
+
+    @property
+    def kafka_port(self) -> int:
+        return int(self.kafka_bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    @property
+    def registry_port(self) -> int:
+        return urllib.parse.urlsplit(self.registry_url).port or 80
+
+    # ---- construction --------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls,
+        file: Path | None = None,
+        env: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Layer the sources, reject unknown keys, convert types, validate once."""
+        env = os.environ if env is None else env
+        names = {f.name for f in fields(cls)}
+        raw: dict[str, Any] = {}
+        file = file or (Path(env[SETTINGS_FILE_ENV]) if env.get(SETTINGS_FILE_ENV) else None)
+        if file is not None:
+            raw.update(_read_file(file, names))
+        for key, value in env.items():
+            if not key.startswith(ENV_PREFIX) or key == SETTINGS_FILE_ENV:
+                continue
+            name = key[len(ENV_PREFIX) :].lower()
+            if name not in names:
+                raise SettingsError(
+                    f"unknown environment variable {key}. Known: "
+                    + ", ".join(sorted(ENV_PREFIX + n.upper() for n in names))
+                )
+            raw[name] = value
+        for name, value in overrides.items():
+            if name not in names:
+                raise SettingsError(f"unknown setting {name!r}")
+            if value is not None:
+                raw[name] = value
+        converted = {name: _convert(cls, name, value) for name, value in raw.items()}
+        settings = cls(**converted)
+        settings.validate()
+        return settings
+
+    def replace(self, **changes: Any) -> Settings:
+        """A validated copy with some settings changed (for tests and the demo)."""
+        copy = dataclasses.replace(self, **changes)
+        copy.validate()
+        return copy
+
+    def validate(self) -> None:
+        problems: list[str] = []
+        if self.python_execution_mode not in _MODES:
+            problems.append(f"python_execution_mode must be one of {_MODES}, got {self.python_execution_mode!r}")
+        if self.start_from not in _START_FROM:
+            problems.append(f"start_from must be one of {_START_FROM}, got {self.start_from!r}")
+        for name in ("parallelism", "topic_partitions", "kafka_heap_mb", "registry_heap_mb"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be at least 1")
+        if self.checkpoint_interval_ms < 100:
+            problems.append("checkpoint_interval_ms must be at least 100")
+        if self.restart_attempts < 0:
+            problems.append("restart_attempts must be 0 or more")
+        for hostport in self.kafka_bootstrap.split(","):
+            host, _, port = hostport.strip().rpartition(":")
+            if not host or not port.isdigit():
+                problems.append(f"kafka_bootstrap must be host:port[,host:port...], got {hostport!r}")
+        url = urllib.parse.urlsplit(self.registry_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            problems.append(f"registry_url must be an http(s) URL, got {_mask_url(self.registry_url)!r}")
+        for name in ("catalog_name", "audit_namespace", "dlq_topic", "job_name", "consumer_group"):
+            value = getattr(self, name)
+            if not value or not all(c.isalnum() or c in "._-" for c in value):
+                problems.append(f"{name} must be non-empty letters, digits, '.', '_' or '-', got {value!r}")
+        if problems:
+            raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
+
+    # ---- export --------------------------------------------------------------------------------
+    def to_env(self) -> dict[str, str]:
+        """The settings as ``LAKEGATE_*`` variables, for a child process (job runner, tests)."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            out[ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+    def masked(self) -> dict[str, str]:
+        """For printing and logging: credentials in URLs are replaced by ``***``."""
+        shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
+        shown["registry_url"] = _mask_url(self.registry_url)
+        return shown
+
+    def __repr__(self) -> str:
+        return "Settings(" + ", ".join(f"{k}={v}" for k, v in self.masked().items()) + ")"
+
+
+def _mask_url(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+
+
+def _read_file(path: Path, names: set[str]) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise SettingsError(f"settings file {path} does not exist; fix {SETTINGS_FILE_ENV} or create it") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise SettingsError(f"settings file {path}: unknown keys {unknown}. Known: {sorted(names)}")
+    return data
+
+
+def _convert(cls: type[Settings], name: str, value: Any) -> Any:
+    annotation = str(next(f.type for f in fields(cls) if f.name == name))
+    try:
+        if annotation.startswith("Path"):
+            return Path(value).expanduser() if value not in ("", None) else None
+        if annotation == "int":
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a number")
+            return int(value)
+        if annotation == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("expected true or false")
+        return str(value)
+    except ValueError as exc:
+        raise SettingsError(f"setting {name}: cannot read {value!r} as {annotation}: {exc}") from exc

@@ -1,0 +1,112 @@
+"""Single-node Apache Kafka 4.x broker in KRaft mode (broker + controller in one JVM), on loopback."""
+
+from __future__ import annotations
+
+import base64
+import os
+import uuid
+from pathlib import Path
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from lakegate import jvm
+from lakegate.errors import StackError
+from lakegate.settings import Settings
+from lakegate.stack.process import Service
+
+MAIN_CLASS = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+
+def service(settings: Settings) -> Service:
+    return Service("kafka", settings.home / "run")
+
+
+def _server_properties(settings: Settings, data_dir: Path) -> str:
+    port, controller = settings.kafka_port, settings.kafka_controller_port
+    return "\n".join([
+        "process.roles=broker,controller",
+        "node.id=1",
+        f"controller.quorum.voters=1@127.0.0.1:{controller}",
+        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={data_dir}",
+        f"num.partitions={settings.topic_partitions}",
+        # Single node: internal topics cannot have more replicas than brokers.
+        "offsets.topic.replication.factor=1",
+        "transaction.state.log.replication.factor=1",
+        "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1",
+        "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0",
+        "auto.create.topics.enable=false",
+        "",
+    ])
+
+
+def start(settings: Settings) -> None:
+    java = jvm.java_executable(settings)
+    classpath = os.pathsep.join(str(j) for j in jvm.jars(settings, "kafka"))
+    base = settings.home / "kafka"
+    data_dir = base / "data"
+    config = base / "server.properties"
+    base.mkdir(parents=True, exist_ok=True)
+    config.write_text(_server_properties(settings, data_dir))
+    log4j = base / "log4j2.properties"
+    log4j.write_text(
+        "rootLogger.level=WARN\nrootLogger.appenderRef.stdout.ref=STDOUT\n"
+        "appender.stdout.type=Console\nappender.stdout.name=STDOUT\n"
+        "appender.stdout.layout.type=PatternLayout\nappender.stdout.layout.pattern=%d %p %c: %m%n\n"
+        "logger.kafka.name=kafka.server.KafkaRaftServer\nlogger.kafka.level=INFO\n"
+    )
+    jvm_opts = [f"-Xmx{settings.kafka_heap_mb}m", f"-Xms{min(256, settings.kafka_heap_mb)}m",
+                "-XX:+UseSerialGC", f"-Dlog4j2.configurationFile={log4j}"]
+    svc = service(settings)
+    if svc.pid() is None and not (data_dir / "meta.properties").is_file():
+        import subprocess
+
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            [java, *jvm_opts, "-cp", classpath, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config)],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+    svc.start([java, *jvm_opts, "-cp", classpath, MAIN_CLASS, str(config)], lambda: ready(settings))
+
+
+def ready(settings: Settings) -> bool:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000,
+                             client_id="lakegate-probe")
+    try:
+        brokers = admin.describe_cluster()["brokers"]
+        return bool(brokers) and not any(b.get("is_fenced") for b in brokers)
+    finally:
+        admin.close()
+
+
+def stop(settings: Settings) -> None:
+    service(settings).stop()
+
+
+def ensure_topics(settings: Settings, names: list[str], *, partitions: int | None = None) -> list[str]:
+    """Create missing topics; return the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        created: list[str] = []
+        for name in missing:
+            try:
+                admin.create_topics([NewTopic(name, partitions or settings.topic_partitions, 1)])
+                created.append(name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,45 @@
+"""Apicurio Registry 3.0 (in-memory storage) serving the Confluent Schema Registry API, on loopback.
+
+Apicurio was chosen because it is a real, maintained registry that installs from Maven Central and runs
+on Java 17; lakegate itself only speaks the Confluent REST API, so Confluent SR, Karapace or Redpanda work
+the same in production. In-memory storage fits the local stack: `lakegate contracts publish` (and the
+demo) register the contracts from ``schemas/`` after each start.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.parse
+import urllib.request
+
+from lakegate import jvm
+from lakegate.settings import Settings
+from lakegate.stack.process import Service
+
+
+def service(settings: Settings) -> Service:
+    return Service("registry", settings.home / "run")
+
+
+def start(settings: Settings) -> None:
+    java = jvm.java_executable(settings)
+    runner = jvm.registry_runner(settings)
+    url = urllib.parse.urlsplit(settings.registry_url)
+    command = [
+        java, f"-Xmx{settings.registry_heap_mb}m", "-XX:+UseSerialGC",
+        "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={url.port or 80}",
+        "-Dquarkus.log.level=WARN", "-Dquarkus.banner.enabled=false",
+        # No telemetry, no outbound calls: this machine may have no network.
+        "-Dquarkus.otel.enabled=false", "-Dquarkus.otel.sdk.disabled=true",
+        "-jar", str(runner),
+    ]
+    service(settings).start(command, lambda: ready(settings), timeout_s=120.0, cwd=runner.parent)
+
+
+def ready(settings: Settings) -> bool:
+    with urllib.request.urlopen(settings.registry_url.rstrip("/") + "/subjects", timeout=3) as response:  # noqa: S310
+        return response.status == 200 and isinstance(json.loads(response.read()), list)
+
+
+def stop(settings: Settings) -> None:
+    service(settings).stop()

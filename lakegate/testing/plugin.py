@@ -1,0 +1,103 @@
+"""pytest plugin: a real Kafka broker, schema registry and Iceberg catalog for a test session, and a runner
+that executes lakegate jobs on a Flink MiniCluster in a child process.
+
+Fixtures (session-scoped unless noted):
+
+``lakegate_settings``   settings pointing at a private home and free loopback ports
+``lakegate_stack``      the broker and registry running (started once, stopped at the end)
+``lakegate_contracts``  the contracts from ``schemas/`` (override ``lakegate_schemas_dir`` to use yours)
+``run_job``             call ``run_job("ingest", settings)`` to run a job until its topics are drained
+
+Tests that need these are slow (a JVM or three): mark them ``@pytest.mark.job``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from lakegate import jvm
+from lakegate.settings import Settings
+from lakegate.stack import kafka, local
+from udfs.contract import Contracts, load_contracts
+
+JOB_TIMEOUT_S = 600
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def lakegate_schemas_dir() -> Path:
+    return Settings.load(env={}).schemas_dir
+
+
+@pytest.fixture(scope="session")
+def lakegate_settings(tmp_path_factory: pytest.TempPathFactory, lakegate_schemas_dir: Path) -> Settings:
+    defaults = Settings.load(env={})
+    settings = Settings.load(
+        env={},
+        home=tmp_path_factory.mktemp("lakegate"),
+        artifacts_dir=defaults.jvm_dir,  # share the fetched jars; everything else is private
+        schemas_dir=lakegate_schemas_dir,
+        kafka_bootstrap=f"127.0.0.1:{_free_port()}",
+        kafka_controller_port=_free_port(),
+        registry_url=f"http://127.0.0.1:{_free_port()}/apis/ccompat/v7",
+        checkpoint_interval_ms=1000,
+        drain=True,
+        restart_attempts=1,
+    )
+    jvm.ensure_artifacts(settings)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def lakegate_contracts(lakegate_settings: Settings) -> Contracts:
+    return load_contracts(lakegate_settings.schemas_dir)
+
+
+@pytest.fixture(scope="session")
+def lakegate_stack(lakegate_settings: Settings, lakegate_contracts: Contracts) -> Iterator[Settings]:
+    local.up(lakegate_settings)
+    try:
+        kafka.ensure_topics(lakegate_settings, [c.topic for c in lakegate_contracts] + [lakegate_settings.dlq_topic])
+        yield lakegate_settings
+    finally:
+        local.down(lakegate_settings)
+
+
+@dataclass(frozen=True, slots=True)
+class JobRun:
+    job: str
+    returncode: int
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def run_job() -> Callable[..., JobRun]:
+    """Run ``jobs.<name>`` in a child process with the given settings (passed through the environment)."""
+
+    def run(name: str, settings: Settings, *, check: bool = True) -> JobRun:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        log = settings.log_dir / f"job-{name}.out"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
+        env.update(settings.to_env())
+        with log.open("wb") as out:
+            result = subprocess.run([sys.executable, "-m", f"jobs.{name}"], env=env, stdout=out,
+                                    stderr=subprocess.STDOUT, timeout=JOB_TIMEOUT_S, check=False)
+        if check and result.returncode != 0:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+            pytest.fail(f"job {name} exited {result.returncode}; log {log} (Flink logs in {settings.log_dir}):\n{tail}")
+        return JobRun(name, result.returncode, log)
+
+    return run

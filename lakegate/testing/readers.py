@@ -1,0 +1,57 @@
+"""Read back what a job wrote: audit rows (pyiceberg) and dead letters (read_committed consumer)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from kafka import KafkaConsumer, TopicPartition
+
+from lakegate.catalog import audit_table_name, open_catalog
+from lakegate.settings import Settings
+from udfs.contract import Contract
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+
+    @property
+    def source(self) -> tuple[str, int, int]:
+        h = self.headers
+        return h["lg.source.topic"], int(h["lg.source.partition"]), int(h["lg.source.offset"])
+
+    @property
+    def reason(self) -> str:
+        return self.headers["lg.reason"]
+
+
+def read_audit(settings: Settings, contract: Contract) -> pa.Table:
+    table = open_catalog(settings).load_table(audit_table_name(settings, contract))
+    return table.scan().to_arrow()
+
+
+def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[DeadLetter]:
+    """Every committed record of the dead-letter topic, read up to its current end."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
+        enable_auto_commit=False, auto_offset_reset="earliest", consumer_timeout_ms=int(timeout_s * 1000),
+        client_id="lakegate-test-reader",
+    )
+    try:
+        partitions = [TopicPartition(settings.dlq_topic, p)
+                      for p in sorted(consumer.partitions_for_topic(settings.dlq_topic) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)  # with read_committed: the last stable offset
+        out: list[DeadLetter] = []
+        for message in consumer:
+            headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
+            out.append(DeadLetter(message.key, message.value, headers))
+            if all(consumer.position(tp) >= end[tp] for tp in partitions):
+                break
+        return out
+    finally:
+        consumer.close()

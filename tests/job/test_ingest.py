@@ -1,0 +1,68 @@
+"""The ingest job on a Flink MiniCluster against a real broker, a real registry and real Iceberg tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from lakegate.produce import VALID, ProduceReport, produce
+from lakegate.settings import Settings
+from lakegate.testing.plugin import JobRun
+from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters
+from udfs.contract import Contracts
+
+pytestmark = pytest.mark.job
+
+Coordinate = tuple[str, int, int]
+
+
+@pytest.fixture(scope="module")
+def ingested(
+    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+) -> tuple[ProduceReport, dict[Coordinate, str], list[Coordinate], list[DeadLetter]]:
+    report = produce(lakegate_stack, lakegate_contracts, 3000, bad_fraction=0.12, seed=20261121)
+    run_job("ingest", lakegate_stack)
+    audit_ids: dict[Coordinate, str] = {}
+    audit_coords: list[Coordinate] = []
+    for contract in lakegate_contracts:
+        rows = read_audit(lakegate_stack, contract).to_pylist()
+        for row in rows:
+            coord = (row["lg_topic"], row["lg_partition"], row["lg_offset"])
+            audit_coords.append(coord)
+            audit_ids[coord] = row[contract.event_id_field]
+    return report, audit_ids, audit_coords, read_dead_letters(lakegate_stack)
+
+
+def test_every_record_lands_in_exactly_one_place(ingested) -> None:  # type: ignore[no-untyped-def]
+    report, _, audit_coords, dead = ingested
+    produced = {(r.topic, r.partition, r.offset) for r in report.records}
+    quarantined = [d.source for d in dead]
+    assert len(produced) == 3000
+    assert len(audit_coords) == len(set(audit_coords)), "a record appears twice in the audit log"
+    assert len(quarantined) == len(set(quarantined)), "a record appears twice in quarantine"
+    assert set(audit_coords).isdisjoint(quarantined)
+    assert set(audit_coords) | set(quarantined) == produced
+
+
+def test_valid_records_are_audited_with_their_event_id(ingested) -> None:  # type: ignore[no-untyped-def]
+    report, audit_ids, _, _ = ingested
+    valid = [r for r in report.records if r.expected == VALID]
+    assert 2000 < len(valid) < 3000
+    for r in valid:
+        assert audit_ids.get((r.topic, r.partition, r.offset)) == r.event_id
+
+
+def test_bad_records_are_quarantined_unchanged_with_their_reason(ingested) -> None:  # type: ignore[no-untyped-def]
+    report, _, _, dead = ingested
+    by_source = {d.source: d for d in dead}
+    bad = [r for r in report.records if r.expected != VALID]
+    assert len(Counter(r.expected for r in bad)) >= 8, "the generator should mix many kinds of bad input"
+    for r in bad:
+        letter = by_source[(r.topic, r.partition, r.offset)]
+        assert letter.reason == r.expected
+        assert letter.value == r.value, "the dead letter must carry the original bytes unchanged"
+        assert letter.key == r.key
+        assert letter.headers["lg.job_id"]
+        assert letter.headers["lg.contract"] == r.contract

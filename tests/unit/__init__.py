@@ -1,0 +1,1 @@
+"""Unit tests of udfs and lakegate.testing: pure Python, no JVM, no network beyond loopback."""
