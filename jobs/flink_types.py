@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyflink.common import Types
 from pyflink.common.typeinfo import TypeInformation
 from pyflink.table import DataTypes, Schema
@@ -34,6 +36,19 @@ _DATA_TYPE = {
     ColumnKind.bytes: DataTypes.BYTES,
     ColumnKind.timestamp_ms: DataTypes.BIGINT,
 }
+
+
+def epoch_millis(instant: Any) -> int:
+    """A TIMESTAMP_LTZ value as epoch milliseconds, in either Python execution mode.
+
+    Process mode hands Python a ``pyflink.common.time.Instant``; thread mode (pemja) hands it the
+    ``java.time.Instant`` itself. Flink cannot cast TIMESTAMP_LTZ to a number in the plan instead.
+    """
+    if instant is None:
+        return 0
+    if hasattr(instant, "to_epoch_milli"):
+        return int(instant.to_epoch_milli())
+    return int(instant.toEpochMilli())
 
 
 def row_type(columns: tuple[Column, ...]) -> TypeInformation:

@@ -79,7 +79,7 @@ class RouteFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untype
             topic=value.topic,
             partition=value.kafka_partition,
             offset=value.kafka_offset,
-            timestamp_ms=value.kafka_timestamp.to_epoch_milli() if value.kafka_timestamp else 0,
+            timestamp_ms=flink_types.epoch_millis(value.kafka_timestamp),
             key=bytes(value.k) if value.k is not None else None,
             value=bytes(value.v) if value.v is not None else None,
         )
@@ -199,7 +199,7 @@ def run(settings: Settings) -> str:
     job_id = str(client.get_job_id())
     log.info("job running", extra=kv(job_id=job_id))
     result = client.get_job_execution_result().result()
-    log.info("job finished", extra=kv(job_id=job_id, result=str(result)[:200]))
+    log.info("job finished", extra=kv(job_id=job_id, net_runtime_ms=result.get_net_runtime()))
     return job_id
 
 

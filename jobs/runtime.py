@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
+from pathlib import Path
 
 from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
@@ -25,6 +27,10 @@ def flink_configuration(settings: Settings) -> Configuration:
         "python.execution-mode": settings.python_execution_mode,
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
+        # Thread mode embeds CPython in the JVM (pemja) on the base interpreter: it sees neither the venv's
+        # site-packages nor `.pth` files (editable installs), so both are put on its path explicitly.
+        # Harmless in process mode.
+        "python.pythonpath": os.pathsep.join(_python_path()),
         "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms}ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.dir": (settings.home / "checkpoints").as_uri(),
@@ -39,6 +45,13 @@ def flink_configuration(settings: Settings) -> Configuration:
     for key, value in values.items():
         conf.set_string(key, value)
     return conf
+
+
+def _python_path() -> list[str]:
+    import udfs
+
+    project_root = Path(udfs.__file__).resolve().parents[1]
+    return [sysconfig.get_paths()["purelib"], str(project_root)]
 
 
 def prepare_process(settings: Settings) -> None:

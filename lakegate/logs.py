@@ -36,7 +36,17 @@ def configure(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("kafka", "py4j", "urllib3"):
+    # PyFlink resets the root level when it builds an environment, and Beam replaces the root handlers with
+    # its own (which ships records to the JVM log) when a Python worker runs in this process. Our loggers
+    # therefore carry their own handler and level and do not depend on the root's.
+    for ours in ("lakegate", "jobs", "udfs", "bench"):
+        logger = logging.getLogger(ours)
+        logger.setLevel(level)
+        logger.addHandler(handler)
+        logger.propagate = False
+    # kafka-python logs every refused connection at ERROR; lakegate raises its own errors with a fix.
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
+    for noisy in ("py4j", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _CONFIGURED = True
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from lakegate import jvm
 from lakegate.errors import StackError
@@ -80,9 +80,20 @@ def start(settings: Settings) -> None:
     svc.start([java, *jvm_opts, "-cp", classpath, MAIN_CLASS, str(config)], lambda: ready(settings))
 
 
+def admin_client(settings: Settings, *, timeout_ms: int = 15_000) -> KafkaAdminClient:
+    """An admin client, or a StackError that says where Kafka was expected and how to start it."""
+    try:
+        return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-admin",
+                                request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
+    except KafkaError as exc:
+        raise StackError(
+            f"Kafka is not reachable at {settings.kafka_bootstrap} ({type(exc).__name__}). Start the local "
+            "broker with `lakegate stack up`, or set LAKEGATE_KAFKA_BOOTSTRAP to your cluster."
+        ) from exc
+
+
 def ready(settings: Settings) -> bool:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, request_timeout_ms=3000,
-                             client_id="lakegate-probe")
+    admin = admin_client(settings, timeout_ms=3000)
     try:
         brokers = admin.describe_cluster()["brokers"]
         return bool(brokers) and not any(b.get("is_fenced") for b in brokers)
@@ -96,7 +107,7 @@ def stop(settings: Settings) -> None:
 
 def ensure_topics(settings: Settings, names: list[str], *, partitions: int | None = None) -> list[str]:
     """Create missing topics; return the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-admin")
+    admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
         missing = [n for n in names if n not in existing]
