@@ -30,7 +30,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lakegate import jvm
+from lakegate import jvm, logs
 from lakegate.produce import produce
 from lakegate.settings import Settings
 from lakegate.stack import kafka, local
@@ -142,6 +142,8 @@ def main() -> int:
     parser.add_argument("--bad-fraction", type=float, default=0.001)
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/results/modes.jsonl")
     args = parser.parse_args()
+    logs.configure()
+    logs.exit_on_sigterm()
     small = args.small or max(args.records // 10, 100)
 
     home = Path(tempfile.mkdtemp(prefix="lakegate-bench-"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pyflink.common import Types
@@ -51,25 +52,43 @@ def epoch_millis(instant: Any) -> int:
     return int(instant.toEpochMilli())
 
 
+def type_info(column: Column) -> TypeInformation:
+    return _TYPE_INFO[column.kind]
+
+
 def row_type(columns: tuple[Column, ...]) -> TypeInformation:
     return Types.ROW_NAMED([c.name for c in columns], [_TYPE_INFO[c.kind] for c in columns])
 
 
-def stream_schema(columns: tuple[Column, ...]) -> Schema:
-    """Schema for ``from_data_stream``: declares NOT NULL where the contract guarantees a value."""
+def stream_schema(columns: tuple[Column, ...], extra: Sequence[tuple[str, DataType]] = ()) -> Schema:
+    """Schema for ``from_data_stream``: declares NOT NULL where the columns guarantee a value."""
     builder = Schema.new_builder()
     for c in columns:
         data_type: DataType = _DATA_TYPE[c.kind](nullable=c.nullable)
         builder = builder.column(c.name, data_type)
+    for name, data_type in extra:
+        builder = builder.column(name, data_type)
     return builder.build()
 
 
-def sink_projection(columns: tuple[Column, ...]) -> list[Expression]:
-    """Expressions turning the stream row into the Iceberg row (epoch millis → TIMESTAMP_LTZ(6))."""
+def sink_projection(columns: tuple[Column, ...], table_order: Sequence[str] | None = None) -> list[Expression]:
+    """Expressions turning the stream row into the Iceberg row (epoch millis → TIMESTAMP_LTZ(6)).
+
+    Table inserts map columns by position, and an evolved Iceberg table has its added columns at the end,
+    not where the contract's reader schema has them: so the projection follows ``table_order``.
+    """
+    by_name = {c.name: c for c in columns}
+    order = list(table_order) if table_order is not None else [c.name for c in columns]
+    unknown = [name for name in order if name not in by_name]
+    if unknown or len(order) != len(by_name):
+        raise ValueError(
+            f"table columns {order} do not match the contract's columns {list(by_name)}; "
+            "run `lakegate contracts check` to see which change Iceberg cannot follow"
+        )
     out: list[Expression] = []
-    for c in columns:
-        if c.kind is ColumnKind.timestamp_ms:
-            out.append(to_timestamp_ltz(col(c.name), 3).cast(DataTypes.TIMESTAMP_LTZ(6)).alias(c.name))
+    for name in order:
+        if by_name[name].kind is ColumnKind.timestamp_ms:
+            out.append(to_timestamp_ltz(col(name), 3).cast(DataTypes.TIMESTAMP_LTZ(6)).alias(name))
         else:
-            out.append(col(c.name))
+            out.append(col(name))
     return out

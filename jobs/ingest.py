@@ -1,16 +1,20 @@
 """The ingest job: Kafka → decode and check each record against its contract → Iceberg audit log | quarantine.
 
-Data flow (every step named and uid'd)::
+Data flow::
 
-    kafka-source (raw key/value bytes + topic, partition, offset, timestamp; Table API, no decoding)
+    Kafka source (raw key/value bytes + topic, partition, offset, timestamp; Table API, no decoding)
       → route (Python: udfs.router.Router — framing, registry lookup, decode, envelope, key checks)
-          ├─ side output per contract → audit-<contract> → Iceberg table <audit_namespace>.<contract>
-          └─ main output (quarantine)  → dead-letter topic: original key and value bytes unchanged,
-                                         reason and source coordinates in headers
+          ├─ side output per contract → Iceberg table <audit_namespace>.<contract>
+          └─ main output (quarantine)  ├→ dead-letter topic: original key and value bytes unchanged,
+                                       │  reason and source coordinates in headers
+                                       └→ Iceberg table <quarantine_namespace>.records (same facts, typed)
 
 Exactly-once: the Iceberg sink commits on checkpoints and the dead-letter sink writes in Kafka
 transactions committed on the same checkpoints; offsets come back from checkpoint state on restart.
 A registry outage raises out of ``route`` (never quarantines): the task fails and Flink restarts it.
+
+Operator identity: ``route`` has an explicit name and uid; the table-side operators (Kafka source, the
+sinks) get deterministic uids from ``table.exec.uid.generation=ALWAYS`` (see jobs/runtime.py).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +30,7 @@ from pyflink.common import Configuration, Row, Types
 from pyflink.datastream import OutputTag, ProcessFunction, StreamExecutionEnvironment
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescriptor
 from pyflink.table.catalog import CatalogDescriptor
+from pyflink.table.expressions import col
 
 from jobs import flink_types
 from jobs.runtime import stream_environment
@@ -34,6 +40,7 @@ from lakegate.logs import kv
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contracts, load_contracts
+from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
 from udfs.registry import RegistryClient
 from udfs.router import Quarantined, RawRecord, Router, quarantine_headers
 
@@ -41,13 +48,12 @@ log = logging.getLogger("lakegate.jobs.ingest")
 
 SOURCE_TABLE = "kafka_source"
 DLQ_TABLE = "dead_letter"
+# The quarantine stream: the quarantine table's columns, plus the dead-letter headers.
+HEADERS = "headers"
 QUARANTINE_ROW = Types.ROW_NAMED(
-    ["k", "v", "headers"],
-    [
-        Types.PRIMITIVE_ARRAY(Types.BYTE()),
-        Types.PRIMITIVE_ARRAY(Types.BYTE()),
-        Types.MAP(Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())),
-    ],
+    [c.name for c in QUARANTINE_COLUMNS] + [HEADERS],
+    [flink_types.type_info(c) for c in QUARANTINE_COLUMNS]
+    + [Types.MAP(Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()))],
 )
 
 
@@ -58,9 +64,8 @@ def audit_tag(contract: str, row_type: Any) -> OutputTag:
 class RouteFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untyped
     """Routes each raw Kafka record: valid → its contract's side output, invalid → main output."""
 
-    def __init__(self, settings: Settings, contract_names: list[str]) -> None:
+    def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._contract_names = contract_names
         self._router: Router | None = None
 
     def open(self, runtime_context: Any) -> None:
@@ -86,9 +91,13 @@ class RouteFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untype
         result = self._router.route(raw)
         if isinstance(result, Quarantined):
             headers = dict(quarantine_headers(result, self._job))
-            yield Row(raw.key, raw.value, headers)
+            yield Row(*quarantine_values(result, self._job, _now_ms()), headers)
         else:
             yield self._tags[result.contract], Row(*audit_values(result, self._columns[result.contract]))
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 def _kafka_source(settings: Settings, contracts: Contracts) -> TableDescriptor:
@@ -121,12 +130,15 @@ def _kafka_source(settings: Settings, contracts: Contracts) -> TableDescriptor:
     return builder.build()
 
 
+_HEADERS_TYPE = DataTypes.MAP(DataTypes.STRING(), DataTypes.BYTES())
+
+
 def _dead_letter_sink(settings: Settings) -> TableDescriptor:
     schema = (
         Schema.new_builder()
         .column("k", DataTypes.BYTES())
         .column("v", DataTypes.BYTES())
-        .column_by_metadata("headers", DataTypes.MAP(DataTypes.STRING(), DataTypes.BYTES()), "headers", False)
+        .column_by_metadata("headers", _HEADERS_TYPE, "headers", False)
         .build()
     )
     return (
@@ -158,32 +170,44 @@ def build(env: StreamExecutionEnvironment, settings: Settings, contracts: Contra
 
     # The Kafka source and sinks are table operators: their uids come from `table.exec.uid.generation`.
     raw = t_env.to_data_stream(t_env.from_path(SOURCE_TABLE))
-    names = [c.name for c in contracts]
     routed = (
-        raw.process(RouteFunction(settings, names), output_type=QUARANTINE_ROW)
+        raw.process(RouteFunction(settings), output_type=QUARANTINE_ROW)
         .name("route")
         .uid("route")
     )
     statements = t_env.create_statement_set()
+    iceberg = catalog.open_catalog(settings)
     for contract in contracts:
         columns = audit_columns(contract)
         # A side output is a virtual edge of `route`, not an operator: nothing to name or uid here.
         side = routed.get_side_output(audit_tag(contract.name, flink_types.row_type(columns)))
         table = t_env.from_data_stream(side, flink_types.stream_schema(columns))
         target = f"{settings.catalog_name}.{catalog.audit_table_name(settings, contract)}"
-        statements.add_insert(target, table.select(*flink_types.sink_projection(columns)))
-    statements.add_insert(DLQ_TABLE, t_env.from_data_stream(routed))
+        layout = [f.name for f in iceberg.load_table(catalog.audit_table_name(settings, contract)).schema().fields]
+        statements.add_insert(target, table.select(*flink_types.sink_projection(columns, layout)))
+    quarantine = t_env.from_data_stream(
+        routed, flink_types.stream_schema(QUARANTINE_COLUMNS, extra=[(HEADERS, _HEADERS_TYPE)])
+    )
+    statements.add_insert(
+        DLQ_TABLE,
+        quarantine.select(col("original_key").alias("k"), col("original_value").alias("v"), col(HEADERS)),
+    )
+    statements.add_insert(
+        f"{settings.catalog_name}.{catalog.quarantine_table_name(settings)}",
+        quarantine.select(*flink_types.sink_projection(QUARANTINE_COLUMNS)),
+    )
     statements.attach_as_datastream()
     return t_env
 
 
 def provision(settings: Settings, contracts: Contracts) -> None:
-    """Create what the job writes to if missing: audit tables and the dead-letter topic."""
+    """Create what the job writes to if missing (audit and quarantine tables, dead-letter topic)."""
     from lakegate.stack import kafka
 
     iceberg = catalog.open_catalog(settings)
     for contract in contracts:
         catalog.ensure_audit_table(iceberg, settings, contract)
+    catalog.ensure_quarantine_table(iceberg, settings)
     kafka.ensure_topics(settings, [settings.dlq_topic])
 
 

@@ -8,6 +8,7 @@ same function that shapes the rows the job emits, so DDL and data cannot drift a
 from __future__ import annotations
 
 import contextlib
+import logging
 
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
@@ -28,9 +29,13 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
+from lakegate.logs import kv
 from lakegate.settings import Settings
 from udfs.columns import Column, ColumnKind, audit_columns
 from udfs.contract import Contract
+from udfs.quarantine import QUARANTINE_COLUMNS
+
+log = logging.getLogger(__name__)
 
 _ICEBERG_TYPES: dict[ColumnKind, IcebergType] = {
     ColumnKind.string: StringType(),
@@ -76,26 +81,62 @@ def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
     ))
 
 
-def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contract) -> Table:
-    """Create the contract's audit table if missing (partitioned by day of event time)."""
+def _ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
     with contextlib.suppress(NamespaceAlreadyExistsError):
-        catalog.create_namespace(settings.audit_namespace)
+        catalog.create_namespace(namespace)
+
+
+def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contract) -> Table:
+    """Create the contract's audit table if missing (partitioned by day of event time), or evolve it.
+
+    Evolution only ever adds columns, by name: a new optional field in a newer contract version becomes a
+    nullable column and earlier rows read it as null. `lakegate contracts check` rejects contract changes
+    Iceberg cannot evolve into before they get here.
+    """
+    _ensure_namespace(catalog, settings.audit_namespace)
     name = audit_table_name(settings, contract)
+    columns = audit_columns(contract)
+    schema = iceberg_schema(columns)
+    try:
+        table = catalog.load_table(name)
+    except NoSuchTableError:
+        event_time = schema.find_field(contract.event_time_field)
+        spec = PartitionSpec(PartitionField(event_time.field_id, 1000, DayTransform(), "event_day"))
+        return catalog.create_table(
+            name, schema=schema, partition_spec=spec,
+            properties={
+                "format-version": "2",
+                "write.format.default": "parquet",
+                "lakegate.contract": contract.name,
+                "lakegate.owner-team": contract.owner_team,
+                "comment": f"Audit log of contract {contract.name}: every valid record, append-only.",
+            },
+        )
+    current = {f.name for f in table.schema().fields}
+    missing = [c.name for c in columns if c.name not in current]
+    if missing:
+        with table.update_schema() as update:
+            update.union_by_name(schema)
+        log.info("audit table evolved", extra=kv(table=name, added=",".join(missing)))
+        table = catalog.load_table(name)
+    return table
+
+
+def quarantine_table_name(settings: Settings) -> str:
+    return f"{settings.quarantine_namespace}.records"
+
+
+def ensure_quarantine_table(catalog: SqlCatalog, settings: Settings) -> Table:
+    """The quarantine table beside the dead-letter topic: one row per quarantined record, all contracts."""
+    _ensure_namespace(catalog, settings.quarantine_namespace)
+    name = quarantine_table_name(settings)
     try:
         return catalog.load_table(name)
     except NoSuchTableError:
         pass
-    columns = audit_columns(contract)
-    schema = iceberg_schema(columns)
-    event_time = schema.find_field(contract.event_time_field)
-    spec = PartitionSpec(PartitionField(event_time.field_id, 1000, DayTransform(), "event_day"))
+    schema = iceberg_schema(QUARANTINE_COLUMNS)
+    day = PartitionField(schema.find_field("quarantined_at").field_id, 1000, DayTransform(), "quarantined_day")
     return catalog.create_table(
-        name, schema=schema, partition_spec=spec,
-        properties={
-            "format-version": "2",
-            "write.format.default": "parquet",
-            "lakegate.contract": contract.name,
-            "lakegate.owner-team": contract.owner_team,
-            "comment": f"Audit log of contract {contract.name}: every valid record, append-only.",
-        },
+        name, schema=schema, partition_spec=PartitionSpec(day),
+        properties={"format-version": "2", "comment": "Every quarantined record, its reason and original bytes."},
     )

@@ -25,7 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     stack = sub.add_parser("stack", help="the local Kafka broker and schema registry")
     stack.add_argument("action", choices=["up", "down", "status"])
     contracts = sub.add_parser("contracts", help="contracts in schemas/")
-    contracts.add_argument("action", choices=["list", "register"])
+    contracts.add_argument("action", choices=["list", "register", "check", "publish"],
+                           help="check: CI gate (exit 1 on any ✗); publish: check, then register the versions")
+    contracts.add_argument("--offline", action="store_true", help="check: skip the schema registry")
     produce = sub.add_parser("produce", help="publish realistic events through the registry")
     produce.add_argument("--count", type=int, default=10_000)
     produce.add_argument("--rate", type=float, default=None, help="records per second (default: as fast as possible)")
@@ -44,6 +46,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure()
+    logs.exit_on_sigterm()
     try:
         settings = Settings.load()
         return _HANDLERS[args.command](args, settings)
@@ -79,6 +82,12 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _contracts(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action in ("check", "publish"):
+        from lakegate import contracts_check
+
+        if args.action == "check":
+            return contracts_check.run_check(settings, offline=args.offline)
+        return contracts_check.run_publish(settings)
     contracts = load_contracts(settings.schemas_dir)
     if args.action == "list":
         for c in contracts:

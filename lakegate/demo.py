@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakegate import jvm
-from lakegate.catalog import audit_table_name, open_catalog
+from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.errors import JobFailedError
 from lakegate.produce import VALID, produce
 from lakegate.settings import Settings
 from lakegate.stack import kafka, local
-from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters
+from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine
 from udfs.contract import Contract, Contracts, load_contracts
 
 STEPS = 7
@@ -107,8 +107,10 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
         with step(6, "reading back the audit tables and the dead-letter topic"):
             audited = {c.name: read_audit(settings, c).num_rows for c in contracts}
             dead = read_dead_letters(settings)
+            quarantine_rows = read_quarantine(settings).num_rows
         _summary(settings=settings, contracts=contracts, expected=expected, audited=audited, before=before,
-                 dead=dead, produced=len(report.records), seconds=time.monotonic() - started)
+                 dead=dead, quarantine_rows=quarantine_rows, produced=len(report.records),
+                 seconds=time.monotonic() - started)
         new_rows = sum(audited.values()) - sum(before.values())
         new_dead = [d for d in dead if (d.source[0], d.source[1], d.source[2]) in
                     {(r.topic, r.partition, r.offset) for r in report.records}]
@@ -131,6 +133,7 @@ def _summary(
     audited: dict[str, int],
     before: dict[str, int],
     dead: list[DeadLetter],
+    quarantine_rows: int,
     produced: int,
     seconds: float,
 ) -> None:
@@ -144,7 +147,8 @@ def _summary(
     for c in contracts:
         line(f"audit {settings.catalog_name}.{audit_table_name(settings, c):<20} {audited[c.name]:>8} rows"
              f"   (+{audited[c.name] - before[c.name]} this run)")
-    line(f"quarantined (topic {settings.dlq_topic}), all runs: {sum(reasons.values())}")
+    line(f"quarantined, all runs: topic {settings.dlq_topic}: {sum(reasons.values())}, "
+         f"table {settings.catalog_name}.{quarantine_table_name(settings)}: {quarantine_rows}")
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         line(f"    {reason:<22} {n:>6}")
     line("where things are:")

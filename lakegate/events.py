@@ -64,6 +64,8 @@ class EventFactory:
             "assignee_id": None if status == "NEW" else f"agent-{rng.randrange(40):02d}",
             "reply_count": rng.randrange(0, 12),
             "first_response_seconds": None if status == "NEW" else rng.randrange(30, 86_400),
+            # Added in ticket_event v2; writers on v1 leave it out and readers see the default (null).
+            "satisfaction_score": rng.randint(1, 5) if status in ("SOLVED", "CLOSED") else None,
         }
 
     def _user(self, key: str, now_ms: int) -> Event:

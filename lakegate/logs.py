@@ -26,12 +26,22 @@ def _quote(value: object) -> str:
     return f'"{text}"' if (" " in text or not text) else text
 
 
+class _StderrHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is now: test runners swap it (and close the old one)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
 def configure(level: int = logging.INFO) -> None:
     """Idempotent: configure the root logger once per process."""
     global _CONFIGURED  # noqa: PLW0603 - process-wide, configured once
     if _CONFIGURED:
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(KeyValueFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
@@ -49,6 +59,16 @@ def configure(level: int = logging.INFO) -> None:
     for noisy in ("py4j", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     _CONFIGURED = True
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit so ``finally`` blocks run (e.g. the demo stops the stack it started)."""
+    import signal
+
+    def _raise(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
 
 
 def kv(**fields: object) -> dict[str, object]:

@@ -7,6 +7,7 @@ the demo can check afterwards that every record ended in exactly one place.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import random
 import time
@@ -45,6 +46,7 @@ class ProducedRecord:
     contract: str
     event_id: str
     expected: str  # "valid" or the Reason the router must give
+    version: int = 0  # 1-based contract schema version the record was written with
     key: bytes | None = None  # kept for bad records only, to check the dead letter carries them unchanged
     value: bytes | None = None
 
@@ -66,13 +68,74 @@ def subject(contract: Contract) -> str:
     return f"{contract.topic}-value"
 
 
+def register_versions(registry: RegistryClient, contracts: Contracts) -> dict[str, list[int]]:
+    """Register every schema version of every contract, oldest first (idempotent in the registry).
+
+    Returns the registry ids per contract, in version order.
+    """
+    return {c.name: [registry.register(subject(c), text) for text in c.schema_texts] for c in contracts}
+
+
 def register_contracts(registry: RegistryClient, contracts: Contracts) -> dict[str, int]:
-    """Register every schema version of every contract (idempotent in the registry); return latest ids."""
-    latest: dict[str, int] = {}
-    for contract in contracts:
-        for text in contract.schema_texts:
-            latest[contract.name] = registry.register(subject(contract), text)
-    return latest
+    """Register every version; return the latest id per contract."""
+    return {name: ids[-1] for name, ids in register_versions(registry, contracts).items()}
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    """One record about to be sent, and what the router must make of it."""
+
+    contract: Contract
+    event_id: str
+    version: int
+    key: bytes | None
+    value: bytes | None
+    expected: str
+
+
+class RecordMaker:
+    """Builds framed records for the contracts, some deliberately corrupted. Deterministic per seed."""
+
+    def __init__(
+        self,
+        contracts: Contracts,
+        version_ids: dict[str, list[int]],
+        rng: random.Random,
+        *,
+        bad_fraction: float,
+        bad_kinds: Sequence[Reason],
+        all_versions: bool,
+    ) -> None:
+        self._rng = rng
+        self._ids = version_ids
+        self._writers = {c.name: [fastavro.parse_schema(json.loads(t)) for t in c.schema_texts] for c in contracts}
+        self._factories = [EventFactory(c, rng) for c in contracts]
+        self._unknown_id = max(max(ids) for ids in version_ids.values()) + 100_000
+        self._bad_fraction, self._bad_kinds, self._all_versions = bad_fraction, list(bad_kinds), all_versions
+
+    def make(self, i: int) -> _Draft:
+        factory = self._factories[i % len(self._factories)]
+        contract, rng = factory.contract, self._rng
+        event = factory.next()
+        versions = len(contract.schema_texts)
+        version = rng.randrange(versions) + 1 if self._all_versions else versions
+        writer = self._writers[contract.name][version - 1]
+        buffer = io.BytesIO()
+        # Fields a version does not have are ignored by the writer: events carry the latest version's fields.
+        fastavro.schemaless_writer(buffer, cast(Any, writer), event)
+        value: bytes | None = frame(self._ids[contract.name][version - 1], buffer.getvalue())
+        key: bytes | None = str(event[contract.key_field]).encode()
+        expected = VALID
+        if self._bad_fraction and rng.random() < self._bad_fraction:
+            kind = rng.choice(self._bad_kinds)
+            expected = str(kind)
+            if kind in KEY_KINDS:
+                key = corrupt_key(kind, key or b"")
+            else:
+                assert value is not None
+                value = corrupt(kind, value, rng=rng, unknown_schema_id=self._unknown_id, contract=contract,
+                                writer_schema=writer)
+        return _Draft(contract, str(event[contract.event_id_field]), version, key, value, expected)
 
 
 def produce(
@@ -84,44 +147,30 @@ def produce(
     bad_fraction: float = 0.0,
     bad_kinds: Sequence[Reason] = DEFAULT_BAD_KINDS,
     seed: int = 7,
+    all_versions: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> ProduceReport:
-    """Produce ``count`` records spread over the contracts; ``bad_fraction`` of them corrupted."""
+    """Produce ``count`` records spread over the contracts; ``bad_fraction`` of them corrupted.
+
+    With ``all_versions`` each record is written with a randomly chosen schema version of its contract
+    (producers on v1 and v2 at the same time); otherwise with the latest.
+    """
     if count < 0 or not 0.0 <= bad_fraction <= 1.0:
         raise ValueError("count must be >= 0 and bad_fraction within [0, 1]")
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
-    registry = RegistryClient(settings.registry_url)
-    schema_ids = register_contracts(registry, contracts)
-    unknown_id = max(schema_ids.values()) + 100_000
-    factories = [EventFactory(c, rng) for c in contracts]
+    maker = RecordMaker(contracts, register_versions(RegistryClient(settings.registry_url), contracts), rng,
+                        bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions)
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024,
         client_id="lakegate-produce",
     )
     report = ProduceReport()
-    pending: list[tuple[object, str, str, str, tuple[bytes | None, bytes | None] | None]] = []
+    pending: list[tuple[Any, _Draft]] = []
     started = time.monotonic()
     try:
         for i in range(count):
-            factory = factories[i % len(factories)]
-            contract = factory.contract
-            event = factory.next()
-            buffer = io.BytesIO()
-            fastavro.schemaless_writer(buffer, cast(Any, contract.reader_schema), event)
-            value: bytes | None = frame(schema_ids[contract.name], buffer.getvalue())
-            key: bytes | None = str(event[contract.key_field]).encode()
-            expected = VALID
-            if bad_fraction and rng.random() < bad_fraction:
-                kind = rng.choice(list(bad_kinds))
-                expected = str(kind)
-                if kind in KEY_KINDS:
-                    key = corrupt_key(kind, key or b"")
-                else:
-                    assert value is not None
-                    value = corrupt(kind, value, rng=rng, unknown_schema_id=unknown_id, contract=contract)
-            future = producer.send(contract.topic, key=key, value=value)
-            kept = None if expected == VALID else (key, value)
-            pending.append((future, contract.name, str(event[contract.event_id_field]), expected, kept))
+            draft = maker.make(i)
+            pending.append((producer.send(draft.contract.topic, key=draft.key, value=draft.value), draft))
             if rate:
                 ahead = (i + 1) / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -129,11 +178,12 @@ def produce(
             if progress and (i + 1) % 1000 == 0:
                 progress(i + 1, count)
         producer.flush()
-        for future, name, event_id, expected, kept in pending:
-            meta = future.get(timeout=60)  # type: ignore[attr-defined]
-            key_kept, value_kept = kept or (None, None)
+        for future, d in pending:
+            meta = future.get(timeout=60)
+            bad = d.expected != VALID
             report.records.append(ProducedRecord(
-                meta.topic, meta.partition, meta.offset, name, event_id, expected, key_kept, value_kept))
+                meta.topic, meta.partition, meta.offset, d.contract.name, d.event_id, d.expected, d.version,
+                d.key if bad else None, d.value if bad else None))
     finally:
         producer.close()
     report.seconds = time.monotonic() - started

@@ -57,12 +57,13 @@ class Settings:
     catalog_db: Path | None = None  # default: <home>/catalog.db
     warehouse: Path | None = None  # default: <home>/warehouse
     audit_namespace: str = "audit"
+    quarantine_namespace: str = "quarantine"
 
     # Flink job
     job_name: str = "lakegate-ingest"
     parallelism: int = 1
     checkpoint_interval_ms: int = 5000
-    python_execution_mode: str = "process"
+    python_execution_mode: str = "thread"  # measured faster here: bench/results/modes.jsonl
     start_from: str = "earliest"
     drain: bool = False  # stop once every topic is read up to the offsets current at job start
     restart_attempts: int = 3
@@ -153,7 +154,8 @@ class Settings:
         url = urllib.parse.urlsplit(self.registry_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             problems.append(f"registry_url must be an http(s) URL, got {_mask_url(self.registry_url)!r}")
-        for name in ("catalog_name", "audit_namespace", "dlq_topic", "job_name", "consumer_group"):
+        names = ("catalog_name", "audit_namespace", "quarantine_namespace", "dlq_topic", "job_name", "consumer_group")
+        for name in names:
             value = getattr(self, name)
             if not value or not all(c.isalnum() or c in "._-" for c in value):
                 problems.append(f"{name} must be non-empty letters, digits, '.', '_' or '-', got {value!r}")

@@ -7,10 +7,11 @@ The format is documented in ``schemas/README.md``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,15 @@ import fastavro
 from fastavro.schema import to_parsing_canonical_form
 
 from udfs.columns import payload_columns
+from udfs.compat import Compatibility
 from udfs.errors import ContractError
+from udfs.pii import parse_pii
+from udfs.rules import Rule, parse_rules
 
 CONTRACT_FILE = "contract.toml"
 DEFAULT_MAX_RECORD_BYTES = 1_048_576
+DEFAULT_MAX_EVENT_TIME_SKEW_MS = 300_000  # 5 minutes
+MAX_EVENT_TIME_SKEW_MS = 7 * 86_400_000  # a week; beyond that the check is pointless
 _REQUIRED_STR = (
     "name",
     "owner_team",
@@ -32,7 +38,9 @@ _REQUIRED_STR = (
     "event_id_field",
     "event_time_field",
 )
-_ALLOWED = frozenset((*_REQUIRED_STR, "schemas", "max_record_bytes"))
+_ALLOWED = frozenset(
+    (*_REQUIRED_STR, "schemas", "max_record_bytes", "compatibility", "max_event_time_skew_ms", "rules", "pii")
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +58,10 @@ class Contract:
     event_time_field: str
     max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES
     canonical_forms: tuple[str, ...] = ()
+    compatibility: Compatibility = Compatibility.BACKWARD
+    max_event_time_skew_ms: int = DEFAULT_MAX_EVENT_TIME_SKEW_MS
+    rules: tuple[Rule, ...] = ()
+    pii: Mapping[str, str] = dataclasses.field(default_factory=dict)  # field -> "hash" | "mask" | "drop"
 
     def version_of(self, schema_text: str) -> int | None:
         """1-based version whose Parsing Canonical Form equals the text's (latest wins on ties), else None."""
@@ -167,7 +179,8 @@ def load_contract(directory: Path) -> Contract:
     _require_field(
         path, "event_time_field", raw["event_time_field"], fields, "long", "timestamp-millis", files[-1]
     )
-    payload_columns(reader_json, source=directory / files[-1])
+    columns = payload_columns(reader_json, source=directory / files[-1])
+    enums = {f["name"]: symbols for f in reader_json["fields"] if (symbols := _enum_symbols(f["type"])) is not None}
 
     return Contract(
         name=raw["name"],
@@ -183,7 +196,37 @@ def load_contract(directory: Path) -> Contract:
         event_time_field=raw["event_time_field"],
         max_record_bytes=max_bytes,
         canonical_forms=tuple(to_parsing_canonical_form(j) for j in json_versions),
+        compatibility=_compatibility(path, raw.get("compatibility", Compatibility.BACKWARD.value)),
+        max_event_time_skew_ms=_skew(path, raw.get("max_event_time_skew_ms", DEFAULT_MAX_EVENT_TIME_SKEW_MS)),
+        rules=parse_rules(raw.get("rules", []), path, columns, enums),
+        pii=parse_pii(raw.get("pii", {}), path, columns),
     )
+
+
+def _enum_symbols(avro: Any) -> list[str] | None:
+    for branch in avro if isinstance(avro, list) else [avro]:
+        if isinstance(branch, dict) and branch.get("type") == "enum":
+            return list(branch["symbols"])
+    return None
+
+
+def _compatibility(path: Path, value: object) -> Compatibility:
+    try:
+        return Compatibility(str(value)) if isinstance(value, str) else Compatibility("not a string")
+    except ValueError:
+        choices = ", ".join(m.value for m in Compatibility)
+        raise ContractError(path, "compatibility", f"unknown mode {value!r}", f"use one of {choices}") from None
+
+
+def _skew(path: Path, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_EVENT_TIME_SKEW_MS:
+        raise ContractError(
+            path,
+            "max_event_time_skew_ms",
+            f"must be an integer between 0 and {MAX_EVENT_TIME_SKEW_MS} (a week)",
+            "e.g. max_event_time_skew_ms = 300000 (5 minutes)",
+        )
+    return value
 
 
 def _load_schemas(directory: Path, path: Path, files: list[str]) -> tuple[list[str], list[object], list[Any]]:

@@ -16,11 +16,12 @@ from udfs.reasons import Reason
 class BadRecord(Exception):  # noqa: N818 - name fixed by the interface
     """A record that cannot be accepted. ``message`` never contains payload values (they may be PII)."""
 
-    def __init__(self, reason: Reason, message: str, field: str | None = None) -> None:
+    def __init__(self, reason: Reason, message: str, field: str | None = None, rule: str | None = None) -> None:
         super().__init__(f"{reason}: {message}" + (f" (field {field!r})" if field else ""))
         self.reason = reason
         self.message = message
         self.field = field
+        self.rule = rule  # the contract rule's name, for Reason.rule_violation
 
 
 class RegistryUnavailable(Exception):  # noqa: N818

@@ -28,6 +28,9 @@ class Reason(enum.StrEnum):
     missing_event_id = "missing_event_id"
     missing_event_time = "missing_event_time"
     no_contract = "no_contract"
+    rule_violation = "rule_violation"
+    event_time_skew = "event_time_skew"
+    duplicate_event_id = "duplicate_event_id"
 
     @property
     def description(self) -> str:
@@ -55,6 +58,14 @@ DESCRIPTIONS: dict[Reason, str] = {
     Reason.missing_event_id: "The payload's event id field is null or empty.",
     Reason.missing_event_time: "The payload's event time field is null.",
     Reason.no_contract: "No contract in schemas/ covers the record's topic.",
+    Reason.rule_violation: "The payload breaks one of the contract's [[rules]] (the rule and field are named).",
+    Reason.event_time_skew: (
+        "The event time is further in the future than ingest time plus the contract's max_event_time_skew_ms "
+        "(kept out of the audit log so it cannot advance event-time watermarks)."
+    ),
+    Reason.duplicate_event_id: (
+        "An event with the same event id was already accepted (dedupe; counted, not a producer error)."
+    ),
 }
 
 assert set(DESCRIPTIONS) == set(Reason), "every Reason needs a description"

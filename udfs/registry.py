@@ -157,6 +157,17 @@ class RegistryClient:
             raise RegistryUnavailable(f"unexpected answer to register from {self}")
         return int(body["id"])
 
+    def is_compatible(self, subject: str, schema_text: str) -> bool | None:
+        """Would the registry accept ``schema_text`` as the subject's next version, under the subject's
+        compatibility level? None when nothing is registered under the subject yet (any schema is fine)."""
+        path = f"/compatibility/subjects/{urllib.parse.quote(subject, safe='')}/versions/latest"
+        status, body = self._request("POST", path, payload={"schema": schema_text}, not_found_ok=True)
+        if status == 404:
+            return None
+        if not isinstance(body, dict) or not isinstance(body.get("is_compatible"), bool):
+            raise RegistryUnavailable(f"unexpected answer to a compatibility check from {self}")
+        return bool(body["is_compatible"])
+
     def subjects(self) -> list[str]:
         _, body = self._request("GET", "/subjects")
         if not isinstance(body, list):

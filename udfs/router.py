@@ -18,6 +18,7 @@ from udfs.envelope import Envelope
 from udfs.errors import BadRecord, RegistryUnavailable
 from udfs.reasons import Reason
 from udfs.registry import SchemaSource
+from udfs.rules import Check, Rule, compile_rules, first_violation
 from udfs.wire import parse_frame
 
 
@@ -47,6 +48,7 @@ class Quarantined:
     error_class: str
     schema_id: int | None
     contract: str | None
+    rule: str | None = None  # the contract rule's name, for Reason.rule_violation
 
 
 def _now_ms() -> int:
@@ -61,6 +63,7 @@ class Router:
         self._schemas = schemas
         self._clock = clock
         self._versions: dict[tuple[str, int], int | None] = {}
+        self._checks: dict[str, tuple[tuple[Rule, Check], ...]] = {c.name: compile_rules(c.rules) for c in contracts}
 
     def route(self, raw: RawRecord) -> Valid | Quarantined:
         contract = self._contracts.by_topic(raw.topic)
@@ -90,6 +93,7 @@ class Router:
                 error_class,
                 state[0] if state else None,
                 contract.name,
+                bad.rule,
             )
         except Exception as exc:  # a bug or an unforeseen decoder failure must not stop the job
             return Quarantined(
@@ -126,6 +130,17 @@ class Router:
             raise BadRecord(
                 Reason.wrong_key, "Kafka key differs from the payload's key field", contract.key_field
             )
+        ingest_time = self._clock()
+        if event_time > ingest_time + contract.max_event_time_skew_ms:
+            raise BadRecord(
+                Reason.event_time_skew,
+                f"event time is more than {contract.max_event_time_skew_ms} ms ahead of ingest time",
+                contract.event_time_field,
+            )
+        violation = first_violation(self._checks[contract.name], payload)
+        if violation is not None:
+            rule, problem = violation
+            raise BadRecord(Reason.rule_violation, f"rule {rule.name} failed: {problem}", rule.field, rule.name)
 
         version_key = (contract.name, frame.schema_id)
         if version_key not in self._versions:
@@ -133,7 +148,7 @@ class Router:
         envelope = Envelope(
             event_id=str(event_id),
             event_time_ms=event_time,
-            ingest_time_ms=self._clock(),
+            ingest_time_ms=ingest_time,
             topic=raw.topic,
             partition=raw.partition,
             offset=raw.offset,
@@ -149,6 +164,7 @@ def quarantine_headers(q: Quarantined, job_id: str) -> list[tuple[str, bytes]]:
     values: list[tuple[str, object]] = [
         ("lg.reason", q.reason.value),
         ("lg.field", q.field),
+        ("lg.rule", q.rule),
         ("lg.error_class", q.error_class),
         ("lg.message", q.message),
         ("lg.source.topic", q.raw.topic),

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
 
-from lakegate.catalog import audit_table_name, open_catalog
+from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.settings import Settings
 from udfs.contract import Contract
 
@@ -28,9 +28,24 @@ class DeadLetter:
         return self.headers["lg.reason"]
 
 
+def topic_coordinates(settings: Settings, topics: list[str]) -> set[tuple[str, int, int]]:
+    """(topic, partition, offset) of every record currently in the topics (non-transactional producers)."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-test-offsets")
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        start, end = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+        return {(tp.topic, tp.partition, o) for tp in partitions for o in range(start[tp], end[tp])}
+    finally:
+        consumer.close()
+
+
 def read_audit(settings: Settings, contract: Contract) -> pa.Table:
     table = open_catalog(settings).load_table(audit_table_name(settings, contract))
     return table.scan().to_arrow()
+
+
+def read_quarantine(settings: Settings) -> pa.Table:
+    return open_catalog(settings).load_table(quarantine_table_name(settings)).scan().to_arrow()
 
 
 def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[DeadLetter]:
@@ -47,6 +62,8 @@ def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[De
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)  # with read_committed: the last stable offset
         out: list[DeadLetter] = []
+        if all(consumer.position(tp) >= end[tp] for tp in partitions):
+            return out
         for message in consumer:
             headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
             out.append(DeadLetter(message.key, message.value, headers))

@@ -34,7 +34,7 @@ def test_envelope_columns() -> None:
 def test_tickets_columns_and_values(contracts: Contracts) -> None:
     columns = audit_columns(contracts.by_name("tickets"))
     S, L, INT = ColumnKind.string, ColumnKind.long, ColumnKind.int  # noqa: N806
-    assert [(c.name, c.kind, c.nullable) for c in columns[:12]] == [
+    assert [(c.name, c.kind, c.nullable) for c in columns[:13]] == [
         ("event_id", S, False),
         ("event_time", ColumnKind.timestamp_ms, False),
         ("event_type", S, False),
@@ -47,12 +47,13 @@ def test_tickets_columns_and_values(contracts: Contracts) -> None:
         ("assignee_id", S, True),
         ("reply_count", INT, False),
         ("first_response_seconds", L, True),
+        ("satisfaction_score", INT, True),  # added in v2
     ]
-    assert columns[12:] == ENVELOPE_COLUMNS
+    assert columns[13:] == ENVELOPE_COLUMNS
     assert columns[1].doc == "When the change happened at the producer."
     event = ticket_event()
     row = audit_values(Valid("tickets", ENVELOPE, event), columns)
-    assert row == (*(event[c.name] for c in columns[:12]), *ENVELOPE_ROW)
+    assert row == (*(event[c.name] for c in columns[:13]), *ENVELOPE_ROW)
 
 
 def test_users_columns_and_values_with_logical_objects(contracts: Contracts) -> None:

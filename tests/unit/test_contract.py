@@ -29,8 +29,9 @@ def test_real_contracts_load() -> None:
     )
     assert tickets.max_record_bytes == DEFAULT_MAX_RECORD_BYTES
     assert tickets.reader_schema_json["name"] == "TicketEvent"
-    assert len(tickets.schema_texts) == 1
+    assert len(tickets.schema_texts) == 2
     assert tickets.version_of(tickets.schema_texts[0]) == 1
+    assert tickets.version_of(tickets.schema_texts[1]) == 2
     with pytest.raises(KeyError, match="known"):
         contracts.by_name("nope")
 
@@ -61,8 +62,12 @@ def edit_toml(directory: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+READER = "ticket_event.v2.avsc"  # the last listed version of the tickets contract
+VERSIONS = 'schemas = ["ticket_event.v1.avsc", "ticket_event.v2.avsc"]'
+
+
 def edit_schema(directory: Path, change: dict[str, object]) -> None:
-    path = directory / "ticket_event.v1.avsc"
+    path = directory / READER
     schema = json.loads(path.read_text())
     fields = {f["name"]: f for f in schema["fields"]}
     for name, new_type in change.items():
@@ -81,17 +86,15 @@ def error_of(directory: Path) -> ContractError:
 
 def test_evolution_versions_load_and_are_numbered(tickets_dir: Path) -> None:
     v1 = json.loads((tickets_dir / "ticket_event.v1.avsc").read_text())
-    v2 = {**v1, "fields": [*v1["fields"], {"name": "tags_csv", "type": "string", "default": ""}]}
-    (tickets_dir / "ticket_event.v2.avsc").write_text(json.dumps(v2))
-    edit_toml(
-        tickets_dir,
-        'schemas = ["ticket_event.v1.avsc"]',
-        'schemas = ["ticket_event.v1.avsc", "ticket_event.v2.avsc"]',
-    )
+    v2 = json.loads((tickets_dir / READER).read_text())
+    v3 = {**v2, "fields": [*v2["fields"], {"name": "tags_csv", "type": "string", "default": ""}]}
+    (tickets_dir / "ticket_event.v3.avsc").write_text(json.dumps(v3))
+    edit_toml(tickets_dir, '"ticket_event.v2.avsc"]', '"ticket_event.v2.avsc", "ticket_event.v3.avsc"]')
     contract = load_contract(tickets_dir)
     assert [f["name"] for f in contract.reader_schema_json["fields"]][-1] == "tags_csv"
     assert contract.version_of(json.dumps(v1)) == 1
     assert contract.version_of(json.dumps(v2)) == 2
+    assert contract.version_of(json.dumps(v3)) == 3
 
 
 def test_optional_max_record_bytes(tickets_dir: Path) -> None:
@@ -123,10 +126,10 @@ def test_optional_max_record_bytes(tickets_dir: Path) -> None:
             "max_record_bytes",
             "integer",
         ),
-        ('schemas = ["ticket_event.v1.avsc"]', "schemas = []", "schemas", "non-empty list"),
-        ('schemas = ["ticket_event.v1.avsc"]', 'schemas = ["missing.avsc"]', "schemas[0]", "does not exist"),
+        (VERSIONS, "schemas = []", "schemas", "non-empty list"),
+        (VERSIONS, 'schemas = ["missing.avsc"]', "schemas[0]", "does not exist"),
         (
-            'schemas = ["ticket_event.v1.avsc"]',
+            VERSIONS,
             'schemas = ["../users/user_event.v1.avsc"]',
             "schemas[0]",
             "plain .avsc",
@@ -187,7 +190,7 @@ def test_schema_file_not_avro(tickets_dir: Path) -> None:
 
 
 def test_reader_schema_must_be_a_record(tickets_dir: Path) -> None:
-    (tickets_dir / "ticket_event.v1.avsc").write_text('"string"')
+    (tickets_dir / READER).write_text('"string"')
     assert "must be a record" in str(error_of(tickets_dir))
 
 
@@ -199,7 +202,7 @@ def test_unsupported_column_type_names_the_field(tickets_dir: Path) -> None:
 
 
 def test_reserved_prefix(tickets_dir: Path) -> None:
-    path = tickets_dir / "ticket_event.v1.avsc"
+    path = tickets_dir / READER
     schema = json.loads(path.read_text())
     schema["fields"].append({"name": "lg_topic", "type": "string", "default": ""})
     path.write_text(json.dumps(schema))

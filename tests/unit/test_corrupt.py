@@ -24,7 +24,12 @@ Encode = Callable[[Contract, dict[str, object]], bytes]
 
 
 def test_kinds_cover_every_reason_but_the_documented_ones() -> None:
-    not_from_bytes = {Reason.no_contract, Reason.incompatible_schema, Reason.missing_event_time}
+    not_from_bytes = {
+        Reason.no_contract,
+        Reason.incompatible_schema,
+        Reason.missing_event_time,
+        Reason.duplicate_event_id,
+    }
     assert VALUE_KINDS | KEY_KINDS | not_from_bytes == set(Reason)
     assert not VALUE_KINDS & KEY_KINDS
 

@@ -191,3 +191,36 @@ def test_in_memory_schemas() -> None:
     with pytest.raises(BadRecord) as info:
         schemas.writer_schema(first + 1)
     assert info.value.reason is Reason.unknown_schema_id
+
+
+COMPAT = "/compatibility/subjects/t-value/versions/latest"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        ((200, {"is_compatible": True}), True),
+        ((200, {"is_compatible": False, "messages": ["field b"]}), False),
+        ((404, {"error_code": 40401, "message": "Subject 't-value' not found."}), None),
+        ((404, {"error_code": 40402, "message": "Version not found."}), None),
+    ],
+)
+def test_is_compatible(registry: Registry, answer: tuple[int, object], expected: bool | None) -> None:
+    registry.answers[COMPAT] = [answer]
+    client = RegistryClient(registry.url, retries=0)
+    assert client.is_compatible("t-value", SCHEMA) is expected
+    method, path, _headers, body = registry.requests[-1]
+    assert (method, path) == ("POST", PREFIX + COMPAT)
+    assert json.loads(body) == {"schema": SCHEMA}
+
+
+def test_is_compatible_outage_and_bare_404_are_unavailable(registry: Registry) -> None:
+    client = RegistryClient(registry.url, retries=0)
+    with pytest.raises(RegistryUnavailable):
+        client.is_compatible("t-value", SCHEMA)  # bare 404 page: wrong URL, not "nothing registered"
+    registry.answers[COMPAT] = [(503, {"error_code": 50301})]
+    with pytest.raises(RegistryUnavailable):
+        client.is_compatible("t-value", SCHEMA)
+    registry.answers[COMPAT] = [(422, {"error_code": 42201, "message": "Invalid schema"})]
+    with pytest.raises(RegistryRejected):
+        client.is_compatible("t-value", SCHEMA)

@@ -49,7 +49,7 @@ def test_valid_record_gets_envelope(name: str, contracts: Contracts, router: Rou
     assert env.event_id == event["event_id"]
     assert env.event_time_ms == event["event_time"]
     assert (env.ingest_time_ms, env.topic, env.partition, env.offset) == (CLOCK_MS, contract.topic, 3, 1234)
-    assert (env.schema_version, env.producer_team) == (1, contract.owner_team)
+    assert (env.schema_version, env.producer_team) == (len(contract.schema_texts), contract.owner_team)
 
 
 CASES = [

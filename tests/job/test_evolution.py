@@ -1,0 +1,47 @@
+"""Schema evolution end to end: producers on every version of a contract at once, one job, one table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from lakegate.produce import VALID, produce
+from lakegate.settings import Settings
+from lakegate.testing.plugin import JobRun
+from lakegate.testing.readers import read_audit
+from udfs.contract import Contracts
+
+pytestmark = pytest.mark.job
+
+
+def test_v1_and_v2_producers_interleaved_land_in_one_evolving_table(
+    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+) -> None:
+    contract = next(c for c in lakegate_contracts if len(c.schema_texts) > 1)
+    first, latest = (json.loads(contract.schema_texts[i]) for i in (0, -1))
+    new_fields = [f["name"] for f in latest["fields"] if f["name"] not in {g["name"] for g in first["fields"]}]
+    assert new_fields, f"{contract.name}: the latest version should add a field"
+
+    # Own tables and dead-letter topic: the topics are shared with other job tests, the outputs are not.
+    settings = lakegate_stack.replace(audit_namespace="evolution", quarantine_namespace="evolution_q",
+                                      dlq_topic="evolution.dlq")
+    report = produce(settings, lakegate_contracts, 1200, all_versions=True, seed=4242)
+    run_job("ingest", settings)
+
+    table = read_audit(settings, contract)
+    assert set(new_fields) <= set(table.column_names)
+    rows = {(r["lg_topic"], r["lg_partition"], r["lg_offset"]): r for r in table.to_pylist()}
+    mine = [r for r in report.records if r.contract == contract.name and r.expected == VALID]
+    by_version = {v: [r for r in mine if r.version == v] for v in (1, len(contract.schema_texts))}
+    assert all(len(records) > 100 for records in by_version.values()), "both versions must be produced"
+    for record in mine:
+        row = rows[(record.topic, record.partition, record.offset)]
+        assert row[contract.event_id_field] == record.event_id
+        assert row["lg_schema_version"] == record.version
+    old_rows = [rows[(r.topic, r.partition, r.offset)] for r in by_version[1]]
+    new_rows = [rows[(r.topic, r.partition, r.offset)] for r in by_version[len(contract.schema_texts)]]
+    for name in new_fields:
+        assert all(row[name] is None for row in old_rows), "v1 rows must carry the reader default (null)"
+        assert any(row[name] is not None for row in new_rows), "v2 rows must carry their values"

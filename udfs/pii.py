@@ -1,0 +1,86 @@
+"""PII treatment for payloads that leave the audit log (read models, logs, quarantine projections).
+
+The audit log keeps raw values: it is the system of record, protected by table access control, and
+downstream treatments must be re-derivable from it (GDPR erasure is a separate, later concern). Everything
+projected *out of* it passes through :func:`treat`, so a contract's ``[pii]`` table is the one place that
+says how each personal field is hidden:
+
+* ``hash``: HMAC-SHA-256 (hex) of the value's UTF-8 bytes (raw bytes for ``bytes`` fields) keyed with a
+  per-deployment salt. Deterministic, so hashed values still join and group, but not reversible by a
+  dictionary attack without the salt. The salt is a runtime secret passed in by the caller, never stored
+  in ``schemas/``.
+* ``mask``: the first character followed by ``***`` (``"jane@x.com"`` -> ``"j***"``); empty stays empty.
+  For humans looking at a record, not for joins.
+* ``drop``: the field is removed from the returned dict.
+
+Nulls stay null for ``hash`` and ``mask``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from udfs.columns import Column, ColumnKind
+from udfs.errors import ContractError
+
+if TYPE_CHECKING:
+    from udfs.contract import Contract
+
+TREATMENTS = ("hash", "mask", "drop")
+MIN_SALT_BYTES = 16
+MASK = "***"
+_FITS: dict[str, frozenset[ColumnKind] | None] = {
+    "hash": frozenset({ColumnKind.string, ColumnKind.bytes}),
+    "mask": frozenset({ColumnKind.string}),
+    "drop": None,  # any type
+}
+
+
+def parse_pii(raw: object, path: Path, columns: Sequence[Column]) -> dict[str, str]:
+    """Validate the ``[pii]`` table: ``<field> = "hash" | "mask" | "drop"`` for fields of the reader schema."""
+    if not isinstance(raw, dict):
+        raise ContractError(path, "pii", "must be a table", '[pii] then email = "hash"')
+    kinds = {c.name: c.kind for c in columns}
+    for field, treatment in raw.items():
+        where = f"pii.{field}"
+        if field not in kinds:
+            close = difflib.get_close_matches(field, kinds, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ContractError(path, where, f"field '{field}' is not in the reader schema",
+                                f"name a top-level field of the last schema version{hint}")
+        if treatment not in TREATMENTS:
+            raise ContractError(path, where, f"unknown treatment {treatment!r}",
+                                f"use one of {', '.join(repr(t) for t in TREATMENTS)}")
+        fits = _FITS[treatment]
+        if fits is not None and kinds[field] not in fits:
+            raise ContractError(path, where, f"{treatment!r} does not fit field '{field}' of type {kinds[field]}",
+                                "use 'drop' for non-text fields")
+    return dict(raw)
+
+
+def treat(contract: Contract, payload: Mapping[str, object], salt: bytes) -> dict[str, object]:
+    """A copy of ``payload`` with the contract's PII treatments applied; fields without one are unchanged."""
+    if len(salt) < MIN_SALT_BYTES:
+        raise ValueError(f"the PII salt must be at least {MIN_SALT_BYTES} random bytes, kept secret per deployment")
+    out = dict(payload)
+    for field, treatment in contract.pii.items():
+        if field not in out:
+            continue
+        if treatment == "drop":
+            del out[field]
+            continue
+        value = out[field]
+        if value is None:
+            continue
+        if treatment == "hash":
+            data = value if isinstance(value, bytes) else str(value).encode("utf-8")
+            out[field] = hmac.new(salt, data, hashlib.sha256).hexdigest()
+        else:
+            text = str(value)
+            out[field] = text[:1] + MASK if text else text
+    return out
