@@ -2,7 +2,8 @@
 
 Data flow::
 
-    Kafka source (raw key/value bytes + topic, partition, offset, timestamp; Table API, no decoding)
+    Kafka source per contract topic, unioned (raw key/value bytes + topic, partition, offset, timestamp;
+    Table API, no decoding; started after the lake's last offsets, see lakegate/offsets.py)
       → route (Python: udfs.router.Router — framing, registry lookup, decode, envelope, key checks)
           ├─ side output per contract → Iceberg table <audit_namespace>.<contract>
           └─ main output (quarantine)  ├→ dead-letter topic: original key and value bytes unchanged,
@@ -37,6 +38,7 @@ from jobs.runtime import stream_environment
 from lakegate import catalog, logs
 from lakegate.errors import LakegateError
 from lakegate.logs import kv
+from lakegate.offsets import Offsets, lake_offsets, specific_offsets_option
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contracts, load_contracts
@@ -100,7 +102,8 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _kafka_source(settings: Settings, contracts: Contracts) -> TableDescriptor:
+def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) -> TableDescriptor:
+    """One source per topic: the connector takes specific start offsets for a single topic only."""
     schema = (
         Schema.new_builder()
         .column("k", DataTypes.BYTES())
@@ -114,17 +117,24 @@ def _kafka_source(settings: Settings, contracts: Contracts) -> TableDescriptor:
     builder = (
         TableDescriptor.for_connector("kafka")
         .schema(schema)
-        .option("topic", ";".join(c.topic for c in contracts))
+        .option("topic", topic)
         .option("properties.bootstrap.servers", settings.kafka_bootstrap)
         .option("properties.group.id", settings.consumer_group)
         .option("properties.isolation.level", "read_committed")
-        .option("scan.startup.mode", "earliest-offset" if settings.start_from == "earliest" else "group-offsets")
+        # An offset no longer in the topic (retention) falls back to the earliest one still there.
         .option("properties.auto.offset.reset", "earliest")
         .option("key.format", "raw")
         .option("key.fields", "k")
         .option("value.format", "raw")
         .option("value.fields-include", "EXCEPT_KEY")
     )
+    if start:
+        builder = builder.option("scan.startup.mode", "specific-offsets").option(
+            "scan.startup.specific-offsets", specific_offsets_option(start))
+    elif settings.start_from == "group-offsets":
+        builder = builder.option("scan.startup.mode", "group-offsets")
+    else:
+        builder = builder.option("scan.startup.mode", "earliest-offset")
     if settings.drain:
         builder = builder.option("scan.bounded.mode", "latest-offset")
     return builder.build()
@@ -158,18 +168,24 @@ def _dead_letter_sink(settings: Settings) -> TableDescriptor:
     )
 
 
-def build(env: StreamExecutionEnvironment, settings: Settings, contracts: Contracts) -> StreamTableEnvironment:
-    """Wire the job into ``env``; returns the table environment whose statement set must be executed."""
+def build(
+    env: StreamExecutionEnvironment, settings: Settings, contracts: Contracts, start: Offsets | None = None
+) -> StreamTableEnvironment:
+    """Wire the job into ``env``. ``start``: first offset per topic partition (``start_from = "lake"``)."""
     t_env = StreamTableEnvironment.create(env)
     catalog_conf = Configuration()
     for key, value in catalog.flink_catalog_options(settings).items():
         catalog_conf.set_string(key, value)
     t_env.create_catalog(settings.catalog_name, CatalogDescriptor.of(settings.catalog_name, catalog_conf))
-    t_env.create_temporary_table(SOURCE_TABLE, _kafka_source(settings, contracts))
     t_env.create_temporary_table(DLQ_TABLE, _dead_letter_sink(settings))
 
-    # The Kafka source and sinks are table operators: their uids come from `table.exec.uid.generation`.
-    raw = t_env.to_data_stream(t_env.from_path(SOURCE_TABLE))
+    # The Kafka sources and the sinks are table operators: their uids come from `table.exec.uid.generation`.
+    streams = []
+    for contract in contracts:
+        name = f"{SOURCE_TABLE}_{contract.name}"
+        t_env.create_temporary_table(name, _kafka_source(settings, contract.topic, (start or {}).get(contract.topic)))
+        streams.append(t_env.to_data_stream(t_env.from_path(name)))
+    raw = streams[0].union(*streams[1:]) if len(streams) > 1 else streams[0]
     routed = (
         raw.process(RouteFunction(settings), output_type=QUARANTINE_ROW)
         .name("route")
@@ -215,8 +231,9 @@ def run(settings: Settings) -> str:
     """Build and execute; blocks until the job ends (only in drain mode). Returns the Flink job id."""
     contracts = load_contracts(settings.schemas_dir)
     provision(settings, contracts)
+    start = lake_offsets(settings, contracts) if settings.start_from == "lake" else None
     env = stream_environment(settings)
-    build(env, settings, contracts)
+    build(env, settings, contracts, start)
     log.info("submitting job", extra=kv(job=settings.job_name, contracts=len(contracts),
                                           mode=settings.python_execution_mode, drain=settings.drain))
     client = env.execute_async(settings.job_name)

@@ -38,10 +38,14 @@ def step(number: int, title: str) -> Iterator[None]:
 
 
 def progress_bar(done: int, total: int) -> None:
+    """A bar redrawn in place on a terminal; in a log, a line per tenth of the way."""
     width = 30
     filled = int(width * done / max(total, 1))
-    print(f"\r      [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end="\n" if done >= total else "",
-          flush=True)
+    line = f"      [{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+    if sys.stdout.isatty():
+        print("\r" + line, end="\n" if done >= total else "", flush=True)
+    elif done >= total or done % max(total // 10, 1) < 1000:
+        print(line, flush=True)
 
 
 def run_job_with_progress(settings: Settings, contracts: Contracts, expected_valid: int) -> None:
@@ -54,12 +58,15 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
 
     def watch() -> None:
         catalog = open_catalog(settings)
-        while not stop.wait(3.0):
+        started = time.monotonic()
+        while not stop.wait(5.0):
             try:
                 rows = sum(_committed_rows(catalog, settings, c) for c in contracts)
             except Exception:  # noqa: S112 - a commit in flight; try again at the next tick
                 continue
-            print(f"      audited so far: {rows}/{expected_valid} valid records committed", flush=True)
+            print(f"      job running for {time.monotonic() - started:.0f}s: {rows}/{expected_valid} audit rows "
+                  f"committed (Iceberg commits land at checkpoints, every {settings.checkpoint_interval_ms} ms)",
+                  flush=True)
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()

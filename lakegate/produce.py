@@ -31,11 +31,10 @@ from udfs.wire import frame
 log = logging.getLogger(__name__)
 
 VALID = "valid"
-# Oversized records need values above the contract's max_record_bytes (1 MiB by default), which the broker
-# rejects at its own default limit: not produced unless asked for explicitly.
-DEFAULT_BAD_KINDS: tuple[Reason, ...] = tuple(
-    sorted((VALUE_KINDS | KEY_KINDS) - {Reason.oversized}, key=str)
-)
+DEFAULT_BAD_KINDS: tuple[Reason, ...] = tuple(sorted(VALUE_KINDS | KEY_KINDS | {Reason.incompatible_schema}, key=str))
+# An oversized record must exceed the contract's max_record_bytes yet fit the broker's message limit (1 MB
+# by default): for contracts allowing more than this, another kind of bad record is produced instead.
+OVERSIZED_LIMIT = 512 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +75,21 @@ def register_versions(registry: RegistryClient, contracts: Contracts) -> dict[st
     return {c.name: [registry.register(subject(c), text) for text in c.schema_texts] for c in contracts}
 
 
+def incompatible_variant(contract: Contract) -> dict[str, Any] | None:
+    """The contract's reader schema minus a field the reader needs and has no default for.
+
+    A producer writing with it (a breaking change registered without `lakegate contracts check`) makes
+    records the router must quarantine as ``incompatible_schema``.
+    """
+    schema = json.loads(contract.schema_texts[-1])
+    protected = {contract.key_field, contract.event_id_field, contract.event_time_field}
+    for candidate in schema["fields"]:
+        if candidate["name"] not in protected and "default" not in candidate:
+            schema["fields"] = [f for f in schema["fields"] if f is not candidate]
+            return cast(dict[str, Any], schema)
+    return None
+
+
 def register_contracts(registry: RegistryClient, contracts: Contracts) -> dict[str, int]:
     """Register every version; return the latest id per contract."""
     return {name: ids[-1] for name, ids in register_versions(registry, contracts).items()}
@@ -100,6 +114,7 @@ class RecordMaker:
         self,
         contracts: Contracts,
         version_ids: dict[str, list[int]],
+        incompatible: dict[str, tuple[int, Any]],
         rng: random.Random,
         *,
         bad_fraction: float,
@@ -108,6 +123,7 @@ class RecordMaker:
     ) -> None:
         self._rng = rng
         self._ids = version_ids
+        self._incompatible = incompatible  # contract → (schema id, parsed schema)
         self._writers = {c.name: [fastavro.parse_schema(json.loads(t)) for t in c.schema_texts] for c in contracts}
         self._factories = [EventFactory(c, rng) for c in contracts]
         self._unknown_id = max(max(ids) for ids in version_ids.values()) + 100_000
@@ -127,15 +143,29 @@ class RecordMaker:
         key: bytes | None = str(event[contract.key_field]).encode()
         expected = VALID
         if self._bad_fraction and rng.random() < self._bad_fraction:
-            kind = rng.choice(self._bad_kinds)
+            kind = self._bad_kind(contract)
             expected = str(kind)
-            if kind in KEY_KINDS:
+            if kind is Reason.incompatible_schema:
+                schema_id, broken = self._incompatible[contract.name]
+                buffer = io.BytesIO()
+                fastavro.schemaless_writer(buffer, broken, event)
+                value = frame(schema_id, buffer.getvalue())
+            elif kind in KEY_KINDS:
                 key = corrupt_key(kind, key or b"")
             else:
                 assert value is not None
                 value = corrupt(kind, value, rng=rng, unknown_schema_id=self._unknown_id, contract=contract,
                                 writer_schema=writer)
         return _Draft(contract, str(event[contract.event_id_field]), version, key, value, expected)
+
+    def _bad_kind(self, contract: Contract) -> Reason:
+        while True:
+            kind = self._rng.choice(self._bad_kinds)
+            if kind is Reason.oversized and contract.max_record_bytes > OVERSIZED_LIMIT:
+                continue
+            if kind is Reason.incompatible_schema and contract.name not in self._incompatible:
+                continue
+            return kind
 
 
 def produce(
@@ -158,7 +188,16 @@ def produce(
     if count < 0 or not 0.0 <= bad_fraction <= 1.0:
         raise ValueError("count must be >= 0 and bad_fraction within [0, 1]")
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
-    maker = RecordMaker(contracts, register_versions(RegistryClient(settings.registry_url), contracts), rng,
+    registry = RegistryClient(settings.registry_url)
+    incompatible: dict[str, tuple[int, Any]] = {}
+    if Reason.incompatible_schema in bad_kinds:
+        for contract in contracts:
+            variant = incompatible_variant(contract)
+            if variant is not None:
+                # Its own subject: the contract's subject may enforce compatibility and refuse it.
+                schema_id = registry.register(f"lakegate-generator.{contract.name}.incompatible", json.dumps(variant))
+                incompatible[contract.name] = (schema_id, fastavro.parse_schema(variant))
+    maker = RecordMaker(contracts, register_versions(registry, contracts), incompatible, rng,
                         bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions)
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024,
@@ -187,7 +226,7 @@ def produce(
     finally:
         producer.close()
     report.seconds = time.monotonic() - started
-    if progress:
+    if progress and count % 1000:
         progress(count, count)
     log.info("produced", extra=kv(records=count, seconds=round(report.seconds, 1),
                                   bad=sum(1 for r in report.records if r.expected != VALID)))

@@ -23,7 +23,7 @@ ENV_PREFIX = "LAKEGATE_"
 SETTINGS_FILE_ENV = "LAKEGATE_SETTINGS_FILE"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _MODES = ("process", "thread")
-_START_FROM = ("earliest", "group-offsets")
+_START_FROM = ("lake", "group-offsets", "earliest")
 
 
 def _default_root() -> Path:
@@ -64,7 +64,12 @@ class Settings:
     parallelism: int = 1
     checkpoint_interval_ms: int = 5000
     python_execution_mode: str = "thread"  # measured faster here: bench/results/modes.jsonl
-    start_from: str = "earliest"
+    # Where a job started without a checkpoint begins reading (see lakegate/offsets.py):
+    #   lake           after the last offset per partition found in the audit and quarantine tables, so a
+    #                  second run never audits a record twice (earliest when the tables are empty)
+    #   group-offsets  the consumer group's committed offsets (earliest for a new group)
+    #   earliest       everything the topics hold (benchmarks re-reading the same data)
+    start_from: str = "lake"
     drain: bool = False  # stop once every topic is read up to the offsets current at job start
     restart_attempts: int = 3
 

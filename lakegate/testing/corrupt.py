@@ -150,7 +150,9 @@ _PATTERN_MISSES = ("", " ", "\x00", "~~~", "A" * 300, "0")
 
 def _breaking_value(rule: Rule, schema: Any) -> object:  # noqa: PLR0911 - one branch per check
     """A value of the field's type that fails ``rule``, or ``_NONE`` when there is none to make."""
-    avro = next(f["type"] for f in schema["fields"] if f["name"] == rule.field)
+    avro = next((f["type"] for f in schema["fields"] if f["name"] == rule.field), _NONE)
+    if avro is _NONE:  # the writer's version lacks the field (added later): no value of it to break
+        return _NONE
     nullable = isinstance(avro, list) and "null" in avro
     base = next((t for t in avro if t != "null"), None) if isinstance(avro, list) else avro
     is_bytes = base == "bytes" or (isinstance(base, dict) and base.get("type") == "bytes")

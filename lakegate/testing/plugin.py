@@ -55,7 +55,7 @@ def lakegate_settings(tmp_path_factory: pytest.TempPathFactory, lakegate_schemas
         registry_url=f"http://127.0.0.1:{_free_port()}/apis/ccompat/v7",
         checkpoint_interval_ms=1000,
         drain=True,
-        restart_attempts=1,
+        restart_attempts=0,  # bad data must never restart a job: any failure fails the test
     )
     jvm.ensure_artifacts(settings)
     return settings

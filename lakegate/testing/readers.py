@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -52,7 +53,7 @@ def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[De
     """Every committed record of the dead-letter topic, read up to its current end."""
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
-        enable_auto_commit=False, auto_offset_reset="earliest", consumer_timeout_ms=int(timeout_s * 1000),
+        enable_auto_commit=False, auto_offset_reset="earliest",
         client_id="lakegate-test-reader",
     )
     try:
@@ -62,13 +63,16 @@ def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[De
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)  # with read_committed: the last stable offset
         out: list[DeadLetter] = []
-        if all(consumer.position(tp) >= end[tp] for tp in partitions):
-            return out
-        for message in consumer:
-            headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
-            out.append(DeadLetter(message.key, message.value, headers))
-            if all(consumer.position(tp) >= end[tp] for tp in partitions):
-                break
+        # Poll, not iterate: the last offset of a transactional partition is a commit marker, which is
+        # never returned as a message, so "seen a message at the end offset" would never happen.
+        deadline = time.monotonic() + timeout_s
+        while not all(consumer.position(tp) >= end[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"dead-letter topic {settings.dlq_topic} not read to its end in {timeout_s}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                for message in records:
+                    headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
+                    out.append(DeadLetter(message.key, message.value, headers))
         return out
     finally:
         consumer.close()

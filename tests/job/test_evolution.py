@@ -26,7 +26,7 @@ def test_v1_and_v2_producers_interleaved_land_in_one_evolving_table(
 
     # Own tables and dead-letter topic: the topics are shared with other job tests, the outputs are not.
     settings = lakegate_stack.replace(audit_namespace="evolution", quarantine_namespace="evolution_q",
-                                      dlq_topic="evolution.dlq")
+                                      dlq_topic="evolution.dlq", consumer_group="evolution")
     report = produce(settings, lakegate_contracts, 1200, all_versions=True, seed=4242)
     run_job("ingest", settings)
 
