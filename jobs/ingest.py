@@ -4,7 +4,10 @@ Data flow::
 
     Kafka source per contract topic, unioned (raw key/value bytes + topic, partition, offset, timestamp;
     Table API, no decoding; started after the lake's last offsets, see lakegate/offsets.py)
-      → route (Python: udfs.router.Router — framing, registry lookup, decode, envelope, key checks)
+      → keyed by the Kafka key (on the JVM: no Python key selector)
+      → route (Python: udfs.router.Router — framing, registry lookup, decode, envelope, key checks —
+               then dedupe: a valid record whose event id its contract already accepted within
+               dedupe_window_s is quarantined as duplicate_event_id; keyed MapState with TTL)
           ├─ side output per contract → Iceberg table <audit_namespace>.<contract>
           └─ main output (quarantine)  ├→ dead-letter topic: original key and value bytes unchanged,
                                        │  reason and source coordinates in headers
@@ -13,6 +16,12 @@ Data flow::
 Exactly-once: the Iceberg sink commits on checkpoints and the dead-letter sink writes in Kafka
 transactions committed on the same checkpoints; offsets come back from checkpoint state on restart.
 A registry outage raises out of ``route`` (never quarantines): the task fails and Flink restarts it.
+
+Dedupe: duplicates of an event (a producer retry) carry the same Kafka key, so keying by the key brings
+them to the same keyed state. ``route`` keeps one ``MapState[event id, True]`` per contract with
+``dedupe_window_s > 0``, with a processing-time TTL of that window per entry (set when the id is first
+accepted, never extended). The state lives in checkpoints: a job restored from a checkpoint or savepoint
+remembers the ids, a job started fresh (e.g. ``lakegate run ingest --drain`` again) does not.
 
 Operator identity: ``route`` has an explicit name and uid; the table-side operators (Kafka source, the
 sinks) get deterministic uids from ``table.exec.uid.generation=ALWAYS`` (see jobs/runtime.py).
@@ -27,13 +36,21 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import OutputTag, ProcessFunction, StreamExecutionEnvironment
-from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescriptor
-from pyflink.table.catalog import CatalogDescriptor
-from pyflink.table.expressions import col
+from pyflink.common import Row, Types
+from pyflink.common.time import Time
+from pyflink.datastream import (
+    DataStream,
+    KeyedProcessFunction,
+    KeyedStream,
+    StreamExecutionEnvironment,
+)
+from pyflink.datastream.state import MapStateDescriptor, StateTtlConfig
+from pyflink.java_gateway import get_gateway
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table, TableDescriptor
+from pyflink.table.expressions import col, row
 
 from jobs import flink_types
+from jobs.common import add_audit_insert, audit_tag, register_catalog
 from jobs.runtime import stream_environment
 from lakegate import catalog, logs
 from lakegate.errors import LakegateError
@@ -41,10 +58,10 @@ from lakegate.logs import kv
 from lakegate.offsets import Offsets, lake_offsets, specific_offsets_option
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
-from udfs.contract import Contracts, load_contracts
+from udfs.contract import Contract, Contracts, load_contracts
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
 from udfs.registry import RegistryClient
-from udfs.router import Quarantined, RawRecord, Router, quarantine_headers
+from udfs.router import Quarantined, RawRecord, Router, Valid, duplicate, quarantine_headers
 
 log = logging.getLogger("lakegate.jobs.ingest")
 
@@ -59,12 +76,46 @@ QUARANTINE_ROW = Types.ROW_NAMED(
 )
 
 
-def audit_tag(contract: str, row_type: Any) -> OutputTag:
-    return OutputTag(f"audit-{contract}", row_type)
+
+# The stream `route` reads: the Kafka key first (Flink keys by it), then the record's fields, nested.
+ROUTE_KEY = "route_key"
+RECORD = "record"
+RECORD_FIELDS = ("k", "v", "topic", "kafka_partition", "kafka_offset", "kafka_timestamp")
+# A RowTypeInfo, as PyFlink's keyed operators need (to_data_stream's ExternalTypeInfo makes them fail at
+# open with a ClassCastException); TIMESTAMP_LTZ arrives as an Instant, see flink_types.epoch_millis.
+ROUTE_INPUT = Types.ROW_NAMED(
+    [ROUTE_KEY, RECORD],
+    [
+        Types.STRING(),
+        Types.ROW_NAMED(
+            list(RECORD_FIELDS),
+            [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(),
+             Types.INT(), Types.LONG(), Types.INSTANT()],
+        ),
+    ],
+)
 
 
-class RouteFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untyped
-    """Routes each raw Kafka record: valid → its contract's side output, invalid → main output."""
+def seen_ids_descriptor(contract: Contract) -> MapStateDescriptor:
+    """Event ids the contract accepted, each forgotten ``dedupe_window_s`` after it was first accepted."""
+    ttl = (
+        StateTtlConfig.new_builder(Time.seconds(contract.dedupe_window_s))
+        .set_ttl_time_characteristic(StateTtlConfig.TtlTimeCharacteristic.ProcessingTime)
+        .update_ttl_on_create_and_write()  # a duplicate does not extend the window: it is never written
+        .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+        .build()
+    )
+    descriptor = MapStateDescriptor(f"seen-event-ids-{contract.name}", Types.STRING(), Types.BOOLEAN())
+    descriptor.enable_time_to_live(ttl)
+    return descriptor
+
+
+class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is untyped
+    """Routes each raw Kafka record: valid → its contract's side output, invalid or duplicate → main output.
+
+    Runs keyed by the Kafka key: the event ids seen are keyed state (one MapState per contract that
+    dedupes), so a retry, which carries the same key, meets the ids of its first occurrence.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -79,18 +130,29 @@ class RouteFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untype
             name: audit_tag(name, flink_types.row_type(cols)) for name, cols in self._columns.items()
         }
         self._job = self._settings.job_name
+        self._dedupe = {c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
+                        for c in contracts if c.dedupe_window_s > 0}
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         assert self._router is not None
+        # The nested record row, by position (Flink hands the keyed function the value without the key).
+        k, v, topic, partition, offset, timestamp = (value[i] for i in range(len(RECORD_FIELDS)))
         raw = RawRecord(
-            topic=value.topic,
-            partition=value.kafka_partition,
-            offset=value.kafka_offset,
-            timestamp_ms=flink_types.epoch_millis(value.kafka_timestamp),
-            key=bytes(value.k) if value.k is not None else None,
-            value=bytes(value.v) if value.v is not None else None,
+            topic=topic,
+            partition=partition,
+            offset=offset,
+            timestamp_ms=flink_types.epoch_millis(timestamp),
+            key=bytes(k) if k is not None else None,
+            value=bytes(v) if v is not None else None,
         )
-        result = self._router.route(raw)
+        result: Valid | Quarantined = self._router.route(raw)
+        if isinstance(result, Valid) and result.contract in self._dedupe:
+            contract, seen = self._dedupe[result.contract]
+            # Only valid records mark an id as seen: a quarantined one never reached the audit log.
+            if seen.contains(result.envelope.event_id):
+                result = duplicate(raw, result, contract)
+            else:
+                seen.put(result.envelope.event_id, True)
         if isinstance(result, Quarantined):
             headers = dict(quarantine_headers(result, self._job))
             yield Row(*quarantine_values(result, self._job, _now_ms()), headers)
@@ -168,15 +230,35 @@ def _dead_letter_sink(settings: Settings) -> TableDescriptor:
     )
 
 
+def _with_route_key(source: Table) -> Table:
+    """(route_key, record): the shape PyFlink's keyed operators read, key first, the value nested.
+
+    Flink cannot key by ``byte[]`` (identity hash), so the key bytes become a string one char per byte
+    (ISO-8859-1 decodes every byte value, so equal strings ⇔ equal bytes); a null key becomes "".
+    """
+    route_key = col("k").decode("ISO-8859-1").if_null("")
+    return source.select(route_key.alias(ROUTE_KEY), row(*(col(f) for f in RECORD_FIELDS)).alias(RECORD))
+
+
+def _key_by_kafka_key(stream: DataStream) -> KeyedStream:
+    """Key by field 0 (the Kafka key, see :func:`_with_route_key`) on the JVM.
+
+    ``DataStream.key_by`` takes only a Python key selector, which PyFlink runs as an extra Python operator
+    in front of the shuffle: one more Java↔Python round trip of every record. The stream already carries
+    the key as field 0, in the ``Row(key, value)`` shape that ``key_by`` itself builds, so this does the
+    rest of what ``key_by`` does, with PyFlink's own JVM key selector.
+    """
+    key_type = Types.ROW([Types.STRING()])
+    j_keyed = stream._j_data_stream.keyBy(get_gateway().jvm.KeyByKeySelector(), key_type.get_java_type_info())
+    return KeyedStream(j_keyed, None, stream)  # the original type is only used by KeyedStream.map & co.
+
+
 def build(
     env: StreamExecutionEnvironment, settings: Settings, contracts: Contracts, start: Offsets | None = None
 ) -> StreamTableEnvironment:
     """Wire the job into ``env``. ``start``: first offset per topic partition (``start_from = "lake"``)."""
     t_env = StreamTableEnvironment.create(env)
-    catalog_conf = Configuration()
-    for key, value in catalog.flink_catalog_options(settings).items():
-        catalog_conf.set_string(key, value)
-    t_env.create_catalog(settings.catalog_name, CatalogDescriptor.of(settings.catalog_name, catalog_conf))
+    register_catalog(t_env, settings)
     t_env.create_temporary_table(DLQ_TABLE, _dead_letter_sink(settings))
 
     # The Kafka sources and the sinks are table operators: their uids come from `table.exec.uid.generation`.
@@ -184,23 +266,20 @@ def build(
     for contract in contracts:
         name = f"{SOURCE_TABLE}_{contract.name}"
         t_env.create_temporary_table(name, _kafka_source(settings, contract.topic, (start or {}).get(contract.topic)))
-        streams.append(t_env.to_data_stream(t_env.from_path(name)))
+        # to_append_stream (deprecated, but in 2.1) rather than to_data_stream: it takes the RowTypeInfo.
+        streams.append(t_env.to_append_stream(_with_route_key(t_env.from_path(name)), ROUTE_INPUT))
     raw = streams[0].union(*streams[1:]) if len(streams) > 1 else streams[0]
     routed = (
-        raw.process(RouteFunction(settings), output_type=QUARANTINE_ROW)
+        _key_by_kafka_key(raw)
+        .process(RouteFunction(settings), output_type=QUARANTINE_ROW)
         .name("route")
         .uid("route")
     )
     statements = t_env.create_statement_set()
     iceberg = catalog.open_catalog(settings)
     for contract in contracts:
-        columns = audit_columns(contract)
-        # A side output is a virtual edge of `route`, not an operator: nothing to name or uid here.
-        side = routed.get_side_output(audit_tag(contract.name, flink_types.row_type(columns)))
-        table = t_env.from_data_stream(side, flink_types.stream_schema(columns))
-        target = f"{settings.catalog_name}.{catalog.audit_table_name(settings, contract)}"
-        layout = [f.name for f in iceberg.load_table(catalog.audit_table_name(settings, contract)).schema().fields]
-        statements.add_insert(target, table.select(*flink_types.sink_projection(columns, layout)))
+        add_audit_insert(t_env=t_env, statements=statements, iceberg=iceberg, settings=settings,
+                         contract=contract, routed=routed)
     quarantine = t_env.from_data_stream(
         routed, flink_types.stream_schema(QUARANTINE_COLUMNS, extra=[(HEADERS, _HEADERS_TYPE)])
     )

@@ -36,6 +36,12 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a job on a local MiniCluster")
     run.add_argument("job", choices=["ingest"])
     run.add_argument("--drain", action="store_true", help="stop once the topics are read to their end")
+    quarantine = sub.add_parser("quarantine", help="quarantined records")
+    qsub = quarantine.add_subparsers(dest="action", required=True)
+    replay = qsub.add_parser("replay", help="re-validate quarantined records, audit those that now pass (idempotent)")
+    replay.add_argument("--reason", action="append", default=[], help="only this reason (repeatable)")
+    replay.add_argument("--contract", action="append", default=[], help="only this contract (repeatable)")
+    replay.add_argument("--dry-run", action="store_true", help="report what would be replayed, write nothing")
     demo = sub.add_parser("demo", help="set up, start the stack, produce, ingest, summarise, stop")
     demo.add_argument("--count", type=int, default=5_000)
     demo.add_argument("--bad-fraction", type=float, default=0.05)
@@ -118,6 +124,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     return ingest.main(["--drain"] if args.drain else [])
 
 
+def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs import replay
+
+    argv = [f"--reason={r}" for r in args.reason] + [f"--contract={c}" for c in args.contract]
+    return replay.main(argv + (["--dry-run"] if args.dry_run else []))
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate.demo import demo
 
@@ -131,6 +144,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "contracts": _contracts,
     "produce": _produce,
     "run": _run,
+    "quarantine": _quarantine,
     "demo": _demo,
 }
 

@@ -6,6 +6,7 @@ the demo can check afterwards that every record ended in exactly one place.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -31,6 +32,7 @@ from udfs.wire import frame
 log = logging.getLogger(__name__)
 
 VALID = "valid"
+DUPLICATE = str(Reason.duplicate_event_id)
 DEFAULT_BAD_KINDS: tuple[Reason, ...] = tuple(sorted(VALUE_KINDS | KEY_KINDS | {Reason.incompatible_schema}, key=str))
 # An oversized record must exceed the contract's max_record_bytes yet fit the broker's message limit (1 MB
 # by default): for contracts allowing more than this, another kind of bad record is produced instead.
@@ -120,6 +122,7 @@ class RecordMaker:
         bad_fraction: float,
         bad_kinds: Sequence[Reason],
         all_versions: bool,
+        duplicate_fraction: float = 0.0,
     ) -> None:
         self._rng = rng
         self._ids = version_ids
@@ -128,6 +131,17 @@ class RecordMaker:
         self._factories = [EventFactory(c, rng) for c in contracts]
         self._unknown_id = max(max(ids) for ids in version_ids.values()) + 100_000
         self._bad_fraction, self._bad_kinds, self._all_versions = bad_fraction, list(bad_kinds), all_versions
+        self._duplicate_fraction = duplicate_fraction
+        # Its own generator, seeded from (without advancing) the main one: the same seed makes the same
+        # records whether or not duplicates are asked for, the retries come on top.
+        self._retry_rng = random.Random(repr(rng.getstate()))  # noqa: S311 - test data, not cryptography
+
+    def drafts(self, i: int) -> list[_Draft]:
+        """Record ``i``, followed by its retry (same key and value bytes) for ``duplicate_fraction`` of valid ones."""
+        draft = self.make(i)
+        retried = (draft.expected == VALID and self._duplicate_fraction > 0
+                   and self._retry_rng.random() < self._duplicate_fraction)
+        return [draft, dataclasses.replace(draft, expected=DUPLICATE)] if retried else [draft]
 
     def make(self, i: int) -> _Draft:
         factory = self._factories[i % len(self._factories)]
@@ -178,15 +192,18 @@ def produce(
     bad_kinds: Sequence[Reason] = DEFAULT_BAD_KINDS,
     seed: int = 7,
     all_versions: bool = False,
+    duplicate_fraction: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
 ) -> ProduceReport:
     """Produce ``count`` records spread over the contracts; ``bad_fraction`` of them corrupted.
 
     With ``all_versions`` each record is written with a randomly chosen schema version of its contract
-    (producers on v1 and v2 at the same time); otherwise with the latest.
+    (producers on v1 and v2 at the same time); otherwise with the latest. ``duplicate_fraction`` of the
+    valid records are sent a second time right after the original, unchanged (a producer retry): the
+    report then holds more than ``count`` records, the retries with ``expected="duplicate_event_id"``.
     """
-    if count < 0 or not 0.0 <= bad_fraction <= 1.0:
-        raise ValueError("count must be >= 0 and bad_fraction within [0, 1]")
+    if count < 0 or not 0.0 <= bad_fraction <= 1.0 or not 0.0 <= duplicate_fraction <= 1.0:
+        raise ValueError("count must be >= 0, bad_fraction and duplicate_fraction within [0, 1]")
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
     registry = RegistryClient(settings.registry_url)
     incompatible: dict[str, tuple[int, Any]] = {}
@@ -198,7 +215,8 @@ def produce(
                 schema_id = registry.register(f"lakegate-generator.{contract.name}.incompatible", json.dumps(variant))
                 incompatible[contract.name] = (schema_id, fastavro.parse_schema(variant))
     maker = RecordMaker(contracts, register_versions(registry, contracts), incompatible, rng,
-                        bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions)
+                        bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions,
+                        duplicate_fraction=duplicate_fraction)
     producer = KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024,
         client_id="lakegate-produce",
@@ -208,8 +226,8 @@ def produce(
     started = time.monotonic()
     try:
         for i in range(count):
-            draft = maker.make(i)
-            pending.append((producer.send(draft.contract.topic, key=draft.key, value=draft.value), draft))
+            for draft in maker.drafts(i):
+                pending.append((producer.send(draft.contract.topic, key=draft.key, value=draft.value), draft))
             if rate:
                 ahead = (i + 1) / rate - (time.monotonic() - started)
                 if ahead > 0:
@@ -228,6 +246,8 @@ def produce(
     report.seconds = time.monotonic() - started
     if progress and count % 1000:
         progress(count, count)
-    log.info("produced", extra=kv(records=count, seconds=round(report.seconds, 1),
-                                  bad=sum(1 for r in report.records if r.expected != VALID)))
+    counts = report.expected_counts()
+    log.info("produced", extra=kv(records=len(report.records), seconds=round(report.seconds, 1),
+                                  duplicates=counts[DUPLICATE],
+                                  bad=len(report.records) - counts[VALID] - counts[DUPLICATE]))
     return report

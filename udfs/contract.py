@@ -29,6 +29,8 @@ CONTRACT_FILE = "contract.toml"
 DEFAULT_MAX_RECORD_BYTES = 1_048_576
 DEFAULT_MAX_EVENT_TIME_SKEW_MS = 300_000  # 5 minutes
 MAX_EVENT_TIME_SKEW_MS = 7 * 86_400_000  # a week; beyond that the check is pointless
+DEFAULT_DEDUPE_WINDOW_S = 86_400  # a day
+MAX_DEDUPE_WINDOW_S = 30 * 86_400  # 30 days; the job keeps every event id seen within it in keyed state
 _REQUIRED_STR = (
     "name",
     "owner_team",
@@ -39,7 +41,8 @@ _REQUIRED_STR = (
     "event_time_field",
 )
 _ALLOWED = frozenset(
-    (*_REQUIRED_STR, "schemas", "max_record_bytes", "compatibility", "max_event_time_skew_ms", "rules", "pii")
+    (*_REQUIRED_STR, "schemas", "max_record_bytes", "compatibility", "max_event_time_skew_ms", "dedupe_window_s",
+     "rules", "pii")
 )
 
 
@@ -60,6 +63,7 @@ class Contract:
     canonical_forms: tuple[str, ...] = ()
     compatibility: Compatibility = Compatibility.BACKWARD
     max_event_time_skew_ms: int = DEFAULT_MAX_EVENT_TIME_SKEW_MS
+    dedupe_window_s: int = DEFAULT_DEDUPE_WINDOW_S  # 0: no dedupe
     rules: tuple[Rule, ...] = ()
     pii: Mapping[str, str] = dataclasses.field(default_factory=dict)  # field -> "hash" | "mask" | "drop"
 
@@ -198,6 +202,7 @@ def load_contract(directory: Path) -> Contract:
         canonical_forms=tuple(to_parsing_canonical_form(j) for j in json_versions),
         compatibility=_compatibility(path, raw.get("compatibility", Compatibility.BACKWARD.value)),
         max_event_time_skew_ms=_skew(path, raw.get("max_event_time_skew_ms", DEFAULT_MAX_EVENT_TIME_SKEW_MS)),
+        dedupe_window_s=_dedupe_window(path, raw.get("dedupe_window_s", DEFAULT_DEDUPE_WINDOW_S)),
         rules=parse_rules(raw.get("rules", []), path, columns, enums),
         pii=parse_pii(raw.get("pii", {}), path, columns),
     )
@@ -225,6 +230,17 @@ def _skew(path: Path, value: object) -> int:
             "max_event_time_skew_ms",
             f"must be an integer between 0 and {MAX_EVENT_TIME_SKEW_MS} (a week)",
             "e.g. max_event_time_skew_ms = 300000 (5 minutes)",
+        )
+    return value
+
+
+def _dedupe_window(path: Path, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DEDUPE_WINDOW_S:
+        raise ContractError(
+            path,
+            "dedupe_window_s",
+            f"must be an integer between 0 (no dedupe) and {MAX_DEDUPE_WINDOW_S} (30 days)",
+            "e.g. dedupe_window_s = 86400 (a day)",
         )
     return value
 

@@ -64,7 +64,8 @@ DESCRIPTIONS: dict[Reason, str] = {
         "(kept out of the audit log so it cannot advance event-time watermarks)."
     ),
     Reason.duplicate_event_id: (
-        "An event with the same event id was already accepted (dedupe; counted, not a producer error)."
+        "Informational, not a data error: a valid record whose event id the same contract already accepted "
+        "within its dedupe_window_s (the producer retried); the first occurrence is in the audit log."
     ),
 }
 

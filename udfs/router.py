@@ -159,6 +159,23 @@ class Router:
         return Valid(contract.name, envelope, payload)
 
 
+def duplicate(raw: RawRecord, valid: Valid, contract: Contract) -> Quarantined:
+    """The quarantine verdict for a valid record whose event id the contract already accepted (dedupe).
+
+    Deciding *whether* it is a duplicate needs the job's keyed state; this only builds the verdict.
+    """
+    return Quarantined(
+        raw,
+        Reason.duplicate_event_id,
+        f"event id already accepted within the contract's dedupe window of {contract.dedupe_window_s} s "
+        "(a producer retry; the first occurrence is audited)",
+        contract.event_id_field,
+        "DuplicateEventId",
+        valid.envelope.schema_id,
+        valid.contract,
+    )
+
+
 def quarantine_headers(q: Quarantined, job_id: str) -> list[tuple[str, bytes]]:
     """Kafka headers for the dead-letter topic (UTF-8 values; None values are omitted)."""
     values: list[tuple[str, object]] = [

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from udfs.contract import DEFAULT_MAX_RECORD_BYTES, load_contract, load_contracts
+from udfs.contract import (
+    DEFAULT_DEDUPE_WINDOW_S,
+    DEFAULT_MAX_RECORD_BYTES,
+    MAX_DEDUPE_WINDOW_S,
+    load_contract,
+    load_contracts,
+)
 from udfs.errors import ContractError
 
 from .support import SCHEMAS
@@ -228,3 +234,29 @@ def test_directories_without_contract_are_ignored(tmp_path: Path) -> None:
     (tmp_path / "notes").mkdir()
     (tmp_path / "README.md").write_text("hi")
     assert [c.name for c in load_contracts(tmp_path)] == ["users"]
+
+
+def test_dedupe_window_defaults_to_a_day(tickets_dir: Path) -> None:
+    assert "dedupe_window_s" not in (tickets_dir / "contract.toml").read_text()
+    assert load_contract(tickets_dir).dedupe_window_s == DEFAULT_DEDUPE_WINDOW_S == 86_400
+
+
+@pytest.mark.parametrize("seconds", [0, 1, 3600, MAX_DEDUPE_WINDOW_S])
+def test_dedupe_window_is_set_in_seconds_and_zero_disables_it(tickets_dir: Path, seconds: int) -> None:
+    edit_toml(tickets_dir, 'key_field = "ticket_id"', f'key_field = "ticket_id"\ndedupe_window_s = {seconds}')
+    assert load_contract(tickets_dir).dedupe_window_s == seconds
+
+
+@pytest.mark.parametrize("value", ["-1", str(MAX_DEDUPE_WINDOW_S + 1), "true", '"1d"', "1.5"])
+def test_dedupe_window_validation(tickets_dir: Path, value: str) -> None:
+    edit_toml(tickets_dir, 'key_field = "ticket_id"', f'key_field = "ticket_id"\ndedupe_window_s = {value}')
+    error = error_of(tickets_dir)
+    assert error.field == "dedupe_window_s"
+    assert "between 0 (no dedupe) and 2592000" in str(error)
+    assert ". Fix: " in str(error)
+
+
+def test_dedupe_window_typo_is_caught(tickets_dir: Path) -> None:
+    edit_toml(tickets_dir, 'key_field = "ticket_id"', 'key_field = "ticket_id"\ndedup_window_s = 60')
+    error = error_of(tickets_dir)
+    assert (error.field, "did you mean 'dedupe_window_s'" in str(error)) == ("dedup_window_s", True)

@@ -13,7 +13,7 @@ from udfs.contract import Contract, Contracts
 from udfs.errors import RegistryUnavailable
 from udfs.reasons import Reason
 from udfs.registry import InMemorySchemas, WriterSchema
-from udfs.router import Quarantined, RawRecord, Router, Valid, quarantine_headers
+from udfs.router import Quarantined, RawRecord, Router, Valid, duplicate, quarantine_headers
 from udfs.wire import frame
 
 from .support import EVENTS, avro_body
@@ -202,3 +202,25 @@ def test_quarantine_headers(contracts: Contracts, router: Router, encode: Encode
     assert "lg.field" not in headers  # None values are omitted
     field_headers = dict(quarantine_headers(router.route(raw(contract, value, b"x")), "j"))  # type: ignore[arg-type]
     assert field_headers["lg.field"] == b"ticket_id"
+
+
+def test_duplicate_verdict_names_the_event_id_field_and_keeps_the_record(
+    contracts: Contracts, router: Router, encode: Encode
+) -> None:
+    contract = contracts.by_name("users")
+    _, value, key = good(contract, encode)
+    record = raw(contract, value, key)
+    valid = router.route(record)
+    assert isinstance(valid, Valid)
+    q = duplicate(record, valid, contract)
+    assert (q.raw, q.reason, q.field, q.contract) == (record, Reason.duplicate_event_id, "event_id", "users")
+    assert (q.error_class, q.schema_id) == ("DuplicateEventId", valid.envelope.schema_id)
+    assert f"{contract.dedupe_window_s} s" in q.message
+    assert valid.envelope.event_id not in q.message, "messages never carry payload values"
+    headers = dict(quarantine_headers(q, "j"))
+    assert (headers["lg.reason"], headers["lg.field"]) == (b"duplicate_event_id", b"event_id")
+
+
+def test_duplicate_reason_says_it_is_informational() -> None:
+    text = Reason.duplicate_event_id.description
+    assert "Informational, not a data error" in text and "retried" in text

@@ -1,0 +1,48 @@
+"""Wiring shared by the jobs: the Iceberg catalog in the table environment, and the audit-table sinks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyflink.common import Configuration
+from pyflink.datastream import DataStream, OutputTag
+from pyflink.table import StatementSet, StreamTableEnvironment
+from pyflink.table.catalog import CatalogDescriptor
+from pyiceberg.catalog.sql import SqlCatalog
+
+from jobs import flink_types
+from lakegate import catalog
+from lakegate.settings import Settings
+from udfs.columns import audit_columns
+from udfs.contract import Contract
+
+
+def register_catalog(t_env: StreamTableEnvironment, settings: Settings) -> None:
+    conf = Configuration()
+    for key, value in catalog.flink_catalog_options(settings).items():
+        conf.set_string(key, value)
+    t_env.create_catalog(settings.catalog_name, CatalogDescriptor.of(settings.catalog_name, conf))
+
+
+def audit_tag(contract: str, row_type: Any) -> OutputTag:
+    return OutputTag(f"audit-{contract}", row_type)
+
+
+def add_audit_insert(
+    *,
+    t_env: StreamTableEnvironment,
+    statements: StatementSet,
+    iceberg: SqlCatalog,
+    settings: Settings,
+    contract: Contract,
+    routed: DataStream,
+) -> None:
+    """Insert ``routed``'s side output for ``contract`` into its audit table, in the table's column order."""
+    columns = audit_columns(contract)
+    # A side output is a virtual edge of the routing operator, not an operator: nothing to name or uid.
+    side = routed.get_side_output(audit_tag(contract.name, flink_types.row_type(columns)))
+    table = t_env.from_data_stream(side, flink_types.stream_schema(columns))
+    name = catalog.audit_table_name(settings, contract)
+    layout = [f.name for f in iceberg.load_table(name).schema().fields]
+    projection = flink_types.sink_projection(columns, layout)
+    statements.add_insert(f"{settings.catalog_name}.{name}", table.select(*projection))

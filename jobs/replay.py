@@ -1,0 +1,120 @@
+"""The replay job: quarantined records that pass today's contracts → the audit log, original coordinates.
+
+Runs in batch mode over the records :mod:`lakegate.replay` selected (never ones already audited), routes
+each again through :class:`udfs.router.Router` — the same code as the ingest job — and appends the valid
+ones to their audit tables in one Iceberg commit per table. Records that fail again stay where they are:
+in quarantine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from pyflink.common import Row, Types
+from pyflink.datastream import ProcessFunction, RuntimeExecutionMode, StreamExecutionEnvironment
+from pyflink.table import StreamTableEnvironment
+
+from jobs import flink_types
+from jobs.common import add_audit_insert, audit_tag, register_catalog
+from jobs.runtime import stream_environment
+from lakegate import catalog, logs
+from lakegate.errors import LakegateError
+from lakegate.logs import kv
+from lakegate.replay import ReplayPlan, prepare
+from lakegate.settings import Settings
+from udfs.columns import audit_columns, audit_values
+from udfs.contract import Contracts, load_contracts
+from udfs.registry import RegistryClient
+from udfs.router import RawRecord, Router, Valid
+
+log = logging.getLogger("lakegate.jobs.replay")
+
+RECORD_ROW = Types.ROW_NAMED(
+    ["topic", "kafka_partition", "kafka_offset", "timestamp_ms", "k", "v"],
+    [Types.STRING(), Types.INT(), Types.LONG(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
+     Types.PRIMITIVE_ARRAY(Types.BYTE())],
+)
+
+
+class ReplayFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untyped
+    """Routes a quarantined record again; valid → its contract's side output, anything else is dropped
+    here because it is still in quarantine (the table is the system of record)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def open(self, runtime_context: Any) -> None:
+        contracts = load_contracts(self._settings.schemas_dir)
+        self._router = Router(contracts, RegistryClient(self._settings.registry_url))
+        self._columns = {c.name: audit_columns(c) for c in contracts}
+        self._tags = {n: audit_tag(n, flink_types.row_type(cols)) for n, cols in self._columns.items()}
+
+    def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
+        raw = RawRecord(value.topic, value.kafka_partition, value.kafka_offset, value.timestamp_ms,
+                        bytes(value.k) if value.k is not None else None,
+                        bytes(value.v) if value.v is not None else None)
+        result = self._router.route(raw)
+        if isinstance(result, Valid):
+            yield self._tags[result.contract], Row(*audit_values(result, self._columns[result.contract]))
+
+
+def build(env: StreamExecutionEnvironment, settings: Settings, contracts: Contracts,
+          records: list[RawRecord]) -> StreamTableEnvironment:
+    env.set_runtime_mode(RuntimeExecutionMode.BATCH)
+    t_env = StreamTableEnvironment.create(env)
+    register_catalog(t_env, settings)
+    rows = [Row(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value) for r in records]
+    source = env.from_collection(rows, type_info=RECORD_ROW).name("quarantined-records").uid("quarantined-records")
+    routed = source.process(ReplayFunction(settings), output_type=Types.STRING()).name("route").uid("route")
+    statements = t_env.create_statement_set()
+    iceberg = catalog.open_catalog(settings)
+    for contract in contracts:
+        add_audit_insert(t_env=t_env, statements=statements, iceberg=iceberg, settings=settings,
+                         contract=contract, routed=routed)
+    statements.attach_as_datastream()
+    return t_env
+
+
+def run(settings: Settings, *, reasons: list[str], only: list[str], dry_run: bool) -> ReplayPlan:
+    contracts = load_contracts(settings.schemas_dir)
+    for contract in contracts:  # a contract fix may have added a column
+        catalog.ensure_audit_table(catalog.open_catalog(settings), settings, contract)
+    plan = prepare(settings, contracts, RegistryClient(settings.registry_url), reasons=reasons, only=only)
+    log.info("replay plan", extra=kv(considered=plan.considered, already_audited=plan.already_audited,
+                                      event_already_audited=plan.event_already_audited,
+                                      passing=len(plan.passing), still_failing=sum(plan.still_failing.values())))
+    if plan.passing and not dry_run:
+        env = stream_environment(settings)
+        build(env, settings, contracts, plan.passing)
+        result = env.execute(f"{settings.job_name}-replay")
+        log.info("replay finished", extra=kv(replayed=len(plan.passing), net_runtime_ms=result.get_net_runtime()))
+    return plan
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m jobs.replay", description=__doc__.splitlines()[0])
+    parser.add_argument("--reason", action="append", default=[], help="only records quarantined for this reason")
+    parser.add_argument("--contract", action="append", default=[], help="only records of this contract")
+    parser.add_argument("--dry-run", action="store_true", help="report what would be replayed, write nothing")
+    args = parser.parse_args(argv)
+    logs.configure()
+    try:
+        plan = run(Settings.load(), reasons=args.reason, only=args.contract, dry_run=args.dry_run)
+    except LakegateError as exc:
+        log.error(str(exc))
+        return 2
+    print(f"quarantined records considered: {plan.considered}")
+    print(f"  already replayed (in the audit log): {plan.already_audited}")
+    print(f"  not replayed, event already audited (e.g. duplicates): {plan.event_already_audited}")
+    print(f"  {'would pass' if args.dry_run else 'replayed into the audit log'}: {len(plan.passing)}")
+    for reason, n in sorted(plan.still_failing.items()):
+        print(f"  still failing, {reason}: {n}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

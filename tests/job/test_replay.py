@@ -1,0 +1,74 @@
+"""Replay: fix a contract, replay quarantine, the fixed records land once; replay again, nothing changes."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lakegate.produce import produce
+from lakegate.replay import effective_quarantine
+from lakegate.settings import Settings
+from lakegate.testing.plugin import JobRun
+from lakegate.testing.readers import read_audit, read_quarantine, topic_coordinates
+from udfs.contract import load_contracts
+from udfs.reasons import Reason
+
+pytestmark = pytest.mark.job
+
+
+def _drop_rules(schemas: Path) -> None:
+    """The "contract fix": every rule is removed (rules and PII are the trailing TOML tables)."""
+    for contract in schemas.glob("*/contract.toml"):
+        contract.write_text(contract.read_text().split("\n[", 1)[0] + "\n")
+
+
+def _audit(settings: Settings) -> dict[tuple[str, int, int], str]:
+    out: dict[tuple[str, int, int], str] = {}
+    for contract in load_contracts(settings.schemas_dir):
+        for row in read_audit(settings, contract).to_pylist():
+            coordinate = (row["lg_topic"], row["lg_partition"], row["lg_offset"])
+            assert coordinate not in out, f"{coordinate} audited twice"
+            out[coordinate] = row[contract.event_id_field]
+    return out
+
+
+def test_replay_after_a_contract_fix_lands_fixed_records_once(
+    lakegate_stack: Settings, run_job: Callable[..., JobRun], tmp_path: Path
+) -> None:
+    schemas = tmp_path / "schemas"
+    shutil.copytree(lakegate_stack.schemas_dir, schemas)
+    settings = lakegate_stack.replace(schemas_dir=schemas, audit_namespace="replay", quarantine_namespace="replay_q",
+                                      dlq_topic="replay.dlq", consumer_group="replay")
+    contracts = load_contracts(schemas)
+    report = produce(settings, contracts, 800, bad_fraction=0.25, seed=909,
+                     bad_kinds=[Reason.rule_violation, Reason.bad_magic_byte])
+    run_job("ingest", settings)
+    before = _audit(settings)
+    quarantined = read_quarantine(settings).to_pylist()
+    fixable = {(r["source_topic"], r["source_partition"], r["source_offset"])
+               for r in quarantined if r["reason"] == "rule_violation"}
+    mine = {(r.topic, r.partition, r.offset): r for r in report.records}
+    assert {c for c, r in mine.items() if r.expected == "rule_violation"} <= fixable
+    assert fixable.isdisjoint(before)
+
+    _drop_rules(schemas)
+    fixed = settings.replace()  # same settings; the job reads the edited contracts from schemas_dir
+    run_job("replay", fixed)
+    after = _audit(fixed)
+    assert set(after) == set(before) | fixable, "exactly the fixed records are added"
+    for coordinate in fixable & set(mine):
+        assert after[coordinate] == mine[coordinate].event_id
+    still = {c for c, r in mine.items() if r.expected == "bad_magic_byte"}
+    assert still and still.isdisjoint(after), "records that still fail stay in quarantine only"
+
+    run_job("replay", fixed)
+    assert _audit(fixed) == after, "replaying twice adds nothing"
+
+    quarantine_coordinates = [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in quarantined]
+    remaining = effective_quarantine(quarantine_coordinates, set(after))
+    in_topics = topic_coordinates(settings, [c.topic for c in contracts])
+    assert set(after) | remaining == in_topics
+    assert set(after).isdisjoint(remaining)
