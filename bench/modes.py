@@ -100,8 +100,11 @@ class TreeSampler(threading.Thread):
 
 
 def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) -> Run:
+    # Everything a run writes, and everything it resumes from (lakegate/offsets.py reads both namespaces),
+    # is its own: every run reads the topics from the start.
     run_settings = settings.replace(python_execution_mode=mode, audit_namespace=f"bench_{tag}",
-                                    dlq_topic=f"bench.dlq.{tag}", consumer_group=f"bench-{tag}")
+                                    quarantine_namespace=f"bench_q_{tag}", dlq_topic=f"bench.dlq.{tag}",
+                                    consumer_group=f"bench-{tag}")
     env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
     env.update(run_settings.to_env())
     started = time.monotonic()

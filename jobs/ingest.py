@@ -60,7 +60,6 @@ from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contract, Contracts, load_contracts
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
-from udfs.registry import RegistryClient
 from udfs.router import Quarantined, RawRecord, Router, Valid, duplicate, quarantine_headers
 
 log = logging.getLogger("lakegate.jobs.ingest")
@@ -124,7 +123,7 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
     def open(self, runtime_context: Any) -> None:
         # Built in the worker, not pickled: parsed schemas and HTTP clients do not travel well.
         contracts = load_contracts(self._settings.schemas_dir)
-        self._router = Router(contracts, RegistryClient(self._settings.registry_url))
+        self._router = Router(contracts, self._settings.registry_client())
         self._columns = {c.name: audit_columns(c) for c in contracts}
         self._tags = {
             name: audit_tag(name, flink_types.row_type(cols)) for name, cols in self._columns.items()

@@ -28,7 +28,6 @@ from lakegate.replay import ReplayPlan, prepare
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contracts, load_contracts
-from udfs.registry import RegistryClient
 from udfs.router import RawRecord, Router, Valid
 
 log = logging.getLogger("lakegate.jobs.replay")
@@ -49,7 +48,7 @@ class ReplayFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untyp
 
     def open(self, runtime_context: Any) -> None:
         contracts = load_contracts(self._settings.schemas_dir)
-        self._router = Router(contracts, RegistryClient(self._settings.registry_url))
+        self._router = Router(contracts, self._settings.registry_client())
         self._columns = {c.name: audit_columns(c) for c in contracts}
         self._tags = {n: audit_tag(n, flink_types.row_type(cols)) for n, cols in self._columns.items()}
 
@@ -83,7 +82,7 @@ def run(settings: Settings, *, reasons: list[str], only: list[str], dry_run: boo
     contracts = load_contracts(settings.schemas_dir)
     for contract in contracts:  # a contract fix may have added a column
         catalog.ensure_audit_table(catalog.open_catalog(settings), settings, contract)
-    plan = prepare(settings, contracts, RegistryClient(settings.registry_url), reasons=reasons, only=only)
+    plan = prepare(settings, contracts, settings.registry_client(), reasons=reasons, only=only)
     log.info("replay plan", extra=kv(considered=plan.considered, already_audited=plan.already_audited,
                                       event_already_audited=plan.event_already_audited,
                                       passing=len(plan.passing), still_failing=sum(plan.still_failing.values())))

@@ -100,9 +100,8 @@ def _contracts(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{c.name:<12} topic={c.topic:<22} owner={c.owner_team:<14} versions={len(c.schema_texts)}")
         return 0
     from lakegate.produce import register_contracts
-    from udfs.registry import RegistryClient
 
-    for name, schema_id in register_contracts(RegistryClient(settings.registry_url), contracts).items():
+    for name, schema_id in register_contracts(settings.registry_client(), contracts).items():
         print(f"{name}: latest schema id {schema_id}")
     return 0
 

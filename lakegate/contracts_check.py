@@ -227,7 +227,9 @@ def run_check(settings: Settings, *, offline: bool = False, out: Callable[[str],
 
 
 def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> int:
-    """Check (registry required), then register every version, oldest first (idempotent in the registry)."""
+    """Check (registry required), then register every version, oldest first (idempotent in the registry),
+    set each subject's compatibility level to the contract's, and create or evolve the audit tables
+    (add-only), so the tables have a new version's columns before any job or producer uses it."""
     from udfs.registry import RegistryClient
 
     registry = RegistryClient(settings.registry_url, retries=2)
@@ -240,8 +242,17 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
     for entry in report.contracts:
         assert entry.contract is not None  # every contract loaded, or the report would have failed
         ids = [registry.register(subject(entry.contract), text) for text in entry.contract.schema_texts]
+        registry.set_compatibility(subject(entry.contract), str(entry.contract.compatibility))
         versions = ", ".join(f"v{i} → id {schema_id}" for i, schema_id in enumerate(ids, 1))
-        out(f"published {entry.contract.name} to {subject(entry.contract)}: {versions}")
+        out(f"published {entry.contract.name} to {subject(entry.contract)} "
+            f"(compatibility {entry.contract.compatibility}): {versions}")
+    from lakegate.catalog import audit_table_name, ensure_audit_table, open_catalog
+
+    iceberg = open_catalog(settings)
+    for entry in report.contracts:
+        assert entry.contract is not None
+        ensure_audit_table(iceberg, settings, entry.contract)
+        out(f"audit table {settings.catalog_name}.{audit_table_name(settings, entry.contract)}: ready")
     return 0
 
 

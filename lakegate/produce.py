@@ -205,7 +205,7 @@ def produce(
     if count < 0 or not 0.0 <= bad_fraction <= 1.0 or not 0.0 <= duplicate_fraction <= 1.0:
         raise ValueError("count must be >= 0, bad_fraction and duplicate_fraction within [0, 1]")
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
-    registry = RegistryClient(settings.registry_url)
+    registry = settings.registry_client()
     incompatible: dict[str, tuple[int, Any]] = {}
     if Reason.incompatible_schema in bad_kinds:
         for contract in contracts:

@@ -15,15 +15,22 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakegate.errors import SettingsError
+
+if TYPE_CHECKING:
+    from udfs.registry import RegistryClient
 
 ENV_PREFIX = "LAKEGATE_"
 SETTINGS_FILE_ENV = "LAKEGATE_SETTINGS_FILE"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _MODES = ("process", "thread")
 _START_FROM = ("lake", "group-offsets", "earliest")
+_MINIMUMS = {
+    "parallelism": 1, "topic_partitions": 1, "kafka_heap_mb": 1, "registry_heap_mb": 1,
+    "checkpoint_interval_ms": 100, "registry_timeout_s": 1, "registry_retries": 0, "restart_attempts": 0,
+}
 
 
 def _default_root() -> Path:
@@ -51,6 +58,10 @@ class Settings:
     # Schema registry (Confluent REST API). May embed credentials (https://user:secret@host/...).
     registry_url: str = "http://127.0.0.1:18081/apis/ccompat/v7"
     registry_heap_mb: int = 256
+    # Per lookup: attempts = 1 + retries, each waiting up to the timeout, with exponential backoff between.
+    # When they are used up the routing task fails and Flink restarts it (never a quarantine).
+    registry_timeout_s: int = 5
+    registry_retries: int = 5
 
     # Iceberg: one catalog name shared by Flink (Java JdbcCatalog) and pyiceberg (SqlCatalog).
     catalog_name: str = "lakegate"
@@ -145,13 +156,9 @@ class Settings:
             problems.append(f"python_execution_mode must be one of {_MODES}, got {self.python_execution_mode!r}")
         if self.start_from not in _START_FROM:
             problems.append(f"start_from must be one of {_START_FROM}, got {self.start_from!r}")
-        for name in ("parallelism", "topic_partitions", "kafka_heap_mb", "registry_heap_mb"):
-            if getattr(self, name) < 1:
-                problems.append(f"{name} must be at least 1")
-        if self.checkpoint_interval_ms < 100:
-            problems.append("checkpoint_interval_ms must be at least 100")
-        if self.restart_attempts < 0:
-            problems.append("restart_attempts must be 0 or more")
+        for name, minimum in _MINIMUMS.items():
+            if getattr(self, name) < minimum:
+                problems.append(f"{name} must be at least {minimum}, got {getattr(self, name)}")
         for hostport in self.kafka_bootstrap.split(","):
             host, _, port = hostport.strip().rpartition(":")
             if not host or not port.isdigit():
@@ -168,6 +175,13 @@ class Settings:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
 
     # ---- export --------------------------------------------------------------------------------
+    def registry_client(self) -> RegistryClient:
+        """The schema-registry client every process of lakegate uses, configured from these settings."""
+        from udfs.registry import RegistryClient
+
+        return RegistryClient(self.registry_url, timeout_s=float(self.registry_timeout_s),
+                              retries=self.registry_retries)
+
     def to_env(self) -> dict[str, str]:
         """The settings as ``LAKEGATE_*`` variables, for a child process (job runner, tests)."""
         out: dict[str, str] = {}

@@ -168,6 +168,12 @@ class RegistryClient:
             raise RegistryUnavailable(f"unexpected answer to a compatibility check from {self}")
         return bool(body["is_compatible"])
 
+    def set_compatibility(self, subject: str, level: str) -> None:
+        """Set the subject's compatibility level (BACKWARD, FULL_TRANSITIVE, ...): the registry then refuses
+        incompatible registrations itself, and answers compatibility checks under it."""
+        path = f"/config/{urllib.parse.quote(subject, safe='')}"
+        self._request("PUT", path, payload={"compatibility": level})
+
     def subjects(self) -> list[str]:
         _, body = self._request("GET", "/subjects")
         if not isinstance(body, list):

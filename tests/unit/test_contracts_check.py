@@ -152,6 +152,16 @@ def loopback_registry() -> Iterator[tuple[str, list[str]]]:
             self.end_headers()
             self.wfile.write(raw)
 
+        def do_PUT(self) -> None:  # set a subject's compatibility level
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+            paths.append(f"PUT {self.path} {body['compatibility']}")
+            raw = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
         def log_message(self, *args: object) -> None:
             pass
 
@@ -266,8 +276,10 @@ def test_publish_checks_then_registers_every_version(
     settings = Settings.load(env={}, home=tmp_path / "home", registry_url=url, schemas_dir=SCHEMAS)
     assert run_publish(settings) == 0
     out = capsys.readouterr().out
-    assert "published tickets to support.tickets.v1-value: v1 → id 3, v2 → id 4" in out
-    assert "published users to support.users.v1-value: v1 → id 5" in out
+    assert "published tickets to support.tickets.v1-value (compatibility BACKWARD): v1 → id 3, v2 → id 4" in out
+    assert "published users to support.users.v1-value (compatibility BACKWARD): v1 → id 6" in out
+    assert "PUT /apis/ccompat/v7/config/support.tickets.v1-value BACKWARD" in paths
+    assert "audit table lakegate.audit.tickets: ready" in out
 
     root = schemas_root(tmp_path)
     edit_v2(root, {"escalated": {"name": "escalated", "type": "boolean"}})
