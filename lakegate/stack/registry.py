@@ -1,9 +1,10 @@
-"""Apicurio Registry 3.0 (in-memory storage) serving the Confluent Schema Registry API, on loopback.
+"""Apicurio Registry 3.0 serving the Confluent Schema Registry API, on loopback, storing in an H2 file.
 
 Apicurio was chosen because it is a real, maintained registry that installs from Maven Central and runs
 on Java 17; lakegate itself only speaks the Confluent REST API, so Confluent SR, Karapace or Redpanda work
-the same in production. In-memory storage fits the local stack: `lakegate contracts publish` (and the
-demo) register the contracts from ``schemas/`` after each start.
+the same in production. Its default storage is in memory; the local stack points it at an H2 file under
+``<home>/registry`` instead, so schema ids survive a restart like the broker's topics do (records in Kafka
+refer to them).
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ def start(settings: Settings) -> None:
     java = jvm.java_executable(settings)
     runner = jvm.registry_runner(settings)
     url = urllib.parse.urlsplit(settings.registry_url)
+    data = settings.home / "registry"
+    data.mkdir(parents=True, exist_ok=True)
     command = [
         java, f"-Xmx{settings.registry_heap_mb}m", "-XX:+UseSerialGC",
         "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={url.port or 80}",
         "-Dquarkus.log.level=WARN", "-Dquarkus.banner.enabled=false",
         # No telemetry, no outbound calls: this machine may have no network.
         "-Dquarkus.otel.enabled=false", "-Dquarkus.otel.sdk.disabled=true",
+        f"-Dapicurio.datasource.url=jdbc:h2:file:{data / 'registry'}",
         "-jar", str(runner),
     ]
     service(settings).start(command, lambda: ready(settings), timeout_s=120.0, cwd=runner.parent)

@@ -7,6 +7,8 @@ Fixtures (session-scoped unless noted):
 ``lakegate_stack``      the broker and registry running (started once, stopped at the end)
 ``lakegate_contracts``  the contracts from ``schemas/`` (override ``lakegate_schemas_dir`` to use yours)
 ``run_job``             call ``run_job("ingest", settings)`` to run a job until its topics are drained
+``start_job``           call ``start_job("ingest", settings)`` for a job in the background (unbounded);
+                        ``.stop()`` kills it like a lost machine would; stopped at the end of the test
 
 Tests that need these are slow (a JVM or three): mark them ``@pytest.mark.job``.
 """
@@ -14,6 +16,7 @@ Tests that need these are slow (a JVM or three): mark them ``@pytest.mark.job``.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -101,3 +104,40 @@ def run_job() -> Callable[..., JobRun]:
         return JobRun(name, result.returncode, log)
 
     return run
+
+
+class RunningJob:
+    """A job process in the background, in its own process group (its MiniCluster JVM goes with it)."""
+
+    def __init__(self, name: str, settings: Settings) -> None:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = settings.log_dir / f"job-{name}-background.out"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
+        env.update(settings.to_env())
+        with self.log.open("ab") as out:
+            self._process = subprocess.Popen([sys.executable, "-m", f"jobs.{name}"], env=env, stdout=out,
+                                             stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None
+
+    def stop(self) -> None:
+        """SIGKILL the whole group: no clean shutdown, no final checkpoint (what a crash looks like)."""
+        if self.alive:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        self._process.wait(timeout=30)
+
+
+@pytest.fixture
+def start_job() -> Iterator[Callable[[str, Settings], RunningJob]]:
+    started: list[RunningJob] = []
+
+    def start(name: str, settings: Settings) -> RunningJob:
+        job = RunningJob(name, settings)
+        started.append(job)
+        return job
+
+    yield start
+    for job in started:
+        job.stop()
