@@ -59,6 +59,7 @@ from lakegate.offsets import Offsets, lake_offsets, specific_offsets_option
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contract, Contracts, load_contracts
+from udfs.errors import RegistryRejected, RegistryUnavailable
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
 from udfs.router import Quarantined, RawRecord, Router, Valid, duplicate, quarantine_headers
 
@@ -330,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings.load(drain=True if args.drain else None)
         run(settings)
-    except LakegateError as exc:
+    except (LakegateError, RegistryUnavailable, RegistryRejected) as exc:
         log.error(str(exc))
         return 2
     return 0

@@ -28,6 +28,7 @@ from lakegate.replay import ReplayPlan, prepare
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contracts, load_contracts
+from udfs.errors import RegistryRejected, RegistryUnavailable
 from udfs.router import RawRecord, Router, Valid
 
 log = logging.getLogger("lakegate.jobs.replay")
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure()
     try:
         plan = run(Settings.load(), reasons=args.reason, only=args.contract, dry_run=args.dry_run)
-    except LakegateError as exc:
+    except (LakegateError, RegistryUnavailable, RegistryRejected) as exc:
         log.error(str(exc))
         return 2
     print(f"quarantined records considered: {plan.considered}")

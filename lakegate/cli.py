@@ -12,7 +12,7 @@ from lakegate import jvm, logs
 from lakegate.errors import LakegateError
 from lakegate.settings import Settings
 from udfs.contract import load_contracts
-from udfs.errors import ContractError
+from udfs.errors import ContractError, RegistryRejected, RegistryUnavailable
 
 log = logging.getLogger("lakegate")
 
@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings.load()
         return _HANDLERS[args.command](args, settings)
-    except (LakegateError, ContractError) as exc:
+    except (LakegateError, ContractError, RegistryUnavailable, RegistryRejected) as exc:
         print(f"lakegate: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

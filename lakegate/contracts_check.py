@@ -223,6 +223,11 @@ def run_check(settings: Settings, *, offline: bool = False, out: Callable[[str],
     report = check_contracts(settings.schemas_dir, registry=_registry(settings, offline),
                              audit_table=_audit_tables(settings))
     out(report.render())
+    unreachable = any(line.text.startswith("registry: skipped") for c in report.contracts for line in c.lines)
+    if unreachable and not offline:
+        # A CI gate that passes because it could not ask is no gate: say so and fail.
+        out("check: the registry is not reachable; fix registry_url, or run with --offline to skip it")
+        return 1
     return 0 if report.ok else 1
 
 

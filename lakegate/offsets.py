@@ -20,6 +20,7 @@ from kafka import KafkaConsumer
 from pyiceberg.exceptions import NoSuchTableError
 
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
+from lakegate.errors import StackError
 from lakegate.logs import kv
 from lakegate.settings import Settings
 from udfs.contract import Contracts
@@ -43,7 +44,17 @@ def lake_offsets(settings: Settings, contracts: Contracts) -> Offsets:
             continue
         _merge_max(seen, table.scan(selected_fields=columns).to_arrow(), columns)
     partitions = _partitions(settings, sorted(topics))
-    offsets = {t: {p: seen[t].get(p, -1) + 1 for p in partitions.get(t, ())} for t in topics}
+    for topic in topics:
+        if seen[topic] and not partitions.get(topic):
+            # Without partitions the source would fall back to the earliest offset and audit the whole
+            # topic again: refuse instead.
+            raise StackError(
+                f"Kafka reports no partitions for {topic!r}, yet the lake holds records from it; check that "
+                f"the topic exists and this client may describe it at {settings.kafka_bootstrap}, then rerun"
+            )
+    # Partitions the lake knows but Kafka did not list (a stale metadata answer) are kept, not restarted.
+    offsets = {t: {p: seen[t].get(p, -1) + 1 for p in sorted(set(partitions.get(t, ())) | set(seen[t]))}
+               for t in topics}
     log.info("resuming after the lake's offsets",
              extra=kv(**{t: ",".join(f"{p}:{o}" for p, o in sorted(po.items())) for t, po in offsets.items()}))
     return offsets

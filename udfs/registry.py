@@ -8,6 +8,7 @@ registry, yet an id registered a moment later is picked up. Outages raise :class
 
 from __future__ import annotations
 
+import base64
 import http.client
 import json
 import time
@@ -24,6 +25,7 @@ from udfs.errors import BadRecord, RegistryRejected, RegistryUnavailable
 from udfs.reasons import Reason
 
 NOT_FOUND_TTL_S = 30.0
+_MAX_MISSING = 10_000
 SCHEMA_NOT_FOUND = 40403
 _CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 _RETRYABLE_STATUS = frozenset({408, 429})  # and every 5xx
@@ -76,6 +78,25 @@ class InMemorySchemas:
             raise BadRecord(Reason.unknown_schema_id, f"schema id {schema_id} is not registered") from None
 
 
+def _split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``https://user:secret@host/path`` → (``https://host/path``, an HTTP Basic ``Authorization`` header).
+
+    urllib does not turn URL userinfo into authentication (it would try to resolve ``user:secret@host``),
+    so credentials in the configured URL become a header, and the URL used for requests has none.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    host = parts.hostname or ""
+    if parts.port:
+        host += f":{parts.port}"
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    clean = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean, {"Authorization": f"Basic {token}"}
+
+
 def _safe_url(url: str) -> str:
     """The URL without user:password, fit for logs and exceptions."""
     parts = urllib.parse.urlsplit(url)
@@ -107,11 +128,11 @@ class RegistryClient:
     ) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"registry URL must be http(s): {_safe_url(url)!r}")
-        self._url = url.rstrip("/")
+        self._url, credentials = _split_credentials(url.rstrip("/"))
         self._timeout_s = timeout_s
         self._retries = retries
         self._backoff_s = backoff_s
-        self._headers = dict(headers or {})
+        self._headers = {**credentials, **(headers or {})}
         self._clock = clock
         self._sleep = sleep
         self._found: dict[int, WriterSchema] = {}
@@ -130,9 +151,13 @@ class RegistryClient:
         until = self._missing_until.get(schema_id)
         if until is not None and self._clock() < until:
             raise BadRecord(Reason.unknown_schema_id, f"schema id {schema_id} is not in the registry")
-        status, body = self._request("GET", f"/schemas/ids/{schema_id}", not_found_ok=True)
+        try:
+            status, body = self._request("GET", f"/schemas/ids/{schema_id}", not_found_ok=True)
+        except RegistryRejected as exc:
+            # A 4xx other than "not found" on a plain lookup is a registry or proxy problem, not the record's.
+            raise RegistryUnavailable(f"registry refused the lookup of schema id {schema_id}: {exc}") from exc
         if status == 404:
-            self._missing_until[schema_id] = self._clock() + NOT_FOUND_TTL_S
+            self._remember_missing(schema_id)
             raise BadRecord(Reason.unknown_schema_id, f"schema id {schema_id} is not in the registry")
         if not isinstance(body, dict) or not isinstance(body.get("schema"), str):
             raise RegistryUnavailable(f"unexpected answer for schema id {schema_id} from {self}")
@@ -146,6 +171,14 @@ class RegistryClient:
         self._found[schema_id] = schema
         self._missing_until.pop(schema_id, None)
         return schema
+
+    def _remember_missing(self, schema_id: int) -> None:
+        now = self._clock()
+        if len(self._missing_until) >= _MAX_MISSING:  # garbage ids are unbounded: forget the expired ones
+            self._missing_until = {i: t for i, t in self._missing_until.items() if t > now}
+            if len(self._missing_until) >= _MAX_MISSING:
+                self._missing_until.clear()
+        self._missing_until[schema_id] = now + NOT_FOUND_TTL_S
 
     # -- control plane ---------------------------------------------------------------------------------
 

@@ -24,7 +24,12 @@ def parse_frame(value: bytes | None) -> Frame:
         raise BadRecord(Reason.frame_too_short, f"value is {size}, the wire-format header needs 5")
     if value[0] != MAGIC_BYTE:
         raise BadRecord(Reason.bad_magic_byte, f"first byte is 0x{value[0]:02x}, expected 0x00")
-    return Frame(int.from_bytes(value[1:HEADER_SIZE], "big"), bytes(value[HEADER_SIZE:]))
+    schema_id = int.from_bytes(value[1:HEADER_SIZE], "big", signed=True)
+    if schema_id < 0:
+        # Confluent ids are Java ints: with the top bit set the id is negative, which no registry issues.
+        # Rejected here so an out-of-range id never reaches the registry or an INT column downstream.
+        raise BadRecord(Reason.unknown_schema_id, f"schema id {schema_id} is negative; registry ids are positive")
+    return Frame(schema_id, bytes(value[HEADER_SIZE:]))
 
 
 def frame(schema_id: int, body: bytes) -> bytes:

@@ -40,11 +40,13 @@ class Service:
         except (FileNotFoundError, ValueError):
             return None
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None  # no such process (any more)
+        # A stale pid file (after a crash or reboot) may name an unrelated process: only trust it when the
+        # process's command line mentions this service's home, as every command we start does.
+        if str(self.run_dir.parent).encode() not in command:
             return None
-        except PermissionError:
-            return pid
         return pid
 
     def start(
@@ -83,14 +85,16 @@ class Service:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return
-        os.killpg(pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.pid() is not None:
             _reap(pid)
             time.sleep(0.2)
         if self.pid() is not None:
             log.warning(f"{self.name} ignored SIGTERM, killing", extra=kv(pid=pid))
-            os.killpg(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
             _reap(pid)
         self.pid_file.unlink(missing_ok=True)
         log.info(f"{self.name} stopped", extra=kv(pid=pid))

@@ -97,7 +97,17 @@ def test_running_again_resumes_from_the_committed_offsets_and_adds_nothing(  # t
     ingested, lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
 ) -> None:
     _, _, audit_coords, dead = ingested
+    more = produce(lakegate_stack, lakegate_contracts, 200, bad_fraction=0.2, seed=777)
     run_job("ingest", lakegate_stack)
-    again = sum(read_audit(lakegate_stack, c).num_rows for c in lakegate_contracts)
-    assert again == len(audit_coords)
-    assert len(read_dead_letters(lakegate_stack)) == len(dead)
+    after: list[Coordinate] = []
+    for contract in lakegate_contracts:
+        after += [(r["lg_topic"], r["lg_partition"], r["lg_offset"])
+                  for r in read_audit(lakegate_stack, contract).to_pylist()]
+    assert len(after) == len(set(after)), "the second run audited something twice"
+    all_dead = [d.source for d in read_dead_letters(lakegate_stack)]
+    assert len(all_dead) == len(set(all_dead)), "the second run quarantined something twice"
+    new_dead = set(all_dead) - {d.source for d in dead}
+    added = set(after) - set(audit_coords)
+    assert set(audit_coords) <= set(after), "the second run lost audited rows"
+    assert added == {(r.topic, r.partition, r.offset) for r in more.records if r.expected == VALID}
+    assert set(new_dead) == {(r.topic, r.partition, r.offset) for r in more.records if r.expected != VALID}

@@ -44,8 +44,9 @@ def test_a_frozen_registry_delays_the_job_and_quarantines_nothing(
     assert job.returncode == 0
     flink_logs = "".join(p.read_text(errors="replace") for p in settings.log_dir.glob("flink-*.log"))
     assert "RegistryUnavailable" in flink_logs, "the outage should have failed the routing task at least once"
-    audited = {(r["lg_topic"], r["lg_partition"], r["lg_offset"]): r for c in lakegate_contracts
-               for r in read_audit(settings, c).to_pylist()}
+    rows = [r for c in lakegate_contracts for r in read_audit(settings, c).to_pylist()]
+    audited = {(r["lg_topic"], r["lg_partition"], r["lg_offset"]): r for r in rows}
+    assert len(audited) == len(rows), "a record was audited twice across the restarts"
     quarantined = {(r["source_topic"], r["source_partition"], r["source_offset"]): r["reason"]
                    for r in read_quarantine(settings).to_pylist()}
     mine = {(r.topic, r.partition, r.offset) for r in report.records}

@@ -295,3 +295,14 @@ def test_publish_refuses_without_a_registry(tmp_path: Path, capsys: pytest.Captu
     settings = Settings.load(env={}, home=tmp_path / "home", registry_url="http://127.0.0.1:9/x", schemas_dir=SCHEMAS)
     assert run_publish(settings) == 1
     assert "the registry is not reachable" in capsys.readouterr().out
+
+
+def test_the_online_check_fails_when_the_registry_cannot_be_asked(tmp_path: Path) -> None:
+    from lakegate.contracts_check import run_check
+
+    settings = Settings.load(env={}, home=tmp_path / "home", schemas_dir=SCHEMAS,
+                             registry_url="http://127.0.0.1:1/apis/ccompat/v7")  # nothing listens on port 1
+    out: list[str] = []
+    assert run_check(settings, out=out.append) == 1
+    assert any("registry is not reachable" in line for line in out)
+    assert run_check(settings, offline=True, out=out.append) == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Iterator
@@ -224,3 +225,38 @@ def test_is_compatible_outage_and_bare_404_are_unavailable(registry: Registry) -
     registry.answers[COMPAT] = [(422, {"error_code": 42201, "message": "Invalid schema"})]
     with pytest.raises(RegistryRejected):
         client.is_compatible("t-value", SCHEMA)
+
+
+def test_url_credentials_become_basic_auth_and_leave_the_url(registry: Registry) -> None:
+    registry.answers["/schemas/ids/5"] = [(200, {"schema": '"string"'})]
+    with_credentials = registry.url.replace("http://", "http://svc%40corp:pa%3A55@")
+    c = RegistryClient(with_credentials, retries=0)
+    assert c.writer_schema(5).schema_id == 5
+    _, path, headers, _ = registry.requests[0]
+    assert headers["Authorization"] == "Basic " + base64.b64encode(b"svc@corp:pa:55").decode()
+    assert "pa%3A55" not in path and "svc" not in path
+    assert "pa%3A55" not in repr(c) and "pa:55" not in repr(c)
+
+
+def test_a_refused_lookup_is_an_outage_never_a_bad_record(registry: Registry) -> None:
+    registry.answers["/schemas/ids/6"] = [(422, {"error_code": 42201, "message": "unprocessable"})]
+    c, _ = client(registry)
+    with pytest.raises(RegistryUnavailable):
+        c.writer_schema(6)
+
+
+def test_the_not_found_cache_stays_bounded(registry: Registry) -> None:
+    now = [0.0]
+    registry.answers = {f"/schemas/ids/{i}": [(404, {"error_code": 40403, "message": "no"})] for i in range(3)}
+    c, _ = client(registry, clock=lambda: now[0])
+    from udfs import registry as module
+
+    limit = module._MAX_MISSING
+    module._MAX_MISSING = 2
+    try:
+        for i in range(3):
+            with pytest.raises(BadRecord):
+                c.writer_schema(i)
+        assert len(c._missing_until) <= 2
+    finally:
+        module._MAX_MISSING = limit

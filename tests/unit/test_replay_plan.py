@@ -24,24 +24,28 @@ def _row(offset: int, reason: str, key: bytes | None, value: bytes | None, topic
             "source_offset": offset, "source_timestamp": None, "original_key": key, "original_value": value}
 
 
-def test_plan_selects_what_now_passes_and_skips_what_is_audited() -> None:
+def _tickets_event(seed: int) -> tuple[Router, dict[str, Any], bytes, bytes]:
+    """A router over the real contracts, and one valid tickets event: (router, event, key, framed value)."""
     contracts = load_contracts(SCHEMAS)
     tickets = contracts.by_name("tickets")
     schemas = InMemorySchemas()
     schema_id = schemas.add(tickets.schema_texts[-1])
-    event = EventFactory(tickets, random.Random(1)).next(now_ms=1_700_000_000_000)
+    event = EventFactory(tickets, random.Random(seed)).next(now_ms=1_700_000_000_000)
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, tickets.reader_schema, event)
-    good = frame(schema_id, buffer.getvalue())
-    key = str(event[tickets.key_field]).encode()
-    topic = tickets.topic
+    router = Router(contracts, schemas, clock=lambda: 1_700_000_001_000)
+    return router, event, str(event[tickets.key_field]).encode(), frame(schema_id, buffer.getvalue())
+
+
+def test_plan_selects_what_now_passes_and_skips_what_is_audited() -> None:
+    router, _, key, good = _tickets_event(1)
+    topic = "support.tickets.v1"
     rows = [
         _row(1, "rule_violation", key, good, topic),  # passes today: selected
         _row(2, "rule_violation", key, good, topic),  # already audited: skipped
         _row(3, "bad_magic_byte", key, b"\x07" + good[1:], topic),  # still fails
         _row(4, "missing_key", None, good, topic),  # filtered out by reason
     ]
-    router = Router(contracts, schemas, clock=lambda: 1_700_000_001_000)
     result = plan(rows, Audited({(topic, 0, 2)}), router, reasons=["rule_violation", "bad_magic_byte"])
     assert result.considered == 3
     assert result.already_audited == 1
@@ -51,18 +55,11 @@ def test_plan_selects_what_now_passes_and_skips_what_is_audited() -> None:
 
 
 def test_plan_never_replays_an_event_whose_id_is_already_audited() -> None:
-    contracts = load_contracts(SCHEMAS)
-    tickets = contracts.by_name("tickets")
-    schemas = InMemorySchemas()
-    schema_id = schemas.add(tickets.schema_texts[-1])
-    event = EventFactory(tickets, random.Random(2)).next(now_ms=1_700_000_000_000)
-    buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, tickets.reader_schema, event)
-    value, key = frame(schema_id, buffer.getvalue()), str(event[tickets.key_field]).encode()
-    rows = [_row(7, "duplicate_event_id", key, value, tickets.topic),
-            _row(8, "rule_violation", key, value, tickets.topic)]  # the same event quarantined twice
-    router = Router(contracts, schemas, clock=lambda: 1_700_000_001_000)
-    audited_original = Audited(event_ids={("tickets", str(event[tickets.event_id_field]))})
+    router, event, key, value = _tickets_event(2)
+    topic = "support.tickets.v1"
+    rows = [_row(7, "duplicate_event_id", key, value, topic),
+            _row(8, "rule_violation", key, value, topic)]  # the same event quarantined twice
+    audited_original = Audited(event_ids={("tickets", str(event["event_id"]))})
     blocked = plan(rows, audited_original, router)
     assert blocked.passing == [] and blocked.event_already_audited == 2
     fresh = plan(rows, Audited(), router)

@@ -60,3 +60,10 @@ def test_contract_error_renders_path_field_and_fix() -> None:
 def test_bad_record_carries_reason_message_and_field() -> None:
     error = BadRecord(Reason.wrong_key, "key differs", "ticket_id")
     assert (error.reason, error.message, error.field) == (Reason.wrong_key, "key differs", "ticket_id")
+
+
+def test_a_schema_id_with_the_top_bit_set_is_unknown_without_asking_the_registry() -> None:
+    # Confluent ids are signed 32-bit: 0x80000005 is negative, and would overflow INT columns downstream.
+    with pytest.raises(BadRecord) as info:
+        parse_frame(b"\x00\x80\x00\x00\x05" + b"body")
+    assert info.value.reason is Reason.unknown_schema_id
