@@ -51,6 +51,7 @@ from pyflink.table.expressions import col, row
 
 from jobs import flink_types
 from jobs.common import add_audit_insert, audit_tag, register_catalog
+from jobs.metrics import AUDITED, QUARANTINED, RouteMetrics
 from jobs.runtime import stream_environment
 from lakegate import catalog, logs
 from lakegate.errors import LakegateError
@@ -132,6 +133,7 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
         self._job = self._settings.job_name
         self._dedupe = {c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
                         for c in contracts if c.dedupe_window_s > 0}
+        self._metrics = RouteMetrics(runtime_context.get_metrics_group())
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         assert self._router is not None
@@ -154,9 +156,11 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
             else:
                 seen.put(result.envelope.event_id, True)
         if isinstance(result, Quarantined):
+            self._metrics.count(result.contract, QUARANTINED, str(result.reason))
             headers = dict(quarantine_headers(result, self._job))
             yield Row(*quarantine_values(result, self._job, _now_ms()), headers)
         else:
+            self._metrics.count(result.contract, AUDITED, "none")
             yield self._tags[result.contract], Row(*audit_values(result, self._columns[result.contract]))
 
 

@@ -39,6 +39,9 @@ def flink_configuration(settings: Settings) -> Configuration:
         "restart-strategy.fixed-delay.delay": "2s",
         # Stable operator uids for the table parts of the plan too (sources, sinks), so savepoints map.
         "table.exec.uid.generation": "ALWAYS",
+        # Observation plane: Flink's bundled Prometheus reporter (pyflink/plugins/metrics-prometheus).
+        "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+        "metrics.reporter.prom.port": settings.metrics_port,
         # Small machines: keep managed memory modest so Kafka, the registry and Python workers fit.
         "taskmanager.memory.managed.size": "128m",
     }

@@ -126,7 +126,22 @@ def system_classpath(settings: Settings) -> str:
     fails with "No suitable driver found".
     """
     system = jars(settings, "hadoop") + [j for j in jars(settings, "flink") if j.name.startswith("sqlite-jdbc")]
-    return os.pathsep.join(str(j) for j in system)
+    return os.pathsep.join(str(j) for j in [*system, *metric_reporter_jars()])
+
+
+def metric_reporter_jars() -> list[Path]:
+    """PyFlink's bundled Prometheus reporter, for the system classpath of a local (MiniCluster) job.
+
+    It ships as a Flink plugin, but local execution starts its MiniCluster without a plugin manager
+    (FLINK-29779), so reporters load only through the classpath there.
+    """
+    import pyflink
+
+    folder = Path(pyflink.__file__).parent / "plugins" / "metrics-prometheus"
+    found = sorted(folder.glob("flink-metrics-prometheus-*.jar"))
+    if not found:
+        raise SetupError(f"no Prometheus reporter jar in {folder}; reinstall apache-flink")
+    return found
 
 
 def pipeline_jars(settings: Settings) -> list[Path]:

@@ -83,6 +83,8 @@ class Settings:
     start_from: str = "lake"
     drain: bool = False  # stop once every topic is read up to the offsets current at job start
     restart_attempts: int = 3
+    # Where the job's Prometheus endpoint listens (a range: the first free port is taken).
+    metrics_port: str = "9249-9259"
 
     # ---- derived locations -------------------------------------------------------------------
     @property
