@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from lakegate import jvm, logs
 from lakegate.produce import produce
 from lakegate.settings import Settings
 from lakegate.stack import kafka, local
+from lakegate.testing.ports import free_port
 from lakegate.testing.readers import read_audit, read_dead_letters
 from udfs.contract import load_contracts
 
@@ -51,12 +51,6 @@ class Run:
     cpu_s: float
     peak_rss_mb: float
     accounted: bool
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _tree(root: int) -> list[int]:
@@ -105,8 +99,7 @@ def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) 
     run_settings = settings.replace(python_execution_mode=mode, audit_namespace=f"bench_{tag}",
                                     quarantine_namespace=f"bench_q_{tag}", dlq_topic=f"bench.dlq.{tag}",
                                     consumer_group=f"bench-{tag}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
-    env.update(run_settings.to_env())
+    env = run_settings.child_env()
     started = time.monotonic()
     child = subprocess.Popen([sys.executable, "-m", "jobs.ingest"], env=env, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -152,8 +145,8 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="lakegate-bench-"))
     settings = Settings.load(
         env={}, home=home, artifacts_dir=Settings.load(env={}).jvm_dir, drain=True,
-        kafka_bootstrap=f"127.0.0.1:{_free_port()}", kafka_controller_port=_free_port(),
-        registry_url=f"http://127.0.0.1:{_free_port()}/apis/ccompat/v7",
+        kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+        registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
     )
     jvm.ensure_artifacts(settings)
     contracts = load_contracts(settings.schemas_dir)

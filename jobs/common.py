@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyflink.common import Configuration
+from pyflink.common import Configuration, Row
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.table import StatementSet, StreamTableEnvironment
 from pyflink.table.catalog import CatalogDescriptor
@@ -13,8 +13,9 @@ from pyiceberg.catalog.sql import SqlCatalog
 from jobs import flink_types
 from lakegate import catalog
 from lakegate.settings import Settings
-from udfs.columns import audit_columns
-from udfs.contract import Contract
+from udfs.columns import audit_columns, audit_values
+from udfs.contract import Contract, load_contracts
+from udfs.router import Router, Valid
 
 
 def register_catalog(t_env: StreamTableEnvironment, settings: Settings) -> None:
@@ -26,6 +27,27 @@ def register_catalog(t_env: StreamTableEnvironment, settings: Settings) -> None:
 
 def audit_tag(contract: str, row_type: Any) -> OutputTag:
     return OutputTag(f"audit-{contract}", row_type)
+
+
+class AuditRouting:
+    """What every routing function builds in its worker's ``open()``: the contracts, the router, and per
+    contract the audit side output a valid record goes to (built there, not pickled: parsed schemas and
+    HTTP clients do not travel well)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.contracts = load_contracts(settings.schemas_dir)
+        self.router = Router(self.contracts, settings.registry_client())
+        self._columns = {c.name: audit_columns(c) for c in self.contracts}
+        self._tags = {n: audit_tag(n, flink_types.row_type(cols)) for n, cols in self._columns.items()}
+
+    def audit_output(self, valid: Valid) -> tuple[OutputTag, Row]:
+        """The side output and the audit-table row of a valid record."""
+        return self._tags[valid.contract], Row(*audit_values(valid, self._columns[valid.contract]))
+
+
+def optional_bytes(value: Any) -> bytes | None:
+    """A BYTES field as Python bytes (PyFlink may hand over a bytearray or a Java byte array)."""
+    return bytes(value) if value is not None else None
 
 
 def add_audit_insert(

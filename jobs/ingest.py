@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,7 +49,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table, Tabl
 from pyflink.table.expressions import col, row
 
 from jobs import flink_types
-from jobs.common import add_audit_insert, audit_tag, register_catalog
+from jobs.common import AuditRouting, add_audit_insert, optional_bytes, register_catalog
 from jobs.metrics import AUDITED, QUARANTINED, RouteMetrics
 from jobs.runtime import stream_environment
 from lakegate import catalog, logs
@@ -58,11 +57,10 @@ from lakegate.errors import LakegateError
 from lakegate.logs import kv
 from lakegate.offsets import Offsets, lake_offsets, specific_offsets_option
 from lakegate.settings import Settings
-from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contract, Contracts, load_contracts
 from udfs.errors import RegistryRejected, RegistryUnavailable
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
-from udfs.router import Quarantined, RawRecord, Router, Valid, duplicate, quarantine_headers
+from udfs.router import Quarantined, RawRecord, Valid, duplicate, now_ms, quarantine_headers
 
 log = logging.getLogger("lakegate.jobs.ingest")
 
@@ -75,8 +73,6 @@ QUARANTINE_ROW = Types.ROW_NAMED(
     [flink_types.type_info(c) for c in QUARANTINE_COLUMNS]
     + [Types.MAP(Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()))],
 )
-
-
 
 # The stream `route` reads: the Kafka key first (Flink keys by it), then the record's fields, nested.
 ROUTE_KEY = "route_key"
@@ -120,23 +116,17 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._router: Router | None = None
+        self._routing: AuditRouting | None = None
 
     def open(self, runtime_context: Any) -> None:
-        # Built in the worker, not pickled: parsed schemas and HTTP clients do not travel well.
-        contracts = load_contracts(self._settings.schemas_dir)
-        self._router = Router(contracts, self._settings.registry_client())
-        self._columns = {c.name: audit_columns(c) for c in contracts}
-        self._tags = {
-            name: audit_tag(name, flink_types.row_type(cols)) for name, cols in self._columns.items()
-        }
+        self._routing = AuditRouting(self._settings)
         self._job = self._settings.job_name
         self._dedupe = {c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
-                        for c in contracts if c.dedupe_window_s > 0}
+                        for c in self._routing.contracts if c.dedupe_window_s > 0}
         self._metrics = RouteMetrics(runtime_context.get_metrics_group())
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
-        assert self._router is not None
+        assert self._routing is not None
         # The nested record row, by position (Flink hands the keyed function the value without the key).
         k, v, topic, partition, offset, timestamp = (value[i] for i in range(len(RECORD_FIELDS)))
         raw = RawRecord(
@@ -144,10 +134,10 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
             partition=partition,
             offset=offset,
             timestamp_ms=flink_types.epoch_millis(timestamp),
-            key=bytes(k) if k is not None else None,
-            value=bytes(v) if v is not None else None,
+            key=optional_bytes(k),
+            value=optional_bytes(v),
         )
-        result: Valid | Quarantined = self._router.route(raw)
+        result: Valid | Quarantined = self._routing.router.route(raw)
         if isinstance(result, Valid) and result.contract in self._dedupe:
             contract, seen = self._dedupe[result.contract]
             # Only valid records mark an id as seen: a quarantined one never reached the audit log.
@@ -158,14 +148,10 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
         if isinstance(result, Quarantined):
             self._metrics.count(result.contract, QUARANTINED, str(result.reason))
             headers = dict(quarantine_headers(result, self._job))
-            yield Row(*quarantine_values(result, self._job, _now_ms()), headers)
+            yield Row(*quarantine_values(result, self._job, now_ms()), headers)
         else:
             self._metrics.count(result.contract, AUDITED, "none")
-            yield self._tags[result.contract], Row(*audit_values(result, self._columns[result.contract]))
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
+            yield self._routing.audit_output(result)
 
 
 def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) -> TableDescriptor:

@@ -18,18 +18,16 @@ from pyflink.common import Row, Types
 from pyflink.datastream import ProcessFunction, RuntimeExecutionMode, StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from jobs import flink_types
-from jobs.common import add_audit_insert, audit_tag, register_catalog
+from jobs.common import AuditRouting, add_audit_insert, optional_bytes, register_catalog
 from jobs.runtime import stream_environment
 from lakegate import catalog, logs
 from lakegate.errors import LakegateError
 from lakegate.logs import kv
 from lakegate.replay import ReplayPlan, prepare
 from lakegate.settings import Settings
-from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contracts, load_contracts
 from udfs.errors import RegistryRejected, RegistryUnavailable
-from udfs.router import RawRecord, Router, Valid
+from udfs.router import RawRecord, Valid
 
 log = logging.getLogger("lakegate.jobs.replay")
 
@@ -48,18 +46,14 @@ class ReplayFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untyp
         self._settings = settings
 
     def open(self, runtime_context: Any) -> None:
-        contracts = load_contracts(self._settings.schemas_dir)
-        self._router = Router(contracts, self._settings.registry_client())
-        self._columns = {c.name: audit_columns(c) for c in contracts}
-        self._tags = {n: audit_tag(n, flink_types.row_type(cols)) for n, cols in self._columns.items()}
+        self._routing = AuditRouting(self._settings)
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         raw = RawRecord(value.topic, value.kafka_partition, value.kafka_offset, value.timestamp_ms,
-                        bytes(value.k) if value.k is not None else None,
-                        bytes(value.v) if value.v is not None else None)
-        result = self._router.route(raw)
+                        optional_bytes(value.k), optional_bytes(value.v))
+        result = self._routing.router.route(raw)
         if isinstance(result, Valid):
-            yield self._tags[result.contract], Row(*audit_values(result, self._columns[result.contract]))
+            yield self._routing.audit_output(result)
 
 
 def build(env: StreamExecutionEnvironment, settings: Settings, contracts: Contracts,

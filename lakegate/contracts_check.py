@@ -83,10 +83,6 @@ class Report:
         return "\n".join(out)
 
 
-def subject(contract: Contract) -> str:
-    """Confluent's default TopicNameStrategy for record values."""
-    return f"{contract.topic}-value"
-
 
 def check_contracts(
     root: Path, *, registry: CompatibilityProbe | None = None, audit_table: AuditTableLookup | None = None
@@ -137,7 +133,7 @@ def _check_versions(contract: Contract, entry: ContractReport) -> None:
 
 def _check_registry(contract: Contract, registry: CompatibilityProbe, entry: ContractReport) -> str | None:
     """Returns a reason when the registry is unreachable (later contracts then skip it)."""
-    name = subject(contract)
+    name = contract.subject
     try:
         answer = registry.is_compatible(name, contract.schema_texts[-1])
     except RegistryUnavailable as exc:
@@ -246,10 +242,10 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
         return 1
     for entry in report.contracts:
         assert entry.contract is not None  # every contract loaded, or the report would have failed
-        ids = [registry.register(subject(entry.contract), text) for text in entry.contract.schema_texts]
-        registry.set_compatibility(subject(entry.contract), str(entry.contract.compatibility))
+        ids = [registry.register(entry.contract.subject, text) for text in entry.contract.schema_texts]
+        registry.set_compatibility(entry.contract.subject, str(entry.contract.compatibility))
         versions = ", ".join(f"v{i} → id {schema_id}" for i, schema_id in enumerate(ids, 1))
-        out(f"published {entry.contract.name} to {subject(entry.contract)} "
+        out(f"published {entry.contract.name} to {entry.contract.subject} "
             f"(compatibility {entry.contract.compatibility}): {versions}")
     from lakegate.catalog import audit_table_name, ensure_audit_table, open_catalog
 

@@ -6,7 +6,6 @@ summary (produced, rows per audit table, quarantined per reason, where everythin
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -52,8 +51,7 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
     """Run the ingest job (drain mode) in a child process; print audited rows as commits land."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log = settings.log_dir / "demo-ingest.out"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
-    env.update(settings.replace(drain=True).to_env())
+    env = settings.replace(drain=True).child_env()
     stop = threading.Event()
 
     def watch() -> None:
@@ -119,8 +117,8 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
                  dead=dead, quarantine_rows=quarantine_rows, produced=len(report.records),
                  seconds=time.monotonic() - started)
         new_rows = sum(audited.values()) - sum(before.values())
-        new_dead = [d for d in dead if (d.source[0], d.source[1], d.source[2]) in
-                    {(r.topic, r.partition, r.offset) for r in report.records}]
+        produced = {(r.topic, r.partition, r.offset) for r in report.records}
+        new_dead = [d for d in dead if d.source in produced]
         ok = new_rows + len(new_dead) == len(report.records)
         print("RESULT: " + ("OK: produced == audited + quarantined" if ok else "MISMATCH: records unaccounted for"))
         return 0 if ok else 1

@@ -64,17 +64,13 @@ class ProduceReport:
         return Counter(r.contract for r in self.records)
 
 
-def subject(contract: Contract) -> str:
-    """Confluent's default TopicNameStrategy."""
-    return f"{contract.topic}-value"
-
 
 def register_versions(registry: RegistryClient, contracts: Contracts) -> dict[str, list[int]]:
     """Register every schema version of every contract, oldest first (idempotent in the registry).
 
     Returns the registry ids per contract, in version order.
     """
-    return {c.name: [registry.register(subject(c), text) for text in c.schema_texts] for c in contracts}
+    return {c.name: [registry.register(c.subject, text) for text in c.schema_texts] for c in contracts}
 
 
 def incompatible_variant(contract: Contract) -> dict[str, Any] | None:

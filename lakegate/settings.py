@@ -194,6 +194,13 @@ class Settings:
             out[ENV_PREFIX + f.name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
         return out
 
+    def child_env(self) -> dict[str, str]:
+        """This process's environment with these settings in place of any inherited ``LAKEGATE_*``, for a
+        job started as a child process (settings never travel on its command line)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(ENV_PREFIX)}
+        env.update(self.to_env())
+        return env
+
     def masked(self) -> dict[str, str]:
         """For printing and logging: credentials in URLs are replaced by ``***``."""
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}

@@ -67,6 +67,11 @@ class Contract:
     rules: tuple[Rule, ...] = ()
     pii: Mapping[str, str] = dataclasses.field(default_factory=dict)  # field -> "hash" | "mask" | "drop"
 
+    @property
+    def subject(self) -> str:
+        """The registry subject of the contract's values: Confluent's default TopicNameStrategy."""
+        return f"{self.topic}-value"
+
     def version_of(self, schema_text: str) -> int | None:
         """1-based version whose Parsing Canonical Form equals the text's (latest wins on ties), else None."""
         try:

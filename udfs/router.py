@@ -51,13 +51,14 @@ class Quarantined:
     rule: str | None = None  # the contract rule's name, for Reason.rule_violation
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds: ingest times, quarantine times."""
     return time.time_ns() // 1_000_000
 
 
 class Router:
     def __init__(
-        self, contracts: Contracts, schemas: SchemaSource, clock: Callable[[], int] = _now_ms
+        self, contracts: Contracts, schemas: SchemaSource, clock: Callable[[], int] = now_ms
     ) -> None:
         self._contracts = contracts
         self._schemas = schemas

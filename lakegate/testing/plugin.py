@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -29,15 +28,10 @@ import pytest
 from lakegate import jvm
 from lakegate.settings import Settings
 from lakegate.stack import kafka, local
+from lakegate.testing.ports import free_port
 from udfs.contract import Contracts, load_contracts
 
 JOB_TIMEOUT_S = 600
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +47,9 @@ def lakegate_settings(tmp_path_factory: pytest.TempPathFactory, lakegate_schemas
         home=tmp_path_factory.mktemp("lakegate"),
         artifacts_dir=defaults.jvm_dir,  # share the fetched jars; everything else is private
         schemas_dir=lakegate_schemas_dir,
-        kafka_bootstrap=f"127.0.0.1:{_free_port()}",
-        kafka_controller_port=_free_port(),
-        registry_url=f"http://127.0.0.1:{_free_port()}/apis/ccompat/v7",
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
         checkpoint_interval_ms=1000,
         drain=True,
         restart_attempts=0,  # bad data must never restart a job: any failure fails the test
@@ -93,8 +87,7 @@ def run_job() -> Callable[..., JobRun]:
     def run(name: str, settings: Settings, *, check: bool = True) -> JobRun:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         log = settings.log_dir / f"job-{name}.out"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
-        env.update(settings.to_env())
+        env = settings.child_env()
         with log.open("wb") as out:
             result = subprocess.run([sys.executable, "-m", f"jobs.{name}"], env=env, stdout=out,
                                     stderr=subprocess.STDOUT, timeout=JOB_TIMEOUT_S, check=False)
@@ -112,8 +105,7 @@ class RunningJob:
     def __init__(self, name: str, settings: Settings) -> None:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         self.log = settings.log_dir / f"job-{name}-background.out"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LAKEGATE_")}
-        env.update(settings.to_env())
+        env = settings.child_env()
         with self.log.open("ab") as out:
             self._process = subprocess.Popen([sys.executable, "-m", f"jobs.{name}"], env=env, stdout=out,
                                              stderr=subprocess.STDOUT, start_new_session=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lakegate.catalog import audit_table_name, open_catalog
-from lakegate.contracts_check import run_check, run_publish, subject
+from lakegate.contracts_check import run_check, run_publish
 from lakegate.settings import Settings
 from udfs.contract import load_contracts
 
@@ -40,7 +40,7 @@ def test_publish_registers_sets_compatibility_and_check_gates_a_breaking_change(
     assert run_publish(settings, out=out.append) == 0, "\n".join(out)
     catalog = open_catalog(settings)
     for contract in load_contracts(schemas):
-        assert any(subject(contract) in line and "compatibility" in line for line in out)
+        assert any(contract.subject in line and "compatibility" in line for line in out)
         catalog.load_table(audit_table_name(settings, contract))  # created by publish
     assert run_check(settings, out=out.append) == 0
     assert run_publish(settings, out=out.append) == 0, "publishing the same contracts again is a no-op"
@@ -49,7 +49,7 @@ def test_publish_registers_sets_compatibility_and_check_gates_a_breaking_change(
     report: list[str] = []
     assert run_check(settings, out=report.append) == 1
     text = "\n".join(report)
-    assert "NOT compatible" in text and subject(load_contracts(schemas).by_name("tickets")) in text
+    assert "NOT compatible" in text and load_contracts(schemas).by_name("tickets").subject in text
     assert "reply_count" in text, "the audit-table check should name the column whose type changed"
     refused: list[str] = []
     assert run_publish(settings, out=refused.append) == 1

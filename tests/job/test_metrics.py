@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -13,25 +12,11 @@ from lakegate.produce import VALID, produce
 from lakegate.settings import Settings
 from lakegate.testing.metrics import record_counts, scrape
 from lakegate.testing.plugin import RunningJob
+from lakegate.testing.ports import free_port_range
 from lakegate.testing.readers import topic_coordinates
 from udfs.contract import Contracts
 
 pytestmark = pytest.mark.job
-
-
-def _free_port_range(size: int) -> str:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            first = s.getsockname()[1]
-        if first + size < 65535 and all(_free(p) for p in range(first, first + size)):
-            return f"{first}-{first + size - 1}"
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def test_a_running_job_counts_every_record_by_contract_outcome_and_reason(
@@ -40,7 +25,7 @@ def test_a_running_job_counts_every_record_by_contract_outcome_and_reason(
     # Its own namespaces and a new consumer group: it reads every record in the topics once.
     settings = lakegate_stack.replace(audit_namespace="metrics", quarantine_namespace="metrics_q",
                                       dlq_topic="metrics.dlq", consumer_group="metrics", drain=False,
-                                      metrics_port=_free_port_range(4))
+                                      metrics_port=free_port_range(4))
     report = produce(settings, lakegate_contracts, 1000, bad_fraction=0.2, seed=5150)
     job = start_job("ingest", settings)
     mine = Counter(

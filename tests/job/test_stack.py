@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 
 from lakegate.settings import Settings
 from lakegate.stack import registry
+from lakegate.testing.ports import free_port
 
 pytestmark = pytest.mark.job
 
 
 def test_registry_keeps_its_schemas_across_a_restart(lakegate_settings: Settings, tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     settings = lakegate_settings.replace(home=tmp_path / "home",
                                          registry_url=f"http://127.0.0.1:{port}/apis/ccompat/v7")
     text = '{"type": "record", "name": "Kept", "fields": [{"name": "a", "type": "string"}]}'

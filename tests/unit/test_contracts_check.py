@@ -14,7 +14,7 @@ import pytest
 
 from lakegate.catalog import ensure_audit_table, open_catalog
 from lakegate.cli import main
-from lakegate.contracts_check import FAIL, OK, SKIP, audit_table_problems, check_contracts, subject
+from lakegate.contracts_check import FAIL, OK, SKIP, audit_table_problems, check_contracts
 from lakegate.settings import Settings
 from udfs.contract import Contract, load_contract
 from udfs.errors import RegistryUnavailable
@@ -119,7 +119,7 @@ def test_registry_verdicts(tmp_path: Path) -> None:
     assert "registry: newest version is NOT compatible with what is registered under support.tickets.v1-value" in text
     assert "✓ registry: nothing registered under support.users.v1-value yet" in text
     tickets = load_contract(SCHEMAS / "tickets")
-    assert (subject(tickets), tickets.schema_texts[-1]) in fake.asked  # the newest version is the one asked
+    assert (tickets.subject, tickets.schema_texts[-1]) in fake.asked  # the newest version is the one asked
 
 
 def test_unreachable_registry_is_skipped_once_not_failed() -> None:
