@@ -6,9 +6,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: setup demo test lint typecheck unit job clean
 
-## setup: Python venv from pinned files, then the pinned JVM artifacts (both no-ops when up to date)
+## setup: Python venv from pinned files, the pinned JVM artifacts, promtool (all no-ops when up to date)
 setup: $(STAMP)
 	$(BIN)/lakegate setup
+	deploy/install-prometheus.sh
 
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "need $(PYTHON) (set PYTHON=...)"; exit 2; }

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,20 +51,25 @@ from pyflink.table.expressions import col, row
 
 from jobs import flink_types
 from jobs.common import AuditRouting, add_audit_insert, optional_bytes, register_catalog
-from jobs.metrics import AUDITED, QUARANTINED, RouteMetrics
+from jobs.metrics import RouteMetrics
 from jobs.runtime import stream_environment
 from lakegate import catalog, logs
 from lakegate.errors import LakegateError
 from lakegate.logs import kv
+from lakegate.observe import exporter
+from lakegate.observe.catalogue import AUDITED, DEDUPLICATED, QUARANTINED_OUTCOME
 from lakegate.offsets import Offsets, lake_offsets, specific_offsets_option
 from lakegate.settings import Settings
 from udfs.contract import Contract, Contracts, load_contracts
 from udfs.errors import RegistryRejected, RegistryUnavailable
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
+from udfs.reasons import Reason
 from udfs.router import Quarantined, RawRecord, Valid, duplicate, now_ms, quarantine_headers
 
 log = logging.getLogger("lakegate.jobs.ingest")
 
+# Per-record metrics are handed to Flink at most this often (see jobs/metrics.py).
+METRICS_FLUSH_MS = 1000
 SOURCE_TABLE = "kafka_source"
 DLQ_TABLE = "dead_letter"
 # The quarantine stream: the quarantine table's columns, plus the dead-letter headers.
@@ -124,6 +130,7 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
         self._dedupe = {c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
                         for c in self._routing.contracts if c.dedupe_window_s > 0}
         self._metrics = RouteMetrics(runtime_context.get_metrics_group())
+        self._flush_armed = False
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         assert self._routing is not None
@@ -137,7 +144,10 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
             key=optional_bytes(k),
             value=optional_bytes(v),
         )
+        started = time.perf_counter()
         result: Valid | Quarantined = self._routing.router.route(raw)
+        route_seconds = time.perf_counter() - started
+        version = result.envelope.schema_version if isinstance(result, Valid) else None
         if isinstance(result, Valid) and result.contract in self._dedupe:
             contract, seen = self._dedupe[result.contract]
             # Only valid records mark an id as seen: a quarantined one never reached the audit log.
@@ -145,13 +155,36 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
                 result = duplicate(raw, result, contract)
             else:
                 seen.put(result.envelope.event_id, True)
+        self._observe(result, topic, version, route_seconds, ctx)
         if isinstance(result, Quarantined):
-            self._metrics.count(result.contract, QUARANTINED, str(result.reason))
             headers = dict(quarantine_headers(result, self._job))
             yield Row(*quarantine_values(result, self._job, now_ms()), headers)
         else:
-            self._metrics.count(result.contract, AUDITED, "none")
             yield self._routing.audit_output(result)
+
+    def _observe(self, result: Valid | Quarantined, topic: str, version: int | None, route_seconds: float,
+                 ctx: Any) -> None:
+        if isinstance(result, Quarantined):
+            outcome = DEDUPLICATED if result.reason == Reason.duplicate_event_id else QUARANTINED_OUTCOME
+            self._metrics.routed(topic, result.contract, version, outcome, route_seconds)
+            self._metrics.quarantined(result.contract, str(result.reason), result.rule)
+        else:
+            self._metrics.routed(topic, result.contract, version, AUDITED, route_seconds)
+            envelope = result.envelope
+            self._metrics.fresh(result.contract, (envelope.ingest_time_ms - envelope.event_time_ms) / 1000)
+        if not self._flush_armed:
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + METRICS_FLUSH_MS)
+            self._flush_armed = True
+
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        self._metrics.flush()
+        self._flush_armed = False
+        yield from ()
+
+    def close(self) -> None:
+        if self._routing is not None:
+            self._metrics.flush()
 
 
 def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) -> TableDescriptor:
@@ -305,10 +338,11 @@ def run(settings: Settings) -> str:
     build(env, settings, contracts, start)
     log.info("submitting job", extra=kv(job=settings.job_name, contracts=len(contracts),
                                           mode=settings.python_execution_mode, drain=settings.drain))
-    client = env.execute_async(settings.job_name)
-    job_id = str(client.get_job_id())
-    log.info("job running", extra=kv(job_id=job_id))
-    result = client.get_job_execution_result().result()
+    with exporter.serving(settings, contracts):
+        client = env.execute_async(settings.job_name)
+        job_id = str(client.get_job_id())
+        log.info("job running", extra=kv(job_id=job_id))
+        result = client.get_job_execution_result().result()
     log.info("job finished", extra=kv(job_id=job_id, net_runtime_ms=result.get_net_runtime()))
     return job_id
 

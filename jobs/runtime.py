@@ -17,6 +17,9 @@ from pyflink.datastream import StreamExecutionEnvironment
 from lakegate import jvm
 from lakegate.settings import Settings
 
+# Flink metric filter: `<logical scope pattern>[:<names>[:<types>]]`; the route operator's groups start "lakegate".
+REPORTER_INCLUDES = "*.lakegate*:*"
+
 
 def flink_configuration(settings: Settings) -> Configuration:
     conf = Configuration()
@@ -42,6 +45,16 @@ def flink_configuration(settings: Settings) -> Configuration:
         # Observation plane: Flink's bundled Prometheus reporter (pyflink/plugins/metrics-prometheus).
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": settings.metrics_port,
+        # Only lakegate's own metrics (lakegate/observe/catalogue.py): Flink's system metrics are camelCase
+        # and fail `promtool check metrics`; the exporter reports restarts and checkpoints from the REST API.
+        "metrics.reporter.prom.filter.includes": REPORTER_INCLUDES,
+        # Keep label values as they are ("support.users.v1", not "support_users_v1"), so they join with the
+        # exporter's; the client library escapes what the exposition format requires.
+        "metrics.reporter.prom.filterLabelValueCharacters": "false",
+        # The MiniCluster's REST API, on loopback only (it would bind every interface on a random port).
+        "rest.bind-address": "127.0.0.1",
+        "rest.address": "127.0.0.1",
+        "rest.bind-port": settings.flink_rest_port,
         # Small machines: keep managed memory modest so Kafka, the registry and Python workers fit.
         "taskmanager.memory.managed.size": "128m",
     }

@@ -7,6 +7,7 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from lakegate import jvm, logs
 from lakegate.errors import LakegateError
@@ -42,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--reason", action="append", default=[], help="only this reason (repeatable)")
     replay.add_argument("--contract", action="append", default=[], help="only this contract (repeatable)")
     replay.add_argument("--dry-run", action="store_true", help="report what would be replayed, write nothing")
+    status = sub.add_parser("status", help="throughput, quarantine, freshness, lag, tables, ledger in the terminal")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between the two samples (rates)")
+    sub.add_parser("exporter", help="serve the lakegate exporter (ledger, lag, tables, job health) until Ctrl-C")
+    metrics = sub.add_parser("metrics", help="the metrics catalogue")
+    metrics.add_argument("action", choices=["catalogue"], help="print docs/metrics.md (markdown)")
+    dashboards = sub.add_parser("dashboards", help="generate the Grafana dashboards from schemas/")
+    dashboards.add_argument("--out", type=Path, default=None, help="default: deploy/grafana/dashboards")
     demo = sub.add_parser("demo", help="set up, start the stack, produce, ingest, summarise, stop")
     demo.add_argument("--count", type=int, default=5_000)
     demo.add_argument("--bad-fraction", type=float, default=0.05)
@@ -65,6 +73,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _setup(args: argparse.Namespace, settings: Settings) -> int:
     jvm.ensure_artifacts(settings)
+    return _dashboards(argparse.Namespace(out=None), settings)
+
+
+def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate.observe import dashboards
+
+    out = args.out or settings.pom.parent / "grafana" / "dashboards"
+    for path in dashboards.write(out, load_contracts(settings.schemas_dir), settings):
+        log.info("dashboard written", extra=logs.kv(path=str(path)))
+    return 0
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate.observe import status
+
+    contracts = load_contracts(settings.schemas_dir)
+    print(status.render(*status.collect(settings, contracts, interval_s=args.interval)))
+    return 0
+
+
+def _exporter(args: argparse.Namespace, settings: Settings) -> int:
+    import threading
+
+    from lakegate.observe.exporter import serving
+
+    with serving(settings, load_contracts(settings.schemas_dir)) as exporter:
+        if exporter is None:
+            print("lakegate: error: the exporter is off (exporter_port = 0) or its port is taken", file=sys.stderr)
+            return 2
+        threading.Event().wait()  # until Ctrl-C or SIGTERM
+    return 0
+
+
+def _metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate.observe.catalogue import render_markdown
+
+    print(render_markdown(), end="")
     return 0
 
 
@@ -144,6 +189,10 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "produce": _produce,
     "run": _run,
     "quarantine": _quarantine,
+    "status": _status,
+    "exporter": _exporter,
+    "metrics": _metrics,
+    "dashboards": _dashboards,
     "demo": _demo,
 }
 

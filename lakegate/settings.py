@@ -30,6 +30,7 @@ _START_FROM = ("lake", "group-offsets", "earliest")
 _MINIMUMS = {
     "parallelism": 1, "topic_partitions": 1, "kafka_heap_mb": 1, "registry_heap_mb": 1,
     "checkpoint_interval_ms": 100, "registry_timeout_s": 1, "registry_retries": 0, "restart_attempts": 0,
+    "exporter_interval_s": 1,
 }
 
 
@@ -83,8 +84,16 @@ class Settings:
     start_from: str = "lake"
     drain: bool = False  # stop once every topic is read up to the offsets current at job start
     restart_attempts: int = 3
-    # Where the job's Prometheus endpoint listens (a range: the first free port is taken).
+    # Where the job's Prometheus endpoint listens (a range: the first free port is taken). Flink's reporter
+    # binds every interface; it has no address option.
     metrics_port: str = "9249-9259"
+    # The local job's REST API (MiniCluster), on loopback; the exporter reads restarts and checkpoints there.
+    flink_rest_port: str = "18082-18091"
+
+    # The lakegate exporter (lakegate/observe/exporter.py): ledger, lag, Iceberg tables, job health.
+    # `lakegate run ingest` serves it next to the job; 0 turns it off there.
+    exporter_port: int = 9260
+    exporter_interval_s: int = 10
 
     # ---- derived locations -------------------------------------------------------------------
     @property
@@ -165,6 +174,7 @@ class Settings:
             host, _, port = hostport.strip().rpartition(":")
             if not host or not port.isdigit():
                 problems.append(f"kafka_bootstrap must be host:port[,host:port...], got {hostport!r}")
+        problems.extend(self._port_problems())
         url = urllib.parse.urlsplit(self.registry_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             problems.append(f"registry_url must be an http(s) URL, got {_mask_url(self.registry_url)!r}")
@@ -175,6 +185,13 @@ class Settings:
                 problems.append(f"{name} must be non-empty letters, digits, '.', '_' or '-', got {value!r}")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
+
+    def _port_problems(self) -> list[str]:
+        problems = [f"{name} must be a port or a range like 9249-9259, got {getattr(self, name)!r}"
+                    for name in ("metrics_port", "flink_rest_port") if not _is_port_range(getattr(self, name))]
+        if not 0 <= self.exporter_port <= 65535:
+            problems.append(f"exporter_port must be 0 (off) or a TCP port, got {self.exporter_port}")
+        return problems
 
     # ---- export --------------------------------------------------------------------------------
     def registry_client(self) -> RegistryClient:
@@ -255,3 +272,16 @@ def _convert(cls: type[Settings], name: str, value: Any) -> Any:
         return str(value)
     except ValueError as exc:
         raise SettingsError(f"setting {name}: cannot read {value!r} as {annotation}: {exc}") from exc
+
+
+def _is_port_range(value: str) -> bool:
+    first, _, last = value.partition("-")
+    if not first.isdigit() or (last and not last.isdigit()):
+        return False
+    return 0 < int(first) <= int(last or first) <= 65535
+
+
+def port_range(value: str) -> range:
+    """The ports of a validated ``metrics_port``-style value (``9249`` or ``9249-9259``)."""
+    first, _, last = value.partition("-")
+    return range(int(first), int(last or first) + 1)

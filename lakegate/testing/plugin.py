@@ -28,7 +28,7 @@ import pytest
 from lakegate import jvm
 from lakegate.settings import Settings
 from lakegate.stack import kafka, local
-from lakegate.testing.ports import free_port
+from lakegate.testing.ports import free_port, free_port_range
 from udfs.contract import Contracts, load_contracts
 
 JOB_TIMEOUT_S = 600
@@ -51,6 +51,10 @@ def lakegate_settings(tmp_path_factory: pytest.TempPathFactory, lakegate_schemas
         kafka_controller_port=free_port(),
         registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
         checkpoint_interval_ms=1000,
+        metrics_port=free_port_range(4),
+        flink_rest_port=free_port_range(4),
+        exporter_port=free_port(),
+        exporter_interval_s=2,
         drain=True,
         restart_attempts=0,  # bad data must never restart a job: any failure fails the test
     )

@@ -1,4 +1,4 @@
-"""The observation plane's first piece: a running job's Prometheus endpoint counts every record it routes."""
+"""A running job's Flink reporter counts every record it routes, by topic, contract, version and outcome."""
 
 from __future__ import annotations
 
@@ -8,35 +8,36 @@ from collections.abc import Callable
 
 import pytest
 
-from lakegate.produce import VALID, produce
+from lakegate.produce import DUPLICATE, VALID, produce
 from lakegate.settings import Settings
-from lakegate.testing.metrics import record_counts, scrape
+from lakegate.testing.metrics import quarantine_counts, record_counts, scrape
 from lakegate.testing.plugin import RunningJob
-from lakegate.testing.ports import free_port_range
 from lakegate.testing.readers import topic_coordinates
 from udfs.contract import Contracts
 
 pytestmark = pytest.mark.job
 
 
-def test_a_running_job_counts_every_record_by_contract_outcome_and_reason(
+def _outcome(expected: str) -> str:
+    return {VALID: "audited", DUPLICATE: "deduplicated"}.get(expected, "quarantined")
+
+
+def test_a_running_job_counts_every_record_by_topic_contract_version_and_outcome(
     lakegate_stack: Settings, lakegate_contracts: Contracts, start_job: Callable[[str, Settings], RunningJob]
 ) -> None:
     # Its own namespaces and a new consumer group: it reads every record in the topics once.
     settings = lakegate_stack.replace(audit_namespace="metrics", quarantine_namespace="metrics_q",
-                                      dlq_topic="metrics.dlq", consumer_group="metrics", drain=False,
-                                      metrics_port=free_port_range(4))
+                                      dlq_topic="metrics.dlq", consumer_group="metrics", drain=False)
     report = produce(settings, lakegate_contracts, 1000, bad_fraction=0.2, seed=5150)
     job = start_job("ingest", settings)
-    mine = Counter(
-        (r.contract, "audited" if r.expected == VALID else "quarantined", "none" if r.expected == VALID else r.expected)
-        for r in report.records
-    )
+    mine = Counter((r.topic, r.contract, _outcome(r.expected)) for r in report.records)
+    mine_valid_versions = Counter((r.contract, str(r.version)) for r in report.records if r.expected == VALID)
+    mine_reasons = Counter((r.contract, r.expected) for r in report.records if r.expected != VALID)
     # Other job tests share the topics, and this job routes their records too: the total must equal
     # everything in the topics (each record counted once), and each of our label sets is a lower bound.
     in_topics = len(topic_coordinates(settings, [c.topic for c in lakegate_contracts]))
     deadline = time.monotonic() + 180
-    counts: Counter[tuple[str, str, str]] = Counter()
+    counts: Counter[tuple[str, str, str, str]] = Counter()
     while time.monotonic() < deadline:
         assert job.alive, f"the job died; see {job.log}"
         counts = record_counts(scrape(settings))
@@ -44,9 +45,23 @@ def test_a_running_job_counts_every_record_by_contract_outcome_and_reason(
             break
         time.sleep(2)
     time.sleep(3)  # a late double count would show now
-    counts = record_counts(scrape(settings))
+    text = scrape(settings)
+    counts = record_counts(text)
     assert sum(counts.values()) == in_topics, f"counted {sum(counts.values())} of {in_topics} records"
-    assert all(counts[key] >= n for key, n in mine.items()), f"metrics {dict(counts)} vs produced {dict(mine)}"
-    assert {reason for (_, outcome, reason) in counts if outcome == "quarantined"} >= {
-        reason for (_, outcome, reason) in mine if outcome == "quarantined"}
-    assert all(reason == "none" for (_, outcome, reason) in counts if outcome == "audited")
+    by_outcome = Counter[tuple[str, str, str]]()
+    by_version = Counter[tuple[str, str]]()
+    for (topic, contract, version, outcome), n in counts.items():
+        by_outcome[(topic, contract, outcome)] += n
+        if outcome == "audited":
+            by_version[(contract, version)] += n
+    assert all(by_outcome[key] >= n for key, n in mine.items()), f"{dict(by_outcome)} vs produced {dict(mine)}"
+    assert all(by_version[key] >= n for key, n in mine_valid_versions.items()), dict(by_version)
+    assert "unknown" not in {version for (_, version) in by_version}, "an audited record always has a version"
+    # Quarantine by reason (and rule) adds up to the quarantined and deduplicated records.
+    reasons = quarantine_counts(text)
+    assert sum(reasons.values()) == sum(n for key, n in counts.items() if key[3] != "audited")
+    by_reason = Counter[tuple[str, str]]()
+    for (contract, reason, rule), n in reasons.items():
+        by_reason[(contract, reason)] += n
+        assert (rule != "none") == (reason == "rule_violation"), (contract, reason, rule)
+    assert all(by_reason[key] >= n for key, n in mine_reasons.items()), f"{dict(by_reason)} vs {dict(mine_reasons)}"

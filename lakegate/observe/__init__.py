@@ -1,0 +1,1 @@
+"""The observation plane: metric names (catalogue), the lakegate exporter, dashboards, ``lakegate status``."""
