@@ -52,8 +52,9 @@ from pyflink.table.expressions import col, row
 from jobs import flink_types
 from jobs.common import AuditRouting, add_audit_insert, optional_bytes, register_catalog
 from jobs.metrics import RouteMetrics
+from jobs.readmodels import ModelEvents, add_read_models
 from jobs.runtime import stream_environment
-from lakegate import catalog, logs
+from lakegate import catalog, logs, readmodels
 from lakegate.errors import LakegateError
 from lakegate.logs import kv
 from lakegate.observe import exporter
@@ -131,6 +132,7 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
                         for c in self._routing.contracts if c.dedupe_window_s > 0}
         self._metrics = RouteMetrics(runtime_context.get_metrics_group())
         self._flush_armed = False
+        self._model_events = ModelEvents(self._routing.contracts, Settings.worker_pii_salt())
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         assert self._routing is not None
@@ -161,6 +163,7 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
             yield Row(*quarantine_values(result, self._job, now_ms()), headers)
         else:
             yield self._routing.audit_output(result)
+            yield from self._model_events.of(result)
 
     def _observe(self, result: Valid | Quarantined, topic: str, version: int | None, route_seconds: float,
                  ctx: Any) -> None:
@@ -263,8 +266,8 @@ def _with_route_key(source: Table) -> Table:
     return source.select(route_key.alias(ROUTE_KEY), row(*(col(f) for f in RECORD_FIELDS)).alias(RECORD))
 
 
-def _key_by_kafka_key(stream: DataStream) -> KeyedStream:
-    """Key by field 0 (the Kafka key, see :func:`_with_route_key`) on the JVM.
+def _key_by_first_field(stream: DataStream) -> KeyedStream:
+    """Key by field 0 (the Kafka key, see :func:`_with_route_key`; the model key for read models) on the JVM.
 
     ``DataStream.key_by`` takes only a Python key selector, which PyFlink runs as an extra Python operator
     in front of the shuffle: one more Java↔Python round trip of every record. The stream already carries
@@ -293,8 +296,8 @@ def build(
         streams.append(t_env.to_append_stream(_with_route_key(t_env.from_path(name)), ROUTE_INPUT))
     raw = streams[0].union(*streams[1:]) if len(streams) > 1 else streams[0]
     routed = (
-        _key_by_kafka_key(raw)
-        .process(RouteFunction(settings), output_type=QUARANTINE_ROW)
+        _key_by_first_field(raw)
+        .process(RouteFunction(settings.without_secrets()), output_type=QUARANTINE_ROW)
         .name("route")
         .uid("route")
     )
@@ -303,6 +306,8 @@ def build(
     for contract in contracts:
         add_audit_insert(t_env=t_env, statements=statements, iceberg=iceberg, settings=settings,
                          contract=contract, routed=routed)
+    add_read_models(t_env=t_env, statements=statements, iceberg=iceberg, settings=settings, contracts=contracts,
+                    routed=routed, key_by=_key_by_first_field)
     quarantine = t_env.from_data_stream(
         routed, flink_types.stream_schema(QUARANTINE_COLUMNS, extra=[(HEADERS, _HEADERS_TYPE)])
     )
@@ -327,6 +332,12 @@ def provision(settings: Settings, contracts: Contracts) -> None:
         catalog.ensure_audit_table(iceberg, settings, contract)
     catalog.ensure_quarantine_table(iceberg, settings)
     kafka.ensure_topics(settings, [settings.dlq_topic])
+    models = readmodels.all_models(contracts)
+    for model, contract in models:
+        readmodels.ensure_table(iceberg, settings, model, contract)
+    # Compacted: a consumer reading from the start sees the latest row per key, deletes as tombstones.
+    kafka.ensure_topics(settings, [readmodels.changelog_topic(settings, m) for m, _ in models],
+                        configs={"cleanup.policy": "compact"})
 
 
 def run(settings: Settings) -> str:

@@ -81,7 +81,7 @@ def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
     ))
 
 
-def _ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
+def ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(namespace)
 
@@ -93,7 +93,7 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
     nullable column and earlier rows read it as null. `lakegate contracts check` rejects contract changes
     Iceberg cannot evolve into before they get here.
     """
-    _ensure_namespace(catalog, settings.audit_namespace)
+    ensure_namespace(catalog, settings.audit_namespace)
     name = audit_table_name(settings, contract)
     columns = audit_columns(contract)
     schema = iceberg_schema(columns)
@@ -128,7 +128,7 @@ def quarantine_table_name(settings: Settings) -> str:
 
 def ensure_quarantine_table(catalog: SqlCatalog, settings: Settings) -> Table:
     """The quarantine table beside the dead-letter topic: one row per quarantined record, all contracts."""
-    _ensure_namespace(catalog, settings.quarantine_namespace)
+    ensure_namespace(catalog, settings.quarantine_namespace)
     name = quarantine_table_name(settings)
     try:
         return catalog.load_table(name)

@@ -43,6 +43,21 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--reason", action="append", default=[], help="only this reason (repeatable)")
     replay.add_argument("--contract", action="append", default=[], help="only this contract (repeatable)")
     replay.add_argument("--dry-run", action="store_true", help="report what would be replayed, write nothing")
+    models = sub.add_parser("readmodels", help="CQRS read models declared in the contracts")
+    msub = models.add_subparsers(dest="action", required=True)
+    msub.add_parser("list", help="every declared model: kind, contract, table, changelog topic")
+    show = msub.add_parser("show", help="a model's current state (latest change per key, deletes removed)")
+    show.add_argument("name")
+    show.add_argument("--key", default=None, help="only this key (comma-separated values for multi-field keys)")
+    show.add_argument("--limit", type=int, default=50)
+    rebuild = msub.add_parser("rebuild", help="recompute a model from the audit log into a shadow table; diff")
+    rebuild.add_argument("name")
+    rebuild.add_argument("--swap", action="store_true", help="then make the rebuilt table the live one (job stopped)")
+    maintain = sub.add_parser("maintain", help="compact small files, expire old snapshots (safe while jobs run)")
+    maintain.add_argument("--model", action="append", default=[], help="only this read model (repeatable)")
+    maintain.add_argument("--retain-last", type=int, default=10, help="snapshots always kept (default 10)")
+    maintain.add_argument("--older-than-s", type=int, default=3600, help="snapshots newer than this are kept")
+    maintain.add_argument("--every-s", type=int, default=0, help="repeat every N seconds (default: once)")
     status = sub.add_parser("status", help="throughput, quarantine, freshness, lag, tables, ledger in the terminal")
     status.add_argument("--interval", type=float, default=2.0, help="seconds between the two samples (rates)")
     sub.add_parser("exporter", help="serve the lakegate exporter (ledger, lag, tables, job health) until Ctrl-C")
@@ -83,6 +98,45 @@ def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
     for path in dashboards.write(out, load_contracts(settings.schemas_dir), settings):
         log.info("dashboard written", extra=logs.kv(path=str(path)))
     return 0
+
+
+def _readmodels(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate import readmodels
+
+    contracts = load_contracts(settings.schemas_dir)
+    if args.action == "list":
+        for model, contract in readmodels.all_models(contracts):
+            table, topic = readmodels.table_name(settings, model), readmodels.changelog_topic(settings, model)
+            print(f"{model.name:<26} {type(model).__name__:<15} contract={contract.name:<10} "
+                  f"table={table:<34} topic={topic}")
+        return 0
+    if args.action == "show":
+        model, _ = readmodels.find(contracts, args.name)
+        rows = readmodels.current(readmodels.read_log(settings, model), model)
+        if args.key is not None:
+            rows = readmodels.select_key(rows, model, args.key)
+        shown = f" (first {args.limit})" if rows.num_rows > args.limit else ""
+        print(f"{args.name}: {rows.num_rows} current rows{shown}")
+        for row in rows.slice(0, args.limit).to_pylist():
+            print("  " + json.dumps(row, default=str, sort_keys=False))
+        return 0
+    report = readmodels.rebuild(settings, contracts, args.name, swap_in=args.swap)
+    d = report.diff
+    print(f"{report.model}: rebuilt from {report.audited_records} audited records, {report.keys} keys")
+    print(f"  same {d.same}, only live {len(d.only_live)}, only rebuilt {len(d.only_rebuilt)}, "
+          f"different {len(d.different)}")
+    for live, rebuilt in d.different[:5]:
+        print(f"  live    {json.dumps(live, default=str)}\n  rebuilt {json.dumps(rebuilt, default=str)}")
+    if report.swapped_out:
+        print(f"  swapped: the rebuilt table is live; the old one is {report.swapped_out}")
+    return 0 if d.identical or report.swapped_out else 1
+
+
+def _maintain(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs import maintain
+
+    return maintain.main([*args.model, f"--retain-last={args.retain_last}", f"--older-than-s={args.older_than_s}",
+                          f"--every-s={args.every_s}"])
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -189,6 +243,8 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "produce": _produce,
     "run": _run,
     "quarantine": _quarantine,
+    "readmodels": _readmodels,
+    "maintain": _maintain,
     "status": _status,
     "exporter": _exporter,
     "metrics": _metrics,

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakegate import jvm
+from lakegate import jvm, readmodels
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.errors import JobFailedError
 from lakegate.produce import VALID, produce
@@ -113,14 +113,17 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
             audited = {c.name: read_audit(settings, c).num_rows for c in contracts}
             dead = read_dead_letters(settings)
             quarantine_rows = read_quarantine(settings).num_rows
+            models = {m.name: readmodels.current(readmodels.read_log(settings, m), m).num_rows
+                      for m, _ in readmodels.all_models(contracts)}
         _summary(settings=settings, contracts=contracts, expected=expected, audited=audited, before=before,
-                 dead=dead, quarantine_rows=quarantine_rows, produced=len(report.records),
+                 dead=dead, quarantine_rows=quarantine_rows, produced=len(report.records), models=models,
                  seconds=time.monotonic() - started)
         new_rows = sum(audited.values()) - sum(before.values())
         produced = {(r.topic, r.partition, r.offset) for r in report.records}
         new_dead = [d for d in dead if d.source in produced]
         ok = new_rows + len(new_dead) == len(report.records)
-        print("RESULT: " + ("OK: produced == audited + quarantined" if ok else "MISMATCH: records unaccounted for"))
+        counts = f"produced {len(report.records)}, audited {new_rows}, quarantined {len(new_dead)}"
+        print("RESULT: " + ("OK: produced == audited + quarantined" if ok else f"MISMATCH: {counts}"))
         return 0 if ok else 1
     finally:
         if keep_running:
@@ -140,6 +143,7 @@ def _summary(
     dead: list[DeadLetter],
     quarantine_rows: int,
     produced: int,
+    models: dict[str, int],
     seconds: float,
 ) -> None:
     reasons = Counter(d.reason for d in dead)
@@ -156,6 +160,8 @@ def _summary(
          f"table {settings.catalog_name}.{quarantine_table_name(settings)}: {quarantine_rows}")
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         line(f"    {reason:<22} {n:>6}")
+    for name, rows in models.items():
+        line(f"read model {name:<26} {rows:>8} current rows   (lakegate readmodels show {name})")
     line("where things are:")
     line(f"    Iceberg catalog       sqlite {settings.catalog_db_path}")
     line(f"    Iceberg warehouse     {settings.warehouse_path}")

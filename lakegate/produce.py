@@ -50,6 +50,7 @@ class ProducedRecord:
     version: int = 0  # 1-based contract schema version the record was written with
     key: bytes | None = None  # kept for bad records only, to check the dead letter carries them unchanged
     value: bytes | None = None
+    timestamp_ms: int = 0  # the record's Kafka timestamp (producer send time): latency benchmarks
 
 
 @dataclass(slots=True)
@@ -236,7 +237,7 @@ def produce(
             bad = d.expected != VALID
             report.records.append(ProducedRecord(
                 meta.topic, meta.partition, meta.offset, d.contract.name, d.event_id, d.expected, d.version,
-                d.key if bad else None, d.value if bad else None))
+                d.key if bad else None, d.value if bad else None, meta.timestamp))
     finally:
         producer.close()
     report.seconds = time.monotonic() - started

@@ -27,6 +27,10 @@ SETTINGS_FILE_ENV = "LAKEGATE_SETTINGS_FILE"
 _REPO_ROOT = Path(__file__).resolve().parents[1]
 _MODES = ("process", "thread")
 _START_FROM = ("lake", "group-offsets", "earliest")
+# The PII salt for the local stack only; validation refuses it when Kafka is not on loopback.
+LOCAL_PII_SALT = "lakegate-local-development-salt"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
 _MINIMUMS = {
     "parallelism": 1, "topic_partitions": 1, "kafka_heap_mb": 1, "registry_heap_mb": 1,
     "checkpoint_interval_ms": 100, "registry_timeout_s": 1, "registry_retries": 0, "restart_attempts": 0,
@@ -70,6 +74,14 @@ class Settings:
     warehouse: Path | None = None  # default: <home>/warehouse
     audit_namespace: str = "audit"
     quarantine_namespace: str = "quarantine"
+
+    # Read models (udfs/readmodels.py, lakegate/readmodels.py): one Iceberg table per model in this
+    # namespace, one compacted changelog topic per model named <prefix><model>.
+    readmodel_namespace: str = "readmodels"
+    changelog_topic_prefix: str = "lakegate.readmodel."
+    # Secret key of the PII `hash` treatment (HMAC-SHA-256). The default is for the local stack only: set
+    # LAKEGATE_PII_SALT (at least 16 random bytes) anywhere real. Masked when settings are printed.
+    pii_salt: str = LOCAL_PII_SALT
 
     # Flink job
     job_name: str = "lakegate-ingest"
@@ -175,10 +187,17 @@ class Settings:
             if not host or not port.isdigit():
                 problems.append(f"kafka_bootstrap must be host:port[,host:port...], got {hostport!r}")
         problems.extend(self._port_problems())
+        if self.pii_salt and len(self.pii_salt.encode()) < 16:
+            problems.append("pii_salt must be at least 16 bytes (a random secret per deployment)")
+        hosts = {h.strip().rpartition(":")[0] for h in self.kafka_bootstrap.split(",")}
+        if self.pii_salt == LOCAL_PII_SALT and not hosts <= set(_LOOPBACK):
+            problems.append("pii_salt is the local-stack default but Kafka is not on loopback: set LAKEGATE_PII_SALT "
+                            "(or pii_salt in the settings file) to a random secret of at least 16 bytes")
         url = urllib.parse.urlsplit(self.registry_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             problems.append(f"registry_url must be an http(s) URL, got {_mask_url(self.registry_url)!r}")
-        names = ("catalog_name", "audit_namespace", "quarantine_namespace", "dlq_topic", "job_name", "consumer_group")
+        names = ("catalog_name", "audit_namespace", "quarantine_namespace", "dlq_topic", "job_name", "consumer_group",
+                 "readmodel_namespace", "changelog_topic_prefix")
         for name in names:
             value = getattr(self, name)
             if not value or not all(c.isalnum() or c in "._-" for c in value):
@@ -218,10 +237,21 @@ class Settings:
         env.update(self.to_env())
         return env
 
+    def without_secrets(self) -> Settings:
+        """A copy for pickling into Flink functions (job graphs are stored and shipped): the PII salt
+        removed; workers read it from their own environment (:meth:`worker_pii_salt`)."""
+        return dataclasses.replace(self, pii_salt="")
+
+    @staticmethod
+    def worker_pii_salt() -> bytes:
+        """In a Flink worker: the PII salt from this process's settings sources (environment, file)."""
+        return Settings.load().pii_salt.encode()
+
     def masked(self) -> dict[str, str]:
         """For printing and logging: credentials in URLs are replaced by ``***``."""
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["registry_url"] = _mask_url(self.registry_url)
+        shown["pii_salt"] = "***"
         return shown
 
     def __repr__(self) -> str:

@@ -23,6 +23,7 @@ from udfs.columns import payload_columns
 from udfs.compat import Compatibility
 from udfs.errors import ContractError
 from udfs.pii import parse_pii
+from udfs.readmodels import ReadModel, parse_read_models
 from udfs.rules import Rule, parse_rules
 
 CONTRACT_FILE = "contract.toml"
@@ -42,7 +43,7 @@ _REQUIRED_STR = (
 )
 _ALLOWED = frozenset(
     (*_REQUIRED_STR, "schemas", "max_record_bytes", "compatibility", "max_event_time_skew_ms", "dedupe_window_s",
-     "rules", "pii")
+     "rules", "pii", "read_models")
 )
 
 
@@ -66,6 +67,7 @@ class Contract:
     dedupe_window_s: int = DEFAULT_DEDUPE_WINDOW_S  # 0: no dedupe
     rules: tuple[Rule, ...] = ()
     pii: Mapping[str, str] = dataclasses.field(default_factory=dict)  # field -> "hash" | "mask" | "drop"
+    read_models: tuple[ReadModel, ...] = ()  # udfs.readmodels; names unique across all contracts
 
     @property
     def subject(self) -> str:
@@ -115,10 +117,12 @@ class Contracts:
 
 
 def load_contracts(root: Path) -> Contracts:
-    """Load every ``<root>/*/contract.toml``, sorted by directory; names and topics must be unique."""
+    """Load every ``<root>/*/contract.toml``, sorted by directory; names, topics and read-model names must be
+    unique."""
     loaded: list[Contract] = []
     names: dict[str, Path] = {}
     topics: dict[str, Path] = {}
+    models: dict[str, Path] = {}
     for file in sorted(Path(root).glob(f"*/{CONTRACT_FILE}")):
         contract = load_contract(file.parent)
         for key, value, seen in (("name", contract.name, names), ("topic", contract.topic, topics)):
@@ -130,6 +134,15 @@ def load_contracts(root: Path) -> Contracts:
                     f"give each contract its own {key}",
                 )
             seen[value] = file
+        for index, model in enumerate(contract.read_models):
+            if model.name in models:
+                raise ContractError(
+                    file,
+                    f"read_models[{index}].name",
+                    f"read model {model.name!r} is already declared in {models[model.name]}",
+                    "give each read model a name unique across all contracts (it names the model table)",
+                )
+            models[model.name] = file
         loaded.append(contract)
     return Contracts(tuple(loaded))
 
@@ -190,6 +203,13 @@ def load_contract(directory: Path) -> Contract:
     )
     columns = payload_columns(reader_json, source=directory / files[-1])
     enums = {f["name"]: symbols for f in reader_json["fields"] if (symbols := _enum_symbols(f["type"])) is not None}
+    compatibility = _compatibility(path, raw.get("compatibility", Compatibility.BACKWARD.value))
+    skew = _skew(path, raw.get("max_event_time_skew_ms", DEFAULT_MAX_EVENT_TIME_SKEW_MS))
+    dedupe_window = _dedupe_window(path, raw.get("dedupe_window_s", DEFAULT_DEDUPE_WINDOW_S))
+    rules = parse_rules(raw.get("rules", []), path, columns, enums)
+    pii = parse_pii(raw.get("pii", {}), path, columns)
+    read_models = parse_read_models(raw.get("read_models", []), path, columns, enums, pii, raw["name"],
+                                    raw["key_field"], raw["event_time_field"])
 
     return Contract(
         name=raw["name"],
@@ -205,11 +225,12 @@ def load_contract(directory: Path) -> Contract:
         event_time_field=raw["event_time_field"],
         max_record_bytes=max_bytes,
         canonical_forms=tuple(to_parsing_canonical_form(j) for j in json_versions),
-        compatibility=_compatibility(path, raw.get("compatibility", Compatibility.BACKWARD.value)),
-        max_event_time_skew_ms=_skew(path, raw.get("max_event_time_skew_ms", DEFAULT_MAX_EVENT_TIME_SKEW_MS)),
-        dedupe_window_s=_dedupe_window(path, raw.get("dedupe_window_s", DEFAULT_DEDUPE_WINDOW_S)),
-        rules=parse_rules(raw.get("rules", []), path, columns, enums),
-        pii=parse_pii(raw.get("pii", {}), path, columns),
+        compatibility=compatibility,
+        max_event_time_skew_ms=skew,
+        dedupe_window_s=dedupe_window,
+        rules=rules,
+        pii=pii,
+        read_models=read_models,
     )
 
 

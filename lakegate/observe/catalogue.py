@@ -48,6 +48,7 @@ QUARANTINED = JOB_PREFIX + "contract_reason_rule_quarantined_records"
 DECODE_SECONDS = JOB_PREFIX + "contract_decode_seconds_bound_observations"
 FRESHNESS_SECONDS = JOB_PREFIX + "contract_freshness_seconds_bound_observations"
 FIRST_SEEN = JOB_PREFIX + "contract_schema_version_first_seen_timestamp_seconds"
+READ_MODEL_CHANGES = JOB_PREFIX + "model_op_changes"
 
 # Outcomes (label `outcome`): every record routed gets exactly one.
 AUDITED = "audited"
@@ -107,6 +108,11 @@ JOB: tuple[Metric, ...] = (
            "Freshness of audited records when routed: emit time minus the record's event time (seconds).",
            "The freshness objective (see alert FreshnessObjectiveBurning): look at lag first (the job is "
            "behind), then at producers sending old events (a backfill)."),
+    Metric(READ_MODEL_CHANGES, Kind.counter, ("model", "op"),
+           "Changes a read model emitted (to its Iceberg table and changelog topic), by op: upsert | delete. "
+           "Events the ordering rule ignores (older than the key's current state) are not changes.",
+           "Flat while its contract's records flow: the declaration's upsert_on/delete_on no longer match "
+           "the event types producers send. Deletes far above normal: look at the producer."),
     Metric(FIRST_SEEN, Kind.gauge, ("contract", "schema_version"),
            "When this task first routed a record of this contract version (Unix seconds; resets on restart).",
            "A new version in production: check that `lakegate contracts check` passed for it."),

@@ -361,6 +361,15 @@ def iceberg_panels() -> list[cogbuilder.Builder[model.Panel]]:
     ]
 
 
+def read_model_panels() -> list[cogbuilder.Builder[model.Panel]]:
+    return [
+        graph("Read-model changes by model and op",
+              describe(m.READ_MODEL_CHANGES, how="Changes per second each read model emitted."),
+              RECORDS_PER_SECOND, Query(sum_rate(m.READ_MODEL_CHANGES, ("model", "op")), "{{model}} {{op}}"),
+              width=FULL_WIDTH, stacked=True),
+    ]
+
+
 def exporter_panels() -> list[cogbuilder.Builder[model.Panel]]:
     return [
         graph("Exporter refresh errors by source", describe(m.EXPORTER_ERRORS, how="Failed refreshes per second."),
@@ -377,6 +386,7 @@ def overview_sections() -> list[Section]:
         ("Lag and the no-loss ledger", lag_and_ledger_panels()),
         ("Job and checkpoints", job_panels()),
         ("Iceberg tables", iceberg_panels()),
+        ("Read models", read_model_panels()),
         ("Exporter", exporter_panels()),
     ]
 

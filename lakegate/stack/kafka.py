@@ -105,8 +105,9 @@ def stop(settings: Settings) -> None:
     service(settings).stop()
 
 
-def ensure_topics(settings: Settings, names: list[str], *, partitions: int | None = None) -> list[str]:
-    """Create missing topics; return the names created."""
+def ensure_topics(settings: Settings, names: list[str], *, partitions: int | None = None,
+                  configs: dict[str, str] | None = None) -> list[str]:
+    """Create missing topics (with these topic ``configs``); return the names created."""
     admin = admin_client(settings)
     try:
         existing = set(admin.list_topics())
@@ -114,7 +115,8 @@ def ensure_topics(settings: Settings, names: list[str], *, partitions: int | Non
         created: list[str] = []
         for name in missing:
             try:
-                admin.create_topics([NewTopic(name, partitions or settings.topic_partitions, 1)])
+                admin.create_topics([NewTopic(name, partitions or settings.topic_partitions, 1,
+                                              topic_configs=configs or {})])
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

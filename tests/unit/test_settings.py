@@ -89,3 +89,21 @@ def test_replace_validates() -> None:
     assert s.replace(parallelism=2).parallelism == 2
     with pytest.raises(SettingsError):
         s.replace(parallelism=0)
+
+
+def test_the_local_pii_salt_is_refused_when_kafka_is_not_on_loopback() -> None:
+    from lakegate.errors import SettingsError
+    from lakegate.settings import LOCAL_PII_SALT
+
+    assert Settings.load(env={}).pii_salt == LOCAL_PII_SALT  # fine for the local stack
+    with pytest.raises(SettingsError, match="LAKEGATE_PII_SALT"):
+        Settings.load(env={"LAKEGATE_KAFKA_BOOTSTRAP": "kafka.prod:9092"})
+    real = Settings.load(env={"LAKEGATE_KAFKA_BOOTSTRAP": "kafka.prod:9092", "LAKEGATE_PII_SALT": "x" * 32})
+    assert real.pii_salt == "x" * 32
+
+
+def test_the_pii_salt_is_masked_and_left_out_of_what_flink_functions_carry() -> None:
+    settings = Settings.load(env={"LAKEGATE_PII_SALT": "canary-" + "s" * 20})
+    assert settings.masked()["pii_salt"] == "***" and "canary" not in repr(settings)
+    assert settings.without_secrets().pii_salt == ""
+    assert b"canary" not in __import__("pickle").dumps(settings.without_secrets())

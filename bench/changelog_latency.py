@@ -1,0 +1,161 @@
+"""Benchmark: latency from an event's produce time to its read-model changelog record.
+
+Usage:  .venv/bin/python -m bench.changelog_latency [--records 3000] [--rate 300] [--checkpoint-ms 5000]
+
+Starts a private local stack (free loopback ports, temporary home) and the ingest job (unbounded), warms
+it up, then produces ``--records`` events at ``--rate`` per second while two consumers follow every
+changelog topic: one ``read_committed`` (what a service sees once the job's checkpoint commits the Kafka
+transaction) and one ``read_uncommitted`` (the moment the record is written). Each changelog record names
+its source record (``_topic``, ``_partition``, ``_offset``); latency = the consumer's receive time minus
+the source record's Kafka timestamp (the producer's send time, same machine clock). Events the ordering
+rule ignores produce no changelog record and are not counted.
+
+Results are appended to bench/results/changelog_latency.jsonl (with the machine) and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from kafka import KafkaConsumer
+
+from bench.modes import machine
+from lakegate import jvm, logs, readmodels
+from lakegate.produce import produce
+from lakegate.settings import Settings
+from lakegate.stack import kafka, local
+from lakegate.testing.ports import free_port
+from udfs.contract import load_contracts
+
+RESULTS = Path(__file__).resolve().parent / "results" / "changelog_latency.jsonl"
+Source = tuple[str, int, int]
+
+
+class Follower(threading.Thread):
+    """Receive times of changelog records, by the source record they name."""
+
+    def __init__(self, settings: Settings, topics: list[str], isolation: str) -> None:
+        super().__init__(daemon=True, name=f"follow-{isolation}")
+        self.isolation = isolation
+        self.received: dict[Source, int] = {}
+        self.last_receive = time.monotonic()
+        self.stop = threading.Event()
+        self._consumer = KafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap,
+                                       isolation_level=isolation, auto_offset_reset="latest",
+                                       enable_auto_commit=False, group_id=f"latency-{isolation}-{time.time_ns()}")
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                for records in self._consumer.poll(timeout_ms=200).values():
+                    now_ms = time.time_ns() // 1_000_000
+                    for record in records:
+                        if record.value is None:
+                            continue  # a tombstone names no source
+                        body = json.loads(record.value)
+                        self.received.setdefault((body["_topic"], body["_partition"], body["_offset"]), now_ms)
+                        self.last_receive = time.monotonic()
+        finally:
+            self._consumer.close()
+
+    def ready(self) -> None:
+        """Wait until the consumer has its partitions (auto_offset_reset=latest: only what comes after)."""
+        deadline = time.monotonic() + 60
+        while not self._consumer.assignment() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+def percentiles(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {}
+    q = statistics.quantiles(values, n=100, method="inclusive")
+    return {"count": len(values), "p50_ms": q[49], "p90_ms": q[89], "p99_ms": q[98], "max_ms": max(values)}
+
+
+def measure(settings: Settings, args: argparse.Namespace) -> tuple[list[Follower], dict[Source, int]]:
+    """Run the job on a private stack; return the followers and each produced record's send time."""
+    home = settings.home
+    contracts = load_contracts(settings.schemas_dir)
+    topics = [readmodels.changelog_topic(settings, m) for m, _ in readmodels.all_models(contracts)]
+    local.up(settings)
+    job = None
+    try:
+        kafka.ensure_topics(settings, [c.topic for c in contracts])
+        kafka.ensure_topics(settings, topics, configs={"cleanup.policy": "compact"})
+        job = subprocess.Popen([sys.executable, "-m", "jobs.ingest"], env=settings.child_env(),
+                               stdout=(home / "job.out").open("wb"), stderr=subprocess.STDOUT)
+        followers = [Follower(settings, topics, i) for i in ("read_committed", "read_uncommitted")]
+        for f in followers:
+            f.start()
+        print("warming up (the job starts, a first batch goes through) ...", flush=True)
+        produce(settings, contracts, 300, seed=1)
+        deadline = time.monotonic() + 180
+        while not followers[0].received and time.monotonic() < deadline:
+            time.sleep(1)
+        if not followers[0].received:
+            raise SystemExit(f"no changelog record after warm-up; job output in {home / 'job.out'}")
+        for f in followers:
+            f.ready()
+        time.sleep(args.checkpoint_ms / 1000 * 2)
+        print(f"producing {args.records} records at {args.rate:.0f}/s ...", flush=True)
+        report = produce(settings, contracts, args.records, rate=args.rate, seed=2)
+        quiet_s = args.checkpoint_ms / 1000 * 2 + 5
+        while any(time.monotonic() - f.last_receive < quiet_s for f in followers):
+            time.sleep(1)
+        for f in followers:
+            f.stop.set()
+            f.join()
+        return followers, {(r.topic, r.partition, r.offset): r.timestamp_ms for r in report.records}
+    finally:
+        if job is not None:
+            job.kill()
+            job.wait()
+        local.down(settings)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=3000)
+    parser.add_argument("--rate", type=float, default=300.0, help="records produced per second")
+    parser.add_argument("--checkpoint-ms", type=int, default=5000)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    logs.configure()
+    logs.exit_on_sigterm()
+    settings = Settings.load(
+        env={}, home=Path(tempfile.mkdtemp(prefix="lakegate-latency-")), artifacts_dir=Settings.load(env={}).jvm_dir,
+        drain=False, checkpoint_interval_ms=args.checkpoint_ms, exporter_port=0,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+        registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
+    )
+    jvm.ensure_artifacts(settings)
+    followers, sent = measure(settings, args)
+    summary = {}
+    print(f"\n{'consumer':<18} {'changes':>8} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for f in followers:
+        stats = percentiles([at - sent[source] for source, at in f.received.items() if source in sent])
+        summary[f.isolation] = stats
+        print(f"{f.isolation:<18} {stats.get('count', 0):>8} {stats.get('p50_ms', 0):>8.0f} "
+              f"{stats.get('p90_ms', 0):>8.0f} {stats.get('p99_ms', 0):>8.0f} {stats.get('max_ms', 0):>8.0f}")
+    if not args.no_record:
+        record = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),
+                  "machine": machine(), "records": args.records, "rate": args.rate,
+                  "checkpoint_ms": args.checkpoint_ms, "python_execution_mode": settings.python_execution_mode,
+                  "summary": summary}
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with RESULTS.open("a") as out:
+            out.write(json.dumps(record) + "\n")
+        print(f"recorded in {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
