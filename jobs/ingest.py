@@ -107,6 +107,11 @@ def seen_ids_descriptor(contract: Contract) -> MapStateDescriptor:
         .set_ttl_time_characteristic(StateTtlConfig.TtlTimeCharacteristic.ProcessingTime)
         .update_ttl_on_create_and_write()  # a duplicate does not extend the window: it is never written
         .set_state_visibility(StateTtlConfig.StateVisibility.NeverReturnExpired)
+        # Explicit cleanup: PyFlink's default background cleanup builds a java Duration when the task opens
+        # its state, which in thread mode on a session cluster has no gateway to build it with
+        # (FileNotFoundError from launch_gateway). Incremental cleanup fits the heap state backend anyway.
+        .disable_cleanup_in_background()
+        .cleanup_incrementally(10, False)
         .build()
     )
     descriptor = MapStateDescriptor(f"seen-event-ids-{contract.name}", Types.STRING(), Types.BOOLEAN())
@@ -349,6 +354,13 @@ def run(settings: Settings) -> str:
     build(env, settings, contracts, start)
     log.info("submitting job", extra=kv(job=settings.job_name, contracts=len(contracts),
                                           mode=settings.python_execution_mode, drain=settings.drain))
+    if settings.execution_target == "remote":
+        client = env.execute_async(settings.job_name)
+        job_id = str(client.get_job_id())
+        # Detached: the job lives on the cluster; `lakegate exporter` and `lakegate status` observe it there.
+        log.info("job submitted", extra=kv(job_id=job_id, cluster=settings.cluster_rest_url,
+                                           restored_from=settings.restore_from or "none"))
+        return job_id
     with exporter.serving(settings, contracts):
         client = env.execute_async(settings.job_name)
         job_id = str(client.get_job_id())

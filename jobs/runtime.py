@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import urllib.parse
 from pathlib import Path
 
 from pyflink.common import Configuration
@@ -37,6 +38,8 @@ def flink_configuration(settings: Settings) -> Configuration:
         "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms}ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "execution.checkpointing.dir": (settings.home / "checkpoints").as_uri(),
+        # Kept when the job is cancelled or lost: a job can be resumed from its last checkpoint.
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "restart-strategy.type": "fixed-delay",
         "restart-strategy.fixed-delay.attempts": str(settings.restart_attempts),
         "restart-strategy.fixed-delay.delay": "2s",
@@ -58,6 +61,19 @@ def flink_configuration(settings: Settings) -> Configuration:
         # Small machines: keep managed memory modest so Kafka, the registry and Python workers fit.
         "taskmanager.memory.managed.size": "128m",
     }
+    if settings.execution_target == "remote":
+        # The client builds the job graph here and submits it, with the pipeline jars, over REST.
+        cluster = urllib.parse.urlsplit(settings.cluster_rest_url)
+        values.update({"execution.target": "remote", "rest.address": cluster.hostname or "127.0.0.1",
+                       "rest.port": str(cluster.port or 8081)})
+        # The PyFlink runtime (flink-python) is not shipped with the job: the cluster must have it on its own
+        # classpath (lib/, as in PyFlink's images; `lakegate cluster up` adds it). Loaded per job, pemja's
+        # native library fails the second job on a TaskManager ("NoSuchFieldException: loadedLibraryNames").
+        # The cluster's own checkpoint directory (where `lakegate resume` looks), not this machine's home.
+        for local_only in ("rest.bind-address", "rest.bind-port", "execution.checkpointing.dir"):
+            values.pop(local_only)
+    if settings.restore_from:
+        values["execution.state-recovery.path"] = settings.restore_from
     for key, value in values.items():
         conf.set_string(key, value)
     return conf
@@ -78,4 +94,12 @@ def prepare_process(settings: Settings) -> None:
 
 def stream_environment(settings: Settings) -> StreamExecutionEnvironment:
     prepare_process(settings)
-    return StreamExecutionEnvironment.get_execution_environment(flink_configuration(settings))
+    conf = flink_configuration(settings)
+    if settings.execution_target == "remote":
+        # getExecutionEnvironment() outside `flink run` always builds a local (MiniCluster) environment; the
+        # plain constructor honours execution.target=remote and submits over REST.
+        from pyflink.java_gateway import get_gateway
+
+        j_env_class = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
+        return StreamExecutionEnvironment(j_env_class(conf._j_configuration))
+    return StreamExecutionEnvironment.get_execution_environment(conf)

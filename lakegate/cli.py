@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lakegate import jvm, logs
 from lakegate.errors import LakegateError
@@ -43,6 +44,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--reason", action="append", default=[], help="only this reason (repeatable)")
     replay.add_argument("--contract", action="append", default=[], help="only this contract (repeatable)")
     replay.add_argument("--dry-run", action="store_true", help="report what would be replayed, write nothing")
+    _add_read_model_commands(sub)
+    _add_cluster_commands(sub)
+    _add_observation_commands(sub)
+    demo = sub.add_parser("demo", help="set up, start the stack, produce, ingest, summarise, stop")
+    demo.add_argument("--count", type=int, default=5_000)
+    demo.add_argument("--bad-fraction", type=float, default=0.05)
+    demo.add_argument("--keep-running", action="store_true", help="leave the stack running afterwards")
+    return p
+
+def _add_read_model_commands(sub: Any) -> None:
     models = sub.add_parser("readmodels", help="CQRS read models declared in the contracts")
     msub = models.add_subparsers(dest="action", required=True)
     msub.add_parser("list", help="every declared model: kind, contract, table, changelog topic")
@@ -58,6 +69,20 @@ def _parser() -> argparse.ArgumentParser:
     maintain.add_argument("--retain-last", type=int, default=10, help="snapshots always kept (default 10)")
     maintain.add_argument("--older-than-s", type=int, default=3600, help="snapshots newer than this are kept")
     maintain.add_argument("--every-s", type=int, default=0, help="repeat every N seconds (default: once)")
+
+
+def _add_cluster_commands(sub: Any) -> None:
+    cluster = sub.add_parser("cluster", help="a local standalone Flink session cluster (JobManager + TaskManager)")
+    cluster.add_argument("action", choices=["up", "down", "status"])
+    submit = sub.add_parser("submit", help="submit a job to the cluster at cluster_rest_url (detached)")
+    submit.add_argument("job", nargs="?", default="ingest", choices=["ingest"])
+    submit.add_argument("--from", dest="restore_from", default=None, help="a savepoint or checkpoint path")
+    sub.add_parser("savepoint", help="take a savepoint of the running job on the cluster")
+    sub.add_parser("upgrade", help="stop the running job with a savepoint and resubmit it from there")
+    sub.add_parser("resume", help="resubmit the job from the newest retained checkpoint (after a lost cluster)")
+
+
+def _add_observation_commands(sub: Any) -> None:
     status = sub.add_parser("status", help="throughput, quarantine, freshness, lag, tables, ledger in the terminal")
     status.add_argument("--interval", type=float, default=2.0, help="seconds between the two samples (rates)")
     sub.add_parser("exporter", help="serve the lakegate exporter (ledger, lag, tables, job health) until Ctrl-C")
@@ -65,11 +90,6 @@ def _parser() -> argparse.ArgumentParser:
     metrics.add_argument("action", choices=["catalogue"], help="print docs/metrics.md (markdown)")
     dashboards = sub.add_parser("dashboards", help="generate the Grafana dashboards from schemas/")
     dashboards.add_argument("--out", type=Path, default=None, help="default: deploy/grafana/dashboards")
-    demo = sub.add_parser("demo", help="set up, start the stack, produce, ingest, summarise, stop")
-    demo.add_argument("--count", type=int, default=5_000)
-    demo.add_argument("--bad-fraction", type=float, default=0.05)
-    demo.add_argument("--keep-running", action="store_true", help="leave the stack running afterwards")
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -137,6 +157,43 @@ def _maintain(args: argparse.Namespace, settings: Settings) -> int:
 
     return maintain.main([*args.model, f"--retain-last={args.retain_last}", f"--older-than-s={args.older_than_s}",
                           f"--every-s={args.every_s}"])
+
+
+def _cluster(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate import cluster
+
+    if args.action == "up":
+        cluster.up(settings)
+    elif args.action == "down":
+        cluster.down(settings)
+    else:
+        for name, value in cluster.status(settings).items():
+            print(f"{name:<13} {value if value is not None else 'stopped'}")
+    return 0
+
+
+def _submit(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate import cluster
+
+    submitted = cluster.submit(settings, args.job, restore_from=args.restore_from)
+    print(f"submitted {args.job}: job {submitted.job_id} on {settings.cluster_rest_url}"
+          + (f", restored from {submitted.restored_from}" if submitted.restored_from else ""))
+    return 0
+
+
+def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
+    from lakegate import cluster
+
+    if args.command == "savepoint":
+        job_id = cluster.running_job(settings)
+        if job_id is None:
+            print(f"lakegate: error: no running job named {settings.job_name}", file=sys.stderr)
+            return 2
+        print(cluster.savepoint(settings, job_id))
+        return 0
+    submitted = cluster.upgrade(settings) if args.command == "upgrade" else cluster.resume(settings)
+    print(f"{args.command}: job {submitted.job_id}, restored from {submitted.restored_from}")
+    return 0
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
@@ -245,6 +302,11 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "quarantine": _quarantine,
     "readmodels": _readmodels,
     "maintain": _maintain,
+    "cluster": _cluster,
+    "submit": _submit,
+    "savepoint": _lifecycle,
+    "upgrade": _lifecycle,
+    "resume": _lifecycle,
     "status": _status,
     "exporter": _exporter,
     "metrics": _metrics,

@@ -102,6 +102,16 @@ class Settings:
     # The local job's REST API (MiniCluster), on loopback; the exporter reads restarts and checkpoints there.
     flink_rest_port: str = "18082-18091"
 
+    # Where jobs run: "local" (a MiniCluster in the job's own process) or "remote" (the session cluster at
+    # cluster_rest_url, e.g. the one `lakegate cluster up` starts); restore_from: a savepoint or retained
+    # checkpoint to start from ("" = none).
+    execution_target: str = "local"
+    restore_from: str = ""
+    cluster_rest_url: str = "http://127.0.0.1:18100"
+    cluster_rpc_port: int = 18101
+    cluster_slots: int = 2
+    cluster_taskmanager_memory: str = "2048m"
+
     # The lakegate exporter (lakegate/observe/exporter.py): ledger, lag, Iceberg tables, job health.
     # `lakegate run ingest` serves it next to the job; 0 turns it off there.
     exporter_port: int = 9260
@@ -187,6 +197,7 @@ class Settings:
             if not host or not port.isdigit():
                 problems.append(f"kafka_bootstrap must be host:port[,host:port...], got {hostport!r}")
         problems.extend(self._port_problems())
+        problems.extend(self._target_problems())
         if self.pii_salt and len(self.pii_salt.encode()) < 16:
             problems.append("pii_salt must be at least 16 bytes (a random secret per deployment)")
         hosts = {h.strip().rpartition(":")[0] for h in self.kafka_bootstrap.split(",")}
@@ -204,6 +215,15 @@ class Settings:
                 problems.append(f"{name} must be non-empty letters, digits, '.', '_' or '-', got {value!r}")
         if problems:
             raise SettingsError("invalid settings:\n  - " + "\n  - ".join(problems))
+
+    def _target_problems(self) -> list[str]:
+        problems = []
+        if self.execution_target not in ("local", "remote"):
+            problems.append(f"execution_target must be 'local' or 'remote', got {self.execution_target!r}")
+        cluster = urllib.parse.urlsplit(self.cluster_rest_url)
+        if cluster.scheme not in ("http", "https") or not cluster.hostname:
+            problems.append(f"cluster_rest_url must be an http(s) URL, got {_mask_url(self.cluster_rest_url)!r}")
+        return problems
 
     def _port_problems(self) -> list[str]:
         problems = [f"{name} must be a port or a range like 9249-9259, got {getattr(self, name)!r}"

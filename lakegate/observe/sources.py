@@ -49,6 +49,9 @@ def _get(url: str, timeout_s: float = 2.0) -> Any:
 
 
 def flink_rest_urls(settings: Settings) -> list[str]:
+    """Where the job's REST API may be: the session cluster's, or the local MiniCluster's port range."""
+    if settings.execution_target == "remote":
+        return [settings.cluster_rest_url.rstrip("/")]
     return [f"http://127.0.0.1:{port}" for port in port_range(settings.flink_rest_port)]
 
 

@@ -1,0 +1,245 @@
+"""A local standalone Flink session cluster from the pip-installed distribution, and jobs on any cluster.
+
+``lakegate cluster up|down|status`` runs a JobManager and a TaskManager from ``pyflink/bin`` on loopback,
+with their own configuration (``<home>/cluster/conf/config.yaml``, generated from the distribution's and
+the settings), logs, checkpoints and savepoints under ``<home>/cluster``. The Prometheus reporter is on
+(in a cluster Flink's plugin manager loads it from ``pyflink/plugins``).
+
+Jobs reach any cluster through its REST API (``cluster_rest_url``): :func:`submit` runs the job's
+``main`` with ``execution_target = "remote"`` (the client builds the job graph, ships the jars named in
+``pipeline.jars`` and submits it, then returns), :func:`savepoint`, :func:`stop_with_savepoint` and
+:func:`latest_checkpoint` (for ``resume``) use the REST endpoints directly.
+
+Python code on the TaskManager: thread mode runs it inside the TaskManager JVM with ``python.pythonpath``
+set to this checkout and its virtualenv (jobs/runtime.py), which a cluster on this machine can read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lakegate import jvm
+from lakegate.errors import StackError
+from lakegate.logs import kv
+from lakegate.settings import Settings
+from lakegate.stack.process import Service
+
+log = logging.getLogger(__name__)
+
+
+def flink_home() -> Path:
+    import pyflink
+
+    return Path(pyflink.__file__).resolve().parent
+
+
+def cluster_dir(settings: Settings) -> Path:
+    return settings.home / "cluster"
+
+
+def _services(settings: Settings) -> list[Service]:
+    run = cluster_dir(settings) / "run"
+    return [Service("jobmanager", run), Service("taskmanager", run)]
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def configuration(settings: Settings) -> dict[str, Any]:
+    """The cluster's config.yaml: the distribution's defaults, then loopback, ports, memory, state, metrics."""
+    base = _flatten(yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {})
+    rest = urllib.parse.urlsplit(settings.cluster_rest_url)
+    state = cluster_dir(settings)
+    base.update({
+        "jobmanager.bind-host": "127.0.0.1",
+        "jobmanager.rpc.address": "127.0.0.1",
+        "jobmanager.rpc.port": settings.cluster_rpc_port,
+        "taskmanager.bind-host": "127.0.0.1",
+        "taskmanager.host": "127.0.0.1",
+        "rest.address": "127.0.0.1",
+        "rest.bind-address": "127.0.0.1",
+        "rest.port": rest.port or 8081,
+        "taskmanager.numberOfTaskSlots": settings.cluster_slots,
+        # Two cores and Kafka, a registry and Python beside it: a small JobManager, a TaskManager sized for
+        # thread mode (the Python interpreter lives in its process).
+        "jobmanager.memory.process.size": "1024m",
+        "taskmanager.memory.process.size": settings.cluster_taskmanager_memory,
+        "taskmanager.memory.managed.size": "128m",
+        "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
+        "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
+        # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+        "execution.checkpointing.num-retained": 3,
+        "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+        "metrics.reporter.prom.port": settings.metrics_port,
+        "metrics.reporter.prom.filter.includes": "*.lakegate*:*",
+        "metrics.reporter.prom.filterLabelValueCharacters": "false",
+    })
+    return base
+
+
+def _env(settings: Settings) -> dict[str, str]:
+    env = settings.child_env()  # LAKEGATE_* for the Python workers in the TaskManager (secrets included)
+    env.update({
+        "FLINK_CONF_DIR": str(cluster_dir(settings) / "conf"),
+        "FLINK_LOG_DIR": str(cluster_dir(settings) / "log"),
+        # Flink's scripts put HADOOP_CLASSPATH on the cluster's classpath: the Iceberg runtime's Hadoop and
+        # SQLite jars, and PyFlink's runtime (opt/flink-python), which a session cluster needs in its parent
+        # classloader (pemja's native library can be loaded once per JVM).
+        "HADOOP_CLASSPATH": ":".join([jvm.system_classpath(settings),
+                                      *map(str, sorted((flink_home() / "opt").glob("flink-python-*.jar")))]),
+        "FLINK_HOME": str(flink_home()),
+    })
+    return env
+
+
+def overview(settings: Settings, timeout_s: float = 2.0) -> dict[str, Any] | None:
+    try:
+        return dict(rest(settings, "GET", "/overview", timeout_s=timeout_s))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def up(settings: Settings) -> None:
+    jvm.ensure_artifacts(settings)
+    conf = cluster_dir(settings) / "conf"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "config.yaml").write_text(yaml.safe_dump(configuration(settings), sort_keys=True))
+    for name in ("log4j-console.properties", "log4j.properties", "logback-console.xml"):
+        source = flink_home() / "conf" / name
+        if source.exists():
+            (conf / name).write_text(source.read_text())
+    env = _env(settings)
+    jobmanager, taskmanager = _services(settings)
+    bin_dir = flink_home() / "bin"
+    jobmanager.start([str(bin_dir / "jobmanager.sh"), "start-foreground"],
+                     ready=lambda: overview(settings) is not None, env=env, timeout_s=120)
+    taskmanager.start([str(bin_dir / "taskmanager.sh"), "start-foreground"],
+                      ready=lambda: (overview(settings) or {}).get("taskmanagers", 0) >= 1, env=env, timeout_s=120)
+    log.info("cluster up", extra=kv(rest=settings.cluster_rest_url, dir=cluster_dir(settings)))
+
+
+def down(settings: Settings) -> None:
+    for service in reversed(_services(settings)):
+        service.stop()
+
+
+def status(settings: Settings) -> dict[str, object]:
+    out: dict[str, object] = {s.name: s.pid() for s in _services(settings)}
+    info = overview(settings)
+    out["rest"] = settings.cluster_rest_url if info else "not answering"
+    if info:
+        out["jobs running"] = info.get("jobs-running", 0)
+        out["slots free"] = f"{info.get('slots-available', 0)}/{info.get('slots-total', 0)}"
+    return out
+
+
+# ---- REST ------------------------------------------------------------------------------------------------
+def rest(settings: Settings, method: str, path: str, body: dict[str, Any] | None = None,
+         timeout_s: float = 10.0) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{settings.cluster_rest_url}{path}", data=data, method=method,  # noqa: S310
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (URL from settings)
+        body_bytes = response.read()
+    return json.loads(body_bytes) if body_bytes.strip() else {}
+
+
+def running_job(settings: Settings) -> str | None:
+    """The id of the RUNNING job named ``job_name`` on the cluster, if any."""
+    jobs = rest(settings, "GET", "/jobs/overview").get("jobs", [])
+    found = [j for j in jobs if j.get("name") == settings.job_name and j.get("state") == "RUNNING"]
+    return max(found, key=lambda j: j.get("start-time", 0))["jid"] if found else None
+
+
+def _wait_for(settings: Settings, path: str, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        answer = rest(settings, "GET", path)
+        if answer.get("status", {}).get("id") == "COMPLETED":
+            operation = answer.get("operation", {})
+            if "failure-cause" in operation:
+                raise StackError(f"savepoint failed: {operation['failure-cause'].get('class')}: "
+                                 f"{operation['failure-cause'].get('stack-trace', '')[:400]}")
+            return dict(operation)
+        time.sleep(1)
+    raise StackError(f"no answer for {path} after {timeout_s:.0f}s")
+
+
+def savepoint(settings: Settings, job_id: str, *, stop: bool = False, timeout_s: float = 300) -> str:
+    """Take a savepoint (``stop``: then stop the job, sources first); return its location."""
+    target = (cluster_dir(settings) / "savepoints").as_uri()
+    if stop:
+        trigger = rest(settings, "POST", f"/jobs/{job_id}/stop", {"targetDirectory": target, "drain": False})
+    else:
+        trigger = rest(settings, "POST", f"/jobs/{job_id}/savepoints", {"target-directory": target,
+                                                                        "cancel-job": False})
+    location = str(_wait_for(settings, f"/jobs/{job_id}/savepoints/{trigger['request-id']}", timeout_s)["location"])
+    log.info("savepoint taken", extra=kv(job_id=job_id, location=location, stopped=stop))
+    return location
+
+
+def latest_checkpoint(settings: Settings) -> str | None:
+    """The newest retained checkpoint of any job on this cluster (``chk-N`` with its ``_metadata``)."""
+    root = cluster_dir(settings) / "checkpoints"
+    found = [p.parent for p in root.glob("*/chk-*/_metadata")]
+    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    job_id: str
+    restored_from: str | None
+
+
+def submit(settings: Settings, job: str = "ingest", *, restore_from: str | None = None,
+           timeout_s: float = 300) -> Submitted:
+    """Submit ``jobs.<job>`` to the cluster (detached); ``restore_from``: a savepoint or checkpoint path."""
+    env = settings.replace(execution_target="remote", restore_from=restore_from or "").child_env()
+    done = subprocess.run([sys.executable, "-m", f"jobs.{job}"], env=env, capture_output=True, text=True,
+                          timeout=timeout_s, check=False)
+    if done.returncode != 0:
+        raise StackError(f"submitting {job} failed (exit {done.returncode}):\n"
+                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    ids = [line.rsplit("job_id=", 1)[1].split()[0] for line in (done.stdout + done.stderr).splitlines()
+           if "job submitted" in line and "job_id=" in line]
+    if not ids:
+        raise StackError(f"{job} exited without submitting a job:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return Submitted(ids[-1], restore_from)
+
+
+def upgrade(settings: Settings, job: str = "ingest") -> Submitted:
+    """Stop the running job with a savepoint, then submit the (possibly new) code from it: uids map state."""
+    job_id = running_job(settings)
+    if job_id is None:
+        raise StackError(f"no running job named {settings.job_name} on {settings.cluster_rest_url}")
+    return submit(settings, job, restore_from=savepoint(settings, job_id, stop=True))
+
+
+def resume(settings: Settings, job: str = "ingest") -> Submitted:
+    """After a lost cluster or job: submit from the newest retained checkpoint."""
+    checkpoint = latest_checkpoint(settings)
+    if checkpoint is None:
+        raise StackError(f"no retained checkpoint under {cluster_dir(settings) / 'checkpoints'}")
+    return submit(settings, job, restore_from=checkpoint)
+

@@ -1,0 +1,53 @@
+"""The local session cluster's configuration and checkpoint lookup (no JVM)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lakegate import cluster
+from lakegate.errors import SettingsError
+from lakegate.settings import Settings
+
+
+def _settings(tmp_path: Path) -> Settings:
+    return Settings.load(env={}, home=tmp_path, cluster_rest_url="http://127.0.0.1:28100", cluster_rpc_port=28101)
+
+
+def test_the_cluster_listens_on_loopback_only_on_its_ports(tmp_path: Path) -> None:
+    conf = cluster.configuration(_settings(tmp_path))
+    for key in ("jobmanager.bind-host", "jobmanager.rpc.address", "taskmanager.bind-host", "taskmanager.host",
+                "rest.address", "rest.bind-address"):
+        assert conf[key] == "127.0.0.1", key
+    assert conf["rest.port"] == 28100 and conf["jobmanager.rpc.port"] == 28101
+
+
+def test_the_cluster_keeps_checkpoints_and_savepoints_under_its_folder_and_reports_metrics(tmp_path: Path) -> None:
+    conf = cluster.configuration(_settings(tmp_path))
+    assert conf["execution.checkpointing.dir"] == (tmp_path / "cluster" / "checkpoints").as_uri()
+    assert conf["execution.checkpointing.savepoint-dir"] == (tmp_path / "cluster" / "savepoints").as_uri()
+    assert conf["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
+    assert conf["metrics.reporter.prom.filter.includes"] == "*.lakegate*:*"
+    # The distribution's defaults survive (the JVM module flags Flink needs on Java 17).
+    assert "--add-opens" in str(conf["env.java.opts.all"])
+
+
+def test_latest_checkpoint_is_the_newest_complete_one(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    assert cluster.latest_checkpoint(settings) is None
+    root = tmp_path / "cluster" / "checkpoints"
+    for job, chk, mtime in (("a" * 32, "chk-3", 100), ("b" * 32, "chk-7", 300), ("b" * 32, "chk-8", 200)):
+        (root / job / chk).mkdir(parents=True)
+        (root / job / chk / "_metadata").write_bytes(b"x")
+        os.utime(root / job / chk, (mtime, mtime))
+    (root / ("b" * 32) / "chk-9").mkdir()  # in progress: no _metadata yet
+    assert cluster.latest_checkpoint(settings) == str(root / ("b" * 32) / "chk-7")
+
+
+def test_execution_target_and_cluster_url_are_validated() -> None:
+    with pytest.raises(SettingsError, match="execution_target"):
+        Settings.load(env={"LAKEGATE_EXECUTION_TARGET": "yarn"})
+    with pytest.raises(SettingsError, match="cluster_rest_url"):
+        Settings.load(env={"LAKEGATE_CLUSTER_REST_URL": "127.0.0.1:8081"})
