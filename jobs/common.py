@@ -6,7 +6,7 @@ from typing import Any
 
 from pyflink.common import Configuration, Row
 from pyflink.datastream import DataStream, OutputTag
-from pyflink.table import StatementSet, StreamTableEnvironment
+from pyflink.table import Schema, StatementSet, StreamTableEnvironment, TableDescriptor
 from pyflink.table.catalog import CatalogDescriptor
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -68,3 +68,23 @@ def add_audit_insert(
     layout = [f.name for f in iceberg.load_table(name).schema().fields]
     projection = flink_types.sink_projection(columns, layout)
     statements.add_insert(f"{settings.catalog_name}.{name}", table.select(*projection))
+
+
+def exactly_once_kafka_sink(settings: Settings, schema: Schema, topic: str, transactional_id: str) -> TableDescriptor:
+    """A Kafka sink of raw key ``k`` and value ``v`` bytes (plus any metadata in ``schema``), written in Kafka
+    transactions committed on checkpoints. ``transactional_id``: unique per sink of a job."""
+    return (
+        TableDescriptor.for_connector("kafka")
+        .schema(schema)
+        .option("topic", topic)
+        .option("properties.bootstrap.servers", settings.kafka_bootstrap)
+        .option("key.format", "raw")
+        .option("key.fields", "k")
+        .option("value.format", "raw")
+        .option("value.fields-include", "EXCEPT_KEY")
+        .option("sink.delivery-guarantee", "exactly-once")
+        .option("sink.transactional-id-prefix", transactional_id)
+        # Must not exceed the broker's transaction.max.timeout.ms (15 min by default); Flink's default is 1 h.
+        .option("properties.transaction.timeout.ms", "600000")
+        .build()
+    )

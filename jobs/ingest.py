@@ -50,7 +50,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table, Tabl
 from pyflink.table.expressions import col, row
 
 from jobs import flink_types
-from jobs.common import AuditRouting, add_audit_insert, optional_bytes, register_catalog
+from jobs.common import AuditRouting, add_audit_insert, exactly_once_kafka_sink, optional_bytes, register_catalog
 from jobs.metrics import RouteMetrics
 from jobs.readmodels import ModelEvents, add_read_models
 from jobs.runtime import stream_environment
@@ -244,21 +244,7 @@ def _dead_letter_sink(settings: Settings) -> TableDescriptor:
         .column_by_metadata("headers", _HEADERS_TYPE, "headers", False)
         .build()
     )
-    return (
-        TableDescriptor.for_connector("kafka")
-        .schema(schema)
-        .option("topic", settings.dlq_topic)
-        .option("properties.bootstrap.servers", settings.kafka_bootstrap)
-        .option("key.format", "raw")
-        .option("key.fields", "k")
-        .option("value.format", "raw")
-        .option("value.fields-include", "EXCEPT_KEY")
-        .option("sink.delivery-guarantee", "exactly-once")
-        .option("sink.transactional-id-prefix", f"{settings.job_name}-dlq")
-        # Must not exceed the broker's transaction.max.timeout.ms (15 min by default); Flink's default is 1 h.
-        .option("properties.transaction.timeout.ms", "600000")
-        .build()
-    )
+    return exactly_once_kafka_sink(settings, schema, settings.dlq_topic, f"{settings.job_name}-dlq")
 
 
 def _with_route_key(source: Table) -> Table:

@@ -27,6 +27,7 @@ from pyflink.table.expressions import col, lit
 from pyiceberg.catalog.sql import SqlCatalog
 
 from jobs import flink_types
+from jobs.common import exactly_once_kafka_sink
 from lakegate import readmodels
 from lakegate.settings import Settings
 from udfs.contract import Contract, Contracts, load_contracts
@@ -127,20 +128,8 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
 
 def _changelog_sink(settings: Settings, model: ReadModel) -> TableDescriptor:
     schema = Schema.new_builder().column("k", DataTypes.BYTES()).column("v", DataTypes.BYTES()).build()
-    return (
-        TableDescriptor.for_connector("kafka")
-        .schema(schema)
-        .option("topic", readmodels.changelog_topic(settings, model))
-        .option("properties.bootstrap.servers", settings.kafka_bootstrap)
-        .option("key.format", "raw")
-        .option("key.fields", "k")
-        .option("value.format", "raw")
-        .option("value.fields-include", "EXCEPT_KEY")
-        .option("sink.delivery-guarantee", "exactly-once")
-        .option("sink.transactional-id-prefix", f"{settings.job_name}-changelog-{model.name}")
-        .option("properties.transaction.timeout.ms", "600000")
-        .build()
-    )
+    return exactly_once_kafka_sink(settings, schema, readmodels.changelog_topic(settings, model),
+                                  f"{settings.job_name}-changelog-{model.name}")
 
 
 def add_read_models(*, t_env: StreamTableEnvironment, statements: StatementSet, iceberg: SqlCatalog,
