@@ -112,3 +112,24 @@ def test_after_losing_the_cluster_resume_from_the_retained_checkpoint_keeps_ever
     assert not doubled, f"{len(doubled)} records written twice, e.g. {next(iter(doubled))}"
     assert set(audited) | set(quarantined) == topic_coordinates(settings, [c.topic for c in contracts])
     cluster.rest(settings, "PATCH", f"/jobs/{resumed.job_id}?mode=cancel")
+
+
+def test_kill_9_of_the_taskmanager_twice_under_load_keeps_every_record(
+    lakegate_cluster: Settings, lakegate_contracts: Contracts
+) -> None:
+    settings, contracts = lakegate_cluster, lakegate_contracts
+    job = cluster.running_job(settings) or cluster.submit(settings).job_id
+    _wait_until_drained(settings, contracts)
+    for seed in (66, 67):
+        produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed)
+        pid = cluster.status(settings)["taskmanager"]
+        assert isinstance(pid, int)
+        os.kill(pid, signal.SIGKILL)  # mid-stream: the job fails over once a new TaskManager registers
+        cluster.up(settings)  # the JobManager is still there: only the TaskManager starts again
+        _wait_until_drained(settings, contracts)
+    assert cluster.running_job(settings) == job  # the same job, restarted from its checkpoints
+    audited, quarantined = _lake(settings, contracts)
+    doubled = {c: n for c, n in Counter(audited + quarantined).items() if n > 1}
+    assert not doubled, f"{len(doubled)} records written twice, e.g. {next(iter(doubled))}"
+    assert set(audited) | set(quarantined) == topic_coordinates(settings, [c.topic for c in contracts])
+    cluster.rest(settings, "PATCH", f"/jobs/{job}?mode=cancel")
