@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import logging
 
-import pyarrow as pa
 from kafka import KafkaConsumer
-from pyiceberg.exceptions import NoSuchTableError
 
-from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.errors import StackError
 from lakegate.logs import kv
+from lakegate.observe.ledger import high_water, read_lake
 from lakegate.settings import Settings
 from udfs.contract import Contracts
 
@@ -33,16 +31,8 @@ Offsets = dict[str, dict[int, int]]  # topic → partition → first offset to r
 def lake_offsets(settings: Settings, contracts: Contracts) -> Offsets:
     """Next offset per topic partition according to the audit and quarantine tables (0 where none)."""
     topics = {c.topic for c in contracts}
-    seen: Offsets = {topic: {} for topic in topics}
-    catalog = open_catalog(settings)
-    sources = [(audit_table_name(settings, c), ("lg_topic", "lg_partition", "lg_offset")) for c in contracts]
-    sources.append((quarantine_table_name(settings), ("source_topic", "source_partition", "source_offset")))
-    for table_name, columns in sources:
-        try:
-            table = catalog.load_table(table_name)
-        except NoSuchTableError:
-            continue
-        _merge_max(seen, table.scan(selected_fields=columns).to_arrow(), columns)
+    # The same coordinates the exporter's ledger reads (lakegate/observe/ledger.py), highest per partition.
+    seen = by_topic(high_water(*read_lake(settings, contracts)), topics)
     partitions = _partitions(settings, sorted(topics))
     for topic in topics:
         if seen[topic] and not partitions.get(topic):
@@ -60,16 +50,13 @@ def lake_offsets(settings: Settings, contracts: Contracts) -> Offsets:
     return offsets
 
 
-def _merge_max(seen: Offsets, rows: pa.Table, columns: tuple[str, str, str]) -> None:
-    if rows.num_rows == 0:
-        return
-    topic, partition, offset = columns
-    grouped = rows.group_by([topic, partition]).aggregate([(offset, "max")])
-    maxima = grouped.column(f"{offset}_max")
-    for t, p, o in zip(grouped.column(topic).to_pylist(), grouped.column(partition).to_pylist(),
-                       maxima.to_pylist(), strict=True):
-        if t in seen:
-            seen[t][p] = max(seen[t].get(p, -1), int(o))
+def by_topic(highest: dict[tuple[str, int], int], topics: set[str]) -> Offsets:
+    """Highest offset per partition, grouped by topic; topics without a contract are left out."""
+    seen: Offsets = {topic: {} for topic in topics}
+    for (topic, partition), offset in highest.items():
+        if topic in seen:
+            seen[topic][partition] = offset
+    return seen
 
 
 def _partitions(settings: Settings, topics: list[str]) -> dict[str, list[int]]:

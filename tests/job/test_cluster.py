@@ -61,6 +61,15 @@ def _wait_until_drained(settings: Settings, contracts: Contracts, timeout_s: flo
     pytest.fail(f"the lake holds {len(set(audited) | set(quarantined))} of {len(expected)} records")
 
 
+def _assert_every_record_once(settings: Settings, contracts: Contracts) -> None:
+    """Audit plus quarantine == every record in the topics, disjoint, nothing written twice."""
+    audited, quarantined = _lake(settings, contracts)
+    doubled = {c: n for c, n in Counter(audited + quarantined).items() if n > 1}
+    assert not doubled, f"{len(doubled)} records written twice, e.g. {next(iter(doubled))}"
+    assert set(audited) | set(quarantined) == topic_coordinates(settings, [c.topic for c in contracts])
+    assert not set(audited) & set(quarantined)
+
+
 def test_upgrade_of_a_running_job_keeps_every_record(lakegate_cluster: Settings,
                                                      lakegate_contracts: Contracts) -> None:
     settings, contracts = lakegate_cluster, lakegate_contracts
@@ -77,12 +86,7 @@ def test_upgrade_of_a_running_job_keeps_every_record(lakegate_cluster: Settings,
     produce(settings, contracts, 400, bad_fraction=0.1, seed=63)
     _wait_until_drained(settings, contracts)
 
-    audited, quarantined = _lake(settings, contracts)
-    expected = topic_coordinates(settings, [c.topic for c in contracts])
-    doubled = {c: n for c, n in Counter(audited + quarantined).items() if n > 1}
-    assert not doubled, f"{len(doubled)} records written twice, e.g. {next(iter(doubled))}"
-    assert set(audited) | set(quarantined) == expected
-    assert not set(audited) & set(quarantined)
+    _assert_every_record_once(settings, contracts)
     assert cluster.running_job(settings) == upgraded.job_id
     cluster.rest(settings, "PATCH", f"/jobs/{upgraded.job_id}?mode=cancel")
 
@@ -107,10 +111,7 @@ def test_after_losing_the_cluster_resume_from_the_retained_checkpoint_keeps_ever
     assert resumed.restored_from == checkpoint
     _wait_until_drained(settings, contracts)
 
-    audited, quarantined = _lake(settings, contracts)
-    doubled = {c: n for c, n in Counter(audited + quarantined).items() if n > 1}
-    assert not doubled, f"{len(doubled)} records written twice, e.g. {next(iter(doubled))}"
-    assert set(audited) | set(quarantined) == topic_coordinates(settings, [c.topic for c in contracts])
+    _assert_every_record_once(settings, contracts)
     cluster.rest(settings, "PATCH", f"/jobs/{resumed.job_id}?mode=cancel")
 
 
@@ -128,8 +129,5 @@ def test_kill_9_of_the_taskmanager_twice_under_load_keeps_every_record(
         cluster.up(settings)  # the JobManager is still there: only the TaskManager starts again
         _wait_until_drained(settings, contracts)
     assert cluster.running_job(settings) == job  # the same job, restarted from its checkpoints
-    audited, quarantined = _lake(settings, contracts)
-    doubled = {c: n for c, n in Counter(audited + quarantined).items() if n > 1}
-    assert not doubled, f"{len(doubled)} records written twice, e.g. {next(iter(doubled))}"
-    assert set(audited) | set(quarantined) == topic_coordinates(settings, [c.topic for c in contracts])
+    _assert_every_record_once(settings, contracts)
     cluster.rest(settings, "PATCH", f"/jobs/{job}?mode=cancel")

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from lakegate.offsets import _merge_max, specific_offsets_option
+from lakegate.observe.ledger import high_water
+from lakegate.offsets import by_topic, specific_offsets_option
 
 
 def test_highest_offset_per_partition_wins_across_tables() -> None:
-    seen: dict[str, dict[int, int]] = {"t": {}, "u": {}}
-    audit = pa.table({"lg_topic": ["t", "t", "t", "x"], "lg_partition": [0, 0, 1, 0], "lg_offset": [5, 9, 2, 99]})
-    _merge_max(seen, audit, ("lg_topic", "lg_partition", "lg_offset"))
-    quarantine = pa.table({"source_topic": ["t", "u"], "source_partition": [1, 2], "source_offset": [7, 3]})
-    _merge_max(seen, quarantine, ("source_topic", "source_partition", "source_offset"))
+    audit = pa.table({"topic": ["t", "t", "t", "x"], "partition": pa.array([0, 0, 1, 0], pa.int32()),
+                      "offset": pa.array([5, 9, 2, 99], pa.int64())})
+    quarantine = pa.table({"topic": ["t", "u"], "partition": pa.array([1, 2], pa.int32()),
+                           "offset": pa.array([7, 3], pa.int64()), "reason": ["a", "b"]})
+    seen = by_topic(high_water(audit, quarantine), {"t", "u"})
     assert seen == {"t": {0: 9, 1: 7}, "u": {2: 3}}, "topics without a contract are ignored"
 
 
