@@ -28,7 +28,7 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from bench.modes import machine
-from lakegate import jvm, logs, readmodels
+from lakegate import jvm, kafka_clients, logs, readmodels
 from lakegate.produce import produce
 from lakegate.settings import Settings
 from lakegate.stack import kafka, local
@@ -48,7 +48,7 @@ class Follower(threading.Thread):
         self.received: dict[Source, int] = {}
         self.last_receive = time.monotonic()
         self.stop = threading.Event()
-        self._consumer = KafkaConsumer(*topics, bootstrap_servers=settings.kafka_bootstrap,
+        self._consumer = KafkaConsumer(*topics, **kafka_clients.python_config(settings),
                                        isolation_level=isolation, auto_offset_reset="latest",
                                        enable_auto_commit=False, group_id=f"latency-{isolation}-{time.time_ns()}")
 

@@ -11,7 +11,8 @@ from pyflink.table.catalog import CatalogDescriptor
 from pyiceberg.catalog.sql import SqlCatalog
 
 from jobs import flink_types
-from lakegate import catalog
+from jobs.runtime import worker_schemas_dir
+from lakegate import catalog, kafka_clients
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contract, load_contracts
@@ -35,7 +36,7 @@ class AuditRouting:
     HTTP clients do not travel well)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.contracts = load_contracts(settings.schemas_dir)
+        self.contracts = load_contracts(worker_schemas_dir(settings))
         self.router = Router(self.contracts, settings.registry_client())
         self._columns = {c.name: audit_columns(c) for c in self.contracts}
         self._tags = {n: audit_tag(n, flink_types.row_type(cols)) for n, cols in self._columns.items()}
@@ -73,7 +74,7 @@ def add_audit_insert(
 def exactly_once_kafka_sink(settings: Settings, schema: Schema, topic: str, transactional_id: str) -> TableDescriptor:
     """A Kafka sink of raw key ``k`` and value ``v`` bytes (plus any metadata in ``schema``), written in Kafka
     transactions committed on checkpoints. ``transactional_id``: unique per sink of a job."""
-    return (
+    builder = (
         TableDescriptor.for_connector("kafka")
         .schema(schema)
         .option("topic", topic)
@@ -86,5 +87,12 @@ def exactly_once_kafka_sink(settings: Settings, schema: Schema, topic: str, tran
         .option("sink.transactional-id-prefix", transactional_id)
         # Must not exceed the broker's transaction.max.timeout.ms (15 min by default); Flink's default is 1 h.
         .option("properties.transaction.timeout.ms", "600000")
-        .build()
     )
+    return with_client_security(builder, settings).build()
+
+
+def with_client_security(builder: Any, settings: Settings) -> Any:
+    """The Kafka connector ``builder`` with the settings' client security (TLS, SASL) as ``properties.*``."""
+    for key, value in kafka_clients.connector_options(settings).items():
+        builder = builder.option(key, value)
+    return builder

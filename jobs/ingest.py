@@ -50,7 +50,14 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table, Tabl
 from pyflink.table.expressions import col, row
 
 from jobs import flink_types
-from jobs.common import AuditRouting, add_audit_insert, exactly_once_kafka_sink, optional_bytes, register_catalog
+from jobs.common import (
+    AuditRouting,
+    add_audit_insert,
+    exactly_once_kafka_sink,
+    optional_bytes,
+    register_catalog,
+    with_client_security,
+)
 from jobs.metrics import RouteMetrics
 from jobs.readmodels import ModelEvents, add_read_models
 from jobs.runtime import stream_environment
@@ -131,13 +138,14 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
         self._routing: AuditRouting | None = None
 
     def open(self, runtime_context: Any) -> None:
-        self._routing = AuditRouting(self._settings)
+        settings = self._settings.with_worker_secrets()  # the pickled copy carries none
+        self._routing = AuditRouting(settings)
         self._job = self._settings.job_name
         self._dedupe = {c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
                         for c in self._routing.contracts if c.dedupe_window_s > 0}
         self._metrics = RouteMetrics(runtime_context.get_metrics_group())
         self._flush_armed = False
-        self._model_events = ModelEvents(self._routing.contracts, Settings.worker_pii_salt())
+        self._model_events = ModelEvents(self._routing.contracts, settings.pii_salt.encode())
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         assert self._routing is not None
@@ -221,6 +229,7 @@ def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) 
         .option("value.format", "raw")
         .option("value.fields-include", "EXCEPT_KEY")
     )
+    builder = with_client_security(builder, settings)
     if start:
         builder = builder.option("scan.startup.mode", "specific-offsets").option(
             "scan.startup.specific-offsets", specific_offsets_option(start))

@@ -28,6 +28,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from jobs import flink_types
 from jobs.common import exactly_once_kafka_sink
+from jobs.runtime import worker_schemas_dir
 from lakegate import readmodels
 from lakegate.settings import Settings
 from udfs.contract import Contract, Contracts, load_contracts
@@ -87,7 +88,7 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
         self._settings = settings
 
     def open(self, runtime_context: Any) -> None:
-        contracts = load_contracts(self._settings.schemas_dir)
+        contracts = load_contracts(worker_schemas_dir(self._settings))
         self._models = {m.name: (m, c) for c in contracts for m in c.read_models}
         self._columns = {name: model_columns(m, c) for name, (m, c) in self._models.items()}
         self._tags = {name: model_tag(m, c) for name, (m, c) in self._models.items()}

@@ -7,6 +7,7 @@ FLINK_LOG_DIR from this process's environment when it starts.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import sysconfig
 import urllib.parse
@@ -72,11 +73,52 @@ def flink_configuration(settings: Settings) -> Configuration:
         # The cluster's own checkpoint directory (where `lakegate resume` looks), not this machine's home.
         for local_only in ("rest.bind-address", "rest.bind-port", "execution.checkpointing.dir"):
             values.pop(local_only)
+    if settings.execution_target == "remote" and settings.ship_python_code:
+        del values["python.pythonpath"]  # this checkout must not be on the workers' path
+        values.update(_shipped_python(settings))
     if settings.restore_from:
         values["execution.state-recovery.path"] = settings.restore_from
     for key, value in values.items():
         conf.set_string(key, value)
     return conf
+
+
+def _shipped_python(settings: Settings) -> dict[str, str]:
+    """Python options for a job whose code travels with it: the staged code as ``python.files`` (Flink ships
+    it through the blob server and puts it on the workers' path); dependencies from the cluster's Python."""
+    values = {"python.files": str(stage_python_code(settings))}
+    if settings.cluster_python:
+        values["python.executable"] = settings.cluster_python
+    else:  # a cluster on this machine: its interpreter and this virtualenv's packages, not this checkout
+        values["python.pythonpath"] = sysconfig.get_paths()["purelib"]
+    return values
+
+
+SHIPPED_PACKAGES = ("jobs", "udfs", "lakegate")
+SHIPPED_SCHEMAS = "schemas"  # beside the packages in the shipped folder: where workers read the contracts
+
+
+def stage_python_code(settings: Settings) -> Path:
+    """A fresh folder under ``<home>/ship`` with lakegate's packages (``.py`` files only) and the contracts."""
+    import udfs
+
+    root = Path(udfs.__file__).resolve().parents[1]
+    stage = settings.home / "ship" / "lakegate-code"
+    if stage.exists():
+        shutil.rmtree(stage)
+    for package in SHIPPED_PACKAGES:
+        shutil.copytree(root / package, stage / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(settings.schemas_dir, stage / SHIPPED_SCHEMAS, ignore=shutil.ignore_patterns("__pycache__"))
+    return stage
+
+
+def worker_schemas_dir(settings: Settings) -> Path:
+    """Where a Flink worker reads the contracts: the copy shipped with the code, or the configured folder."""
+    if settings.ship_python_code and settings.execution_target == "remote":
+        import udfs
+
+        return Path(udfs.__file__).resolve().parents[1] / SHIPPED_SCHEMAS
+    return settings.schemas_dir
 
 
 def _python_path() -> list[str]:

@@ -90,6 +90,9 @@ def configuration(settings: Settings) -> dict[str, Any]:
         # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": 3,
+        # Job graphs, shipped jars and Python files, spill files: under the cluster's folder, not /tmp.
+        "io.tmp.dirs": str(state / "tmp"),
+        "blob.storage.directory": str(state / "blobs"),
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
         "metrics.reporter.prom.port": settings.metrics_port,
         "metrics.reporter.prom.filter.includes": "*.lakegate*:*",

@@ -17,6 +17,7 @@ import logging
 
 from kafka import KafkaConsumer
 
+from lakegate import kafka_clients
 from lakegate.errors import StackError
 from lakegate.logs import kv
 from lakegate.observe.ledger import high_water, read_lake
@@ -60,7 +61,7 @@ def by_topic(highest: dict[tuple[str, int], int], topics: set[str]) -> Offsets:
 
 
 def _partitions(settings: Settings, topics: list[str]) -> dict[str, list[int]]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-offsets")
+    consumer = KafkaConsumer(**kafka_clients.python_config(settings), client_id="lakegate-offsets")
     try:
         return {t: sorted(consumer.partitions_for_topic(t) or ()) for t in topics}
     finally:

@@ -15,11 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import fastavro
 from kafka import KafkaProducer
 
+from lakegate import kafka_clients
 from lakegate.events import EventFactory
 from lakegate.logs import kv
 from lakegate.settings import Settings
@@ -66,7 +67,13 @@ class ProduceReport:
 
 
 
-def register_versions(registry: RegistryClient, contracts: Contracts) -> dict[str, list[int]]:
+class Registrar(Protocol):
+    def register(self, subject: str, schema_text: str) -> int:
+        """Register (or look up) a schema under a subject; return its global id."""
+        ...
+
+
+def register_versions(registry: Registrar, contracts: Contracts) -> dict[str, list[int]]:
     """Register every schema version of every contract, oldest first (idempotent in the registry).
 
     Returns the registry ids per contract, in version order.
@@ -120,13 +127,14 @@ class RecordMaker:
         bad_kinds: Sequence[Reason],
         all_versions: bool,
         duplicate_fraction: float = 0.0,
+        unknown_schema_id: int | None = None,
     ) -> None:
         self._rng = rng
         self._ids = version_ids
         self._incompatible = incompatible  # contract → (schema id, parsed schema)
         self._writers = {c.name: [fastavro.parse_schema(json.loads(t)) for t in c.schema_texts] for c in contracts}
         self._factories = [EventFactory(c, rng) for c in contracts]
-        self._unknown_id = max(max(ids) for ids in version_ids.values()) + 100_000
+        self._unknown_id = unknown_schema_id or max(max(ids) for ids in version_ids.values()) + 100_000
         self._bad_fraction, self._bad_kinds, self._all_versions = bad_fraction, list(bad_kinds), all_versions
         self._duplicate_fraction = duplicate_fraction
         # Its own generator, seeded from (without advancing) the main one: the same seed makes the same
@@ -191,18 +199,22 @@ def produce(
     all_versions: bool = False,
     duplicate_fraction: float = 0.0,
     progress: Callable[[int, int], None] | None = None,
+    registry: Registrar | None = None,
+    unknown_schema_id: int | None = None,
 ) -> ProduceReport:
     """Produce ``count`` records spread over the contracts; ``bad_fraction`` of them corrupted.
 
     With ``all_versions`` each record is written with a randomly chosen schema version of its contract
-    (producers on v1 and v2 at the same time); otherwise with the latest. ``duplicate_fraction`` of the
+    (producers on v1 and v2 at the same time); otherwise with the latest. ``registry``: where the schemas
+    are registered (default: the settings' registry); ``unknown_schema_id``: the id records of the
+    ``unknown_schema_id`` kind carry (default: one well above every registered id). ``duplicate_fraction`` of the
     valid records are sent a second time right after the original, unchanged (a producer retry): the
     report then holds more than ``count`` records, the retries with ``expected="duplicate_event_id"``.
     """
     if count < 0 or not 0.0 <= bad_fraction <= 1.0 or not 0.0 <= duplicate_fraction <= 1.0:
         raise ValueError("count must be >= 0, bad_fraction and duplicate_fraction within [0, 1]")
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
-    registry = settings.registry_client()
+    registry = registry or settings.registry_client()
     incompatible: dict[str, tuple[int, Any]] = {}
     if Reason.incompatible_schema in bad_kinds:
         for contract in contracts:
@@ -213,9 +225,9 @@ def produce(
                 incompatible[contract.name] = (schema_id, fastavro.parse_schema(variant))
     maker = RecordMaker(contracts, register_versions(registry, contracts), incompatible, rng,
                         bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions,
-                        duplicate_fraction=duplicate_fraction)
+                        duplicate_fraction=duplicate_fraction, unknown_schema_id=unknown_schema_id)
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20, batch_size=256 * 1024,
+        **kafka_clients.python_config(settings), acks="all", linger_ms=20, batch_size=256 * 1024,
         client_id="lakegate-produce",
     )
     report = ProduceReport()

@@ -30,6 +30,8 @@ _START_FROM = ("lake", "group-offsets", "earliest")
 # The PII salt for the local stack only; validation refuses it when Kafka is not on loopback.
 LOCAL_PII_SALT = "lakegate-local-development-salt"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 _MINIMUMS = {
     "parallelism": 1, "topic_partitions": 1, "kafka_heap_mb": 1, "registry_heap_mb": 1,
@@ -59,6 +61,15 @@ class Settings:
     topic_partitions: int = 3
     dlq_topic: str = "lakegate.quarantine.v1"
     consumer_group: str = "lakegate-ingest"
+    # Kafka client security, applied to every client lakegate creates: the job's sources and its dead-letter
+    # and changelog producers (Java, lakegate/kafka_clients.py) and the Python admin, producer and consumers.
+    # The password is a secret: masked when printed, never in a job graph or table option (the Java clients
+    # read it from their own environment, LAKEGATE_KAFKA_SASL_PASSWORD, through Kafka's config provider).
+    kafka_security_protocol: str = "PLAINTEXT"  # PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL
+    kafka_sasl_mechanism: str = "PLAIN"  # PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = ""
+    kafka_ssl_cafile: Path | None = None  # PEM bundle of the CAs the broker's certificate is checked against
 
     # Schema registry (Confluent REST API). May embed credentials (https://user:secret@host/...).
     registry_url: str = "http://127.0.0.1:18081/apis/ccompat/v7"
@@ -67,6 +78,7 @@ class Settings:
     # When they are used up the routing task fails and Flink restarts it (never a quarantine).
     registry_timeout_s: int = 5
     registry_retries: int = 5
+    registry_ca_file: Path | None = None  # PEM bundle for an https registry (default: the system's CAs)
 
     # Iceberg: one catalog name shared by Flink (Java JdbcCatalog) and pyiceberg (SqlCatalog).
     catalog_name: str = "lakegate"
@@ -111,6 +123,12 @@ class Settings:
     cluster_rpc_port: int = 18101
     cluster_slots: int = 2
     cluster_taskmanager_memory: str = "2048m"
+    # Remote target: ship lakegate's Python code (jobs, udfs, lakegate) and the contracts with each job
+    # (`python.files`) instead of the TaskManagers importing them from this checkout. The cluster's Python
+    # then needs only the dependencies (requirements.lock), e.g. baked into its image. cluster_python: that
+    # interpreter on the cluster's machines ("" = this one, for a cluster on this machine).
+    ship_python_code: bool = False
+    cluster_python: str = ""
 
     # The lakegate exporter (lakegate/observe/exporter.py): ledger, lag, Iceberg tables, job health.
     # `lakegate run ingest` serves it next to the job; 0 turns it off there.
@@ -198,6 +216,7 @@ class Settings:
                 problems.append(f"kafka_bootstrap must be host:port[,host:port...], got {hostport!r}")
         problems.extend(self._port_problems())
         problems.extend(self._target_problems())
+        problems.extend(self._security_problems())
         if self.pii_salt and len(self.pii_salt.encode()) < 16:
             problems.append("pii_salt must be at least 16 bytes (a random secret per deployment)")
         hosts = {h.strip().rpartition(":")[0] for h in self.kafka_bootstrap.split(",")}
@@ -225,6 +244,34 @@ class Settings:
             problems.append(f"cluster_rest_url must be an http(s) URL, got {_mask_url(self.cluster_rest_url)!r}")
         return problems
 
+    def _security_problems(self) -> list[str]:
+        problems = []
+        if self.kafka_security_protocol not in _PROTOCOLS:
+            problems.append(f"kafka_security_protocol must be one of {_PROTOCOLS}, "
+                            f"got {self.kafka_security_protocol!r}")
+        if self.kafka_sasl_mechanism not in _SASL_MECHANISMS:
+            problems.append(f"kafka_sasl_mechanism must be one of {_SASL_MECHANISMS}, "
+                            f"got {self.kafka_sasl_mechanism!r}")
+        if self.kafka_security_protocol.startswith("SASL_"):
+            # The user name goes into a JAAS line: only characters that need no quoting there.
+            if not self.kafka_sasl_username or not all(c.isalnum() or c in "._-@" for c in self.kafka_sasl_username):
+                problems.append("kafka_sasl_username must be set (letters, digits, '.', '_', '-', '@') when "
+                                f"kafka_security_protocol is {self.kafka_security_protocol}")
+            if not self.kafka_sasl_password:
+                problems.append("kafka_sasl_password is empty: set LAKEGATE_KAFKA_SASL_PASSWORD (or "
+                                "kafka_sasl_password in the settings file)")
+        elif self.kafka_sasl_username or self.kafka_sasl_password:
+            problems.append("kafka_sasl_username/password are set but kafka_security_protocol is "
+                            f"{self.kafka_security_protocol}: use SASL_PLAINTEXT or SASL_SSL")
+        for name in ("kafka_ssl_cafile", "registry_ca_file"):
+            path = getattr(self, name)
+            if path is not None and not path.is_file():
+                problems.append(f"{name} {path} is not a file (a PEM bundle of CA certificates)")
+        if self.kafka_ssl_cafile is not None and not self.kafka_security_protocol.endswith("SSL"):
+            problems.append("kafka_ssl_cafile is set but kafka_security_protocol is "
+                            f"{self.kafka_security_protocol}: use SSL or SASL_SSL")
+        return problems
+
     def _port_problems(self) -> list[str]:
         problems = [f"{name} must be a port or a range like 9249-9259, got {getattr(self, name)!r}"
                     for name in ("metrics_port", "flink_rest_port") if not _is_port_range(getattr(self, name))]
@@ -238,7 +285,8 @@ class Settings:
         from udfs.registry import RegistryClient
 
         return RegistryClient(self.registry_url, timeout_s=float(self.registry_timeout_s),
-                              retries=self.registry_retries)
+                              retries=self.registry_retries,
+                              ca_file=str(self.registry_ca_file) if self.registry_ca_file else None)
 
     def to_env(self) -> dict[str, str]:
         """The settings as ``LAKEGATE_*`` variables, for a child process (job runner, tests)."""
@@ -258,20 +306,28 @@ class Settings:
         return env
 
     def without_secrets(self) -> Settings:
-        """A copy for pickling into Flink functions (job graphs are stored and shipped): the PII salt
-        removed; workers read it from their own environment (:meth:`worker_pii_salt`)."""
-        return dataclasses.replace(self, pii_salt="")
+        """A copy for pickling into Flink functions (job graphs are stored, shipped and kept in savepoints):
+        the PII salt, the Kafka password and the registry URL's credentials removed. Workers put them back
+        from their own settings sources with :meth:`with_worker_secrets`."""
+        return dataclasses.replace(self, pii_salt="", kafka_sasl_password="",
+                                   registry_url=_without_userinfo(self.registry_url))
 
-    @staticmethod
-    def worker_pii_salt() -> bytes:
-        """In a Flink worker: the PII salt from this process's settings sources (environment, file)."""
-        return Settings.load().pii_salt.encode()
+    def with_worker_secrets(self) -> Settings:
+        """In a Flink worker (``open()``): this secret-free copy with the secrets of the worker's own settings
+        (its ``LAKEGATE_*`` environment or settings file). The registry credentials are taken only for the
+        same registry the job was built for."""
+        own = Settings.load()
+        same_registry = _without_userinfo(own.registry_url) == self.registry_url
+        registry_url = own.registry_url if same_registry else self.registry_url
+        return dataclasses.replace(self, pii_salt=own.pii_salt, kafka_sasl_password=own.kafka_sasl_password,
+                                   registry_url=registry_url)
 
     def masked(self) -> dict[str, str]:
         """For printing and logging: credentials in URLs are replaced by ``***``."""
         shown = {f.name: str(getattr(self, f.name)) for f in fields(self)}
         shown["registry_url"] = _mask_url(self.registry_url)
         shown["pii_salt"] = "***"
+        shown["kafka_sasl_password"] = "***" if self.kafka_sasl_password else ""
         return shown
 
     def __repr__(self) -> str:
@@ -279,13 +335,19 @@ class Settings:
 
 
 def _mask_url(url: str) -> str:
+    return _replace_userinfo(url, "***@")
+
+
+def _without_userinfo(url: str) -> str:
+    return _replace_userinfo(url, "")
+
+
+def _replace_userinfo(url: str, userinfo: str) -> str:
     parts = urllib.parse.urlsplit(url)
     if parts.username is None and parts.password is None:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, f"***@{host}", parts.path, parts.query, parts.fragment))
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return urllib.parse.urlunsplit((parts.scheme, userinfo + host, parts.path, parts.query, parts.fragment))
 
 
 def _read_file(path: Path, names: set[str]) -> dict[str, Any]:

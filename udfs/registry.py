@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import ssl
 import time
 import urllib.error
 import urllib.parse
@@ -125,6 +126,7 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        ca_file: str | None = None,
     ) -> None:
         if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"registry URL must be http(s): {_safe_url(url)!r}")
@@ -135,6 +137,8 @@ class RegistryClient:
         self._headers = {**credentials, **(headers or {})}
         self._clock = clock
         self._sleep = sleep
+        # https with a private CA: the bundle to check the registry's certificate against (hostname too).
+        self._tls = ssl.create_default_context(cafile=ca_file) if ca_file else None
         self._found: dict[int, WriterSchema] = {}
         self._missing_until: dict[int, float] = {}
 
@@ -230,7 +234,7 @@ class RegistryClient:
             url = self._url + path  # scheme checked in __init__
             request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310
             try:
-                with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
+                with urllib.request.urlopen(request, timeout=self._timeout_s, context=self._tls) as response:  # noqa: S310
                     return response.status, _json_or_none(response.read())
             except urllib.error.HTTPError as err:
                 body = _json_or_none(err.read())

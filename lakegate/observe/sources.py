@@ -14,6 +14,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from pyiceberg.exceptions import NoSuchTableError
 
+from lakegate import kafka_clients
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.errors import StackError
 from lakegate.logs import kv
@@ -148,7 +149,7 @@ class KafkaView:
 
     def __init__(self, settings: Settings, *, max_records_per_gap: int = 1_000_000) -> None:
         self._consumer = KafkaConsumer(
-            bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-exporter",
+            **kafka_clients.python_config(settings), client_id="lakegate-exporter",
             enable_auto_commit=False, isolation_level="read_committed",
         )
         self._max = max_records_per_gap

@@ -11,7 +11,7 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from lakegate import jvm
+from lakegate import jvm, kafka_clients
 from lakegate.errors import StackError
 from lakegate.settings import Settings
 from lakegate.stack.process import Service
@@ -24,17 +24,19 @@ def service(settings: Settings) -> Service:
     return Service("kafka", settings.home / "run")
 
 
-def _server_properties(settings: Settings, data_dir: Path) -> str:
+def _server_properties(settings: Settings, data_dir: Path, keystore: Path | None = None) -> str:
     port, controller = settings.kafka_port, settings.kafka_controller_port
+    protocol = settings.kafka_security_protocol
     return "\n".join([
         "process.roles=broker,controller",
         "node.id=1",
         f"controller.quorum.voters=1@127.0.0.1:{controller}",
-        f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        f"listeners=CLIENTS://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+        f"advertised.listeners=CLIENTS://127.0.0.1:{port}",
         "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
+        f"listener.security.protocol.map=CLIENTS:{protocol},CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name=CLIENTS",
+        *_listener_security(settings, keystore),
         f"log.dirs={data_dir}",
         f"num.partitions={settings.topic_partitions}",
         # Single node: internal topics cannot have more replicas than brokers.
@@ -49,14 +51,42 @@ def _server_properties(settings: Settings, data_dir: Path) -> str:
     ])
 
 
-def start(settings: Settings) -> None:
+def _listener_security(settings: Settings, keystore: Path | None) -> list[str]:
+    """The client listener's TLS and SASL (PLAIN, one user: the configured client's) for a local broker that
+    mirrors a secured production cluster. The broker talks to itself through the same listener."""
+    protocol, lines = settings.kafka_security_protocol, []
+    if protocol.endswith("SSL"):
+        if keystore is None or settings.kafka_ssl_cafile is None:
+            raise StackError(f"a local {protocol} broker needs a server keystore (PEM: key and certificate) "
+                             "and kafka_ssl_cafile; lakegate.testing.tls makes both")
+        lines += ["listener.name.clients.ssl.keystore.type=PEM",
+                  f"listener.name.clients.ssl.keystore.location={keystore}",
+                  "listener.name.clients.ssl.truststore.type=PEM",
+                  f"listener.name.clients.ssl.truststore.location={settings.kafka_ssl_cafile}"]
+    if protocol.startswith("SASL_"):
+        if settings.kafka_sasl_mechanism != "PLAIN":
+            raise StackError("the local broker offers SASL PLAIN only (SCRAM users need a running cluster to "
+                             f"create them); got kafka_sasl_mechanism={settings.kafka_sasl_mechanism}")
+        user, secret = settings.kafka_sasl_username, settings.kafka_sasl_password
+        if any(c in secret for c in '"\\\n'):  # the JAAS line sits in a .properties file: no escapes needed
+            raise StackError("the local broker cannot take a SASL password containing '\"', '\\' or a newline")
+        lines += ["sasl.enabled.mechanisms=PLAIN", "sasl.mechanism.inter.broker.protocol=PLAIN",
+                  "listener.name.clients.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule"
+                  f' required username="{user}" password="{secret}" user_{user}="{secret}";']
+    return lines
+
+
+def start(settings: Settings, *, keystore: Path | None = None) -> None:
+    """Start the broker (formatting its storage the first time). ``keystore``: the server's PEM key and
+    certificate, for a broker whose client listener uses TLS (``kafka_security_protocol`` SSL or SASL_SSL)."""
     java = jvm.java_executable(settings)
     classpath = os.pathsep.join(str(j) for j in jvm.jars(settings, "kafka"))
     base = settings.home / "kafka"
     data_dir = base / "data"
     config = base / "server.properties"
     base.mkdir(parents=True, exist_ok=True)
-    config.write_text(_server_properties(settings, data_dir))
+    config.touch(mode=0o600)  # it holds the SASL user's password when there is one
+    config.write_text(_server_properties(settings, data_dir, keystore))
     log4j = base / "log4j2.properties"
     log4j.write_text(
         "rootLogger.level=WARN\nrootLogger.appenderRef.stdout.ref=STDOUT\n"
@@ -83,7 +113,7 @@ def start(settings: Settings) -> None:
 def admin_client(settings: Settings, *, timeout_ms: int = 15_000) -> KafkaAdminClient:
     """An admin client, or a StackError that says where Kafka was expected and how to start it."""
     try:
-        return KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-admin",
+        return KafkaAdminClient(**kafka_clients.python_config(settings), client_id="lakegate-admin",
                                 request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
     except KafkaError as exc:
         raise StackError(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
 
+from lakegate import kafka_clients
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.settings import Settings
 from udfs.contract import Contract
@@ -31,7 +32,7 @@ class DeadLetter:
 
 def topic_coordinates(settings: Settings, topics: list[str]) -> set[tuple[str, int, int]]:
     """(topic, partition, offset) of every record currently in the topics (non-transactional producers)."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="lakegate-test-offsets")
+    consumer = KafkaConsumer(**kafka_clients.python_config(settings), client_id="lakegate-test-offsets")
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         start, end = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
@@ -52,7 +53,7 @@ def read_quarantine(settings: Settings) -> pa.Table:
 def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[DeadLetter]:
     """Every committed record of the dead-letter topic, read up to its current end."""
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
+        **kafka_clients.python_config(settings), isolation_level="read_committed",
         enable_auto_commit=False, auto_offset_reset="earliest",
         client_id="lakegate-test-reader",
     )

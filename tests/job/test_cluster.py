@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
+import shutil
 import signal
+import sqlite3
 import time
-from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from lakegate import cluster
-from lakegate.produce import produce
+from lakegate.produce import VALID, produce
 from lakegate.settings import Settings
+from lakegate.stack import kafka, registry
+from lakegate.testing.invariant import assert_every_record_once, wait_until_drained
 from lakegate.testing.ports import free_port, free_port_range
-from lakegate.testing.readers import read_audit, read_quarantine, topic_coordinates
+from lakegate.testing.readers import read_quarantine
 from udfs.contract import Contracts
+from udfs.registry import RegistryClient
 
 pytestmark = pytest.mark.job
-
-Coordinate = tuple[str, int, int]
-
 
 @pytest.fixture(scope="module")
 def lakegate_cluster(lakegate_stack: Settings) -> Iterator[Settings]:
@@ -29,7 +33,9 @@ def lakegate_cluster(lakegate_stack: Settings) -> Iterator[Settings]:
         metrics_port=free_port_range(4), cluster_taskmanager_memory="1536m",
         audit_namespace="cl", quarantine_namespace="cl_q", dlq_topic="cl.dlq", consumer_group="cl",
         readmodel_namespace="cl_models", changelog_topic_prefix="cl.changelog.", drain=False,
-        restart_attempts=3,
+        # Faults below fail the job several times over (each failure counts against the fixed-delay budget);
+        # a registry lookup gives up after 2 attempts of 2 s, so an outage fails the routing task quickly.
+        restart_attempts=40, registry_timeout_s=2, registry_retries=1,
     )
     cluster.up(settings)
     try:
@@ -38,45 +44,13 @@ def lakegate_cluster(lakegate_stack: Settings) -> Iterator[Settings]:
         cluster.down(settings)
 
 
-def _lake(settings: Settings, contracts: Contracts) -> tuple[list[Coordinate], list[Coordinate]]:
-    audited: list[Coordinate] = []
-    for contract in contracts:
-        rows = read_audit(settings, contract)  # once: the job may commit between two reads
-        audited += zip(*(rows[n].to_pylist() for n in ("lg_topic", "lg_partition", "lg_offset")), strict=True)
-    q = read_quarantine(settings)
-    quarantined = list(zip(q["source_topic"].to_pylist(), q["source_partition"].to_pylist(),
-                           q["source_offset"].to_pylist(), strict=True))
-    return audited, quarantined
-
-
-def _wait_until_drained(settings: Settings, contracts: Contracts, timeout_s: float = 240) -> None:
-    expected = topic_coordinates(settings, [c.topic for c in contracts])
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        audited, quarantined = _lake(settings, contracts)
-        if set(audited) | set(quarantined) >= expected:
-            return
-        time.sleep(2)
-    audited, quarantined = _lake(settings, contracts)
-    pytest.fail(f"the lake holds {len(set(audited) | set(quarantined))} of {len(expected)} records")
-
-
-def _assert_every_record_once(settings: Settings, contracts: Contracts) -> None:
-    """Audit plus quarantine == every record in the topics, disjoint, nothing written twice."""
-    audited, quarantined = _lake(settings, contracts)
-    doubled = {c: n for c, n in Counter(audited + quarantined).items() if n > 1}
-    assert not doubled, f"{len(doubled)} records written twice, e.g. {next(iter(doubled))}"
-    assert set(audited) | set(quarantined) == topic_coordinates(settings, [c.topic for c in contracts])
-    assert not set(audited) & set(quarantined)
-
-
 def test_upgrade_of_a_running_job_keeps_every_record(lakegate_cluster: Settings,
                                                      lakegate_contracts: Contracts) -> None:
     settings, contracts = lakegate_cluster, lakegate_contracts
     produce(settings, contracts, 800, bad_fraction=0.1, duplicate_fraction=0.05, seed=61)
     first = cluster.submit(settings)
     assert cluster.running_job(settings) == first.job_id
-    _wait_until_drained(settings, contracts)
+    wait_until_drained(settings, contracts)
 
     # More records, and the upgrade while they stream in: stop with a savepoint, resubmit from it.
     produce(settings, contracts, 800, bad_fraction=0.1, duplicate_fraction=0.05, seed=62)
@@ -84,9 +58,9 @@ def test_upgrade_of_a_running_job_keeps_every_record(lakegate_cluster: Settings,
     assert upgraded.job_id != first.job_id and upgraded.restored_from
     assert "savepoint" in upgraded.restored_from
     produce(settings, contracts, 400, bad_fraction=0.1, seed=63)
-    _wait_until_drained(settings, contracts)
+    wait_until_drained(settings, contracts)
 
-    _assert_every_record_once(settings, contracts)
+    assert_every_record_once(settings, contracts)
     assert cluster.running_job(settings) == upgraded.job_id
     cluster.rest(settings, "PATCH", f"/jobs/{upgraded.job_id}?mode=cancel")
 
@@ -97,7 +71,7 @@ def test_after_losing_the_cluster_resume_from_the_retained_checkpoint_keeps_ever
     settings, contracts = lakegate_cluster, lakegate_contracts
     job = cluster.running_job(settings) or cluster.submit(settings).job_id
     produce(settings, contracts, 600, bad_fraction=0.1, seed=64)
-    _wait_until_drained(settings, contracts)
+    wait_until_drained(settings, contracts)
     time.sleep(3)  # a checkpoint after the drain: the retained one then covers everything read so far
     # Lose the cluster the hard way: SIGKILL the JobManager and the TaskManager, no savepoint, no cancel.
     for pid in (cluster.status(settings)["jobmanager"], cluster.status(settings)["taskmanager"]):
@@ -109,9 +83,9 @@ def test_after_losing_the_cluster_resume_from_the_retained_checkpoint_keeps_ever
     assert checkpoint is not None and job in checkpoint
     resumed = cluster.resume(settings)
     assert resumed.restored_from == checkpoint
-    _wait_until_drained(settings, contracts)
+    wait_until_drained(settings, contracts)
 
-    _assert_every_record_once(settings, contracts)
+    assert_every_record_once(settings, contracts)
     cluster.rest(settings, "PATCH", f"/jobs/{resumed.job_id}?mode=cancel")
 
 
@@ -120,14 +94,128 @@ def test_kill_9_of_the_taskmanager_twice_under_load_keeps_every_record(
 ) -> None:
     settings, contracts = lakegate_cluster, lakegate_contracts
     job = cluster.running_job(settings) or cluster.submit(settings).job_id
-    _wait_until_drained(settings, contracts)
+    wait_until_drained(settings, contracts)
     for seed in (66, 67):
         produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed)
         pid = cluster.status(settings)["taskmanager"]
         assert isinstance(pid, int)
         os.kill(pid, signal.SIGKILL)  # mid-stream: the job fails over once a new TaskManager registers
         cluster.up(settings)  # the JobManager is still there: only the TaskManager starts again
-        _wait_until_drained(settings, contracts)
+        wait_until_drained(settings, contracts)
     assert cluster.running_job(settings) == job  # the same job, restarted from its checkpoints
-    _assert_every_record_once(settings, contracts)
+    assert_every_record_once(settings, contracts)
     cluster.rest(settings, "PATCH", f"/jobs/{job}?mode=cancel")
+
+
+def test_a_broker_killed_and_restarted_mid_run_keeps_every_record(lakegate_cluster: Settings,
+                                                                  lakegate_contracts: Contracts) -> None:
+    settings, contracts = lakegate_cluster, lakegate_contracts
+    job = cluster.running_job(settings) or cluster.submit(settings).job_id
+    produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=81)
+    pid = kafka.service(settings).pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)  # no controlled shutdown: open transactions, fetches and commits cut off
+    _wait_for_exit(pid)
+    time.sleep(5)  # the job's clients time out and retry against a broker that is not there
+    kafka.start(settings)
+    produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=82)
+    wait_until_drained(settings, contracts, timeout_s=300)
+    assert_every_record_once(settings, contracts)
+    assert cluster.running_job(settings) == job
+
+
+def test_the_registry_taken_away_mid_run_quarantines_nothing_for_it(lakegate_cluster: Settings,
+                                                                    lakegate_contracts: Contracts) -> None:
+    settings, contracts = lakegate_cluster, lakegate_contracts
+    job = cluster.running_job(settings) or cluster.submit(settings).job_id
+    wait_until_drained(settings, contracts)
+    registering = _RegisteredOnce(settings.registry_client())
+    produce(settings, contracts, 0, bad_fraction=1.0, registry=registering)  # register everything now
+    pid = registry.service(settings).pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)  # connections hang, then time out: what a dead host looks like
+    try:
+        # Records with a schema id never seen before: the job must ask the registry, which does not answer.
+        report = produce(settings, contracts, 600, bad_fraction=0.1, registry=registering, seed=83,
+                         unknown_schema_id=1_000_000_000 + random.randrange(1_000_000))
+        time.sleep(25)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until_drained(settings, contracts, timeout_s=300)
+
+    failures = cluster.rest(settings, "GET", f"/jobs/{job}/exceptions")
+    assert "RegistryUnavailable" in str(failures), "the outage should have failed the routing task"
+    assert_every_record_once(settings, contracts)
+    q = read_quarantine(settings)
+    reasons = dict(zip(zip(q["source_topic"].to_pylist(), q["source_partition"].to_pylist(),
+                           q["source_offset"].to_pylist(), strict=True), q["reason"].to_pylist(), strict=True))
+    for record in report.records:  # each record where it belongs, a bad one for its own reason
+        assert reasons.get((record.topic, record.partition, record.offset), VALID) == record.expected, record
+    assert cluster.running_job(settings) == job
+
+
+def test_an_iceberg_commit_failing_keeps_every_record(lakegate_cluster: Settings,
+                                                      lakegate_contracts: Contracts) -> None:
+    settings, contracts = lakegate_cluster, lakegate_contracts
+    job = cluster.running_job(settings) or cluster.submit(settings).job_id
+    wait_until_drained(settings, contracts)
+    before = len(cluster.rest(settings, "GET", f"/jobs/{job}/exceptions").get("exceptionHistory", {})
+                 .get("entries", []))
+    produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=84)
+    # Hold the catalog's write lock longer than the JDBC driver's busy timeout: the next checkpoint's
+    # Iceberg commits fail (SQLITE_BUSY), the job fails over and commits again from its checkpoint.
+    with contextlib.closing(sqlite3.connect(settings.catalog_db_path, timeout=30)) as db:
+        db.execute("BEGIN EXCLUSIVE")
+        time.sleep(8)
+        db.rollback()
+    produce(settings, contracts, 300, bad_fraction=0.1, seed=85)
+    wait_until_drained(settings, contracts, timeout_s=300)
+
+    failures = cluster.rest(settings, "GET", f"/jobs/{job}/exceptions")
+    assert len(failures.get("exceptionHistory", {}).get("entries", [])) > before, "no commit failed"
+    assert "SQLITE_BUSY" in str(failures), "the job failed, but not on the locked catalog"
+    assert_every_record_once(settings, contracts)
+    assert cluster.running_job(settings) == job
+
+
+def test_a_job_shipped_with_its_code_and_contracts_runs_without_this_checkout(
+    lakegate_cluster: Settings, lakegate_contracts: Contracts, tmp_path: Path
+) -> None:
+    settings, contracts = lakegate_cluster, lakegate_contracts
+    running = cluster.running_job(settings)
+    if running:
+        cluster.savepoint(settings, running, stop=True)
+    # The contracts from a folder that is gone once the job is submitted: workers must use the shipped copy.
+    schemas = tmp_path / "schemas"
+    shutil.copytree(settings.schemas_dir, schemas)
+    shipped = settings.replace(ship_python_code=True, schemas_dir=schemas)
+    job = cluster.submit(shipped).job_id
+    shutil.rmtree(schemas)
+    produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=86)
+    wait_until_drained(settings, contracts)
+    assert_every_record_once(settings, contracts)
+
+    # The TaskManager runs the shipped copy (unpacked under its io.tmp.dirs), not this checkout.
+    unpacked = list((settings.home / "cluster" / "tmp").rglob("udfs/router.py"))
+    assert unpacked, "no shipped copy of the code on the TaskManager"
+    assert cluster.running_job(settings) == job
+    cluster.rest(settings, "PATCH", f"/jobs/{job}?mode=cancel")
+
+
+class _RegisteredOnce:
+    """A registrar that asks the registry once per schema and remembers: produces while it is away."""
+
+    def __init__(self, client: RegistryClient) -> None:
+        self._client = client
+        self._ids: dict[tuple[str, str], int] = {}
+
+    def register(self, subject: str, schema_text: str) -> int:
+        if (subject, schema_text) not in self._ids:
+            self._ids[subject, schema_text] = self._client.register(subject, schema_text)
+        return self._ids[subject, schema_text]
+
+
+def _wait_for_exit(pid: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)

@@ -21,7 +21,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from jobs.maintain import maintain
-from lakegate import readmodels
+from lakegate import kafka_clients, readmodels
 from lakegate.catalog import open_catalog
 from lakegate.produce import produce
 from lakegate.settings import Settings
@@ -125,7 +125,7 @@ def _plain_key(key: Key) -> Key:
 def _changelog_state(settings: Settings, model: ReadModel) -> dict[str, dict[str, Any]]:
     """The topic as compaction leaves it: the last record per key; a tombstone removes the key."""
     topic = readmodels.changelog_topic(settings, model)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, isolation_level="read_committed",
+    consumer = KafkaConsumer(**kafka_clients.python_config(settings), isolation_level="read_committed",
                              enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]

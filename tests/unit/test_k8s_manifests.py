@@ -129,6 +129,7 @@ PLACEHOLDER = "CHANGE-ME"
 TEST_SECRETS = {
     "LAKEGATE_PII_SALT": "unit-test-salt-0123456789abcdef",
     "LAKEGATE_REGISTRY_URL": "https://user:password@registry.example.com/apis/ccompat/v7",
+    "LAKEGATE_KAFKA_SASL_PASSWORD": "unit-test-kafka-password",
 }
 
 

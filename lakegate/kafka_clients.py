@@ -1,0 +1,71 @@
+"""Kafka client configuration for every client lakegate creates, from one place in the settings.
+
+Two dialects of the same settings:
+
+* :func:`java_properties`: the Kafka properties of the Flink job's Java clients (the sources, the dead-letter
+  and changelog producers), given to the Flink Kafka connector as ``properties.*`` table options.
+* :func:`python_config`: the keyword arguments of the Python clients (kafka-python: the admin client, the
+  event producer, the offset readers, the exporter).
+
+The SASL password never enters the Java side's options. Table options travel in the job graph, which Flink
+stores, ships and shows; so the JAAS line names the variable instead, ``${lakegate_env:LAKEGATE_KAFKA_SASL_PASSWORD}``,
+and Kafka's own ``EnvVarConfigProvider`` resolves it inside each client, from the environment of the JVM that
+runs it (the JobManager for the source's enumerator, the TaskManagers for readers and writers). Those
+processes must therefore have ``LAKEGATE_KAFKA_SASL_PASSWORD`` in their environment: the job's own process
+for a MiniCluster, ``lakegate cluster up`` for the local cluster, a Secret on Kubernetes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lakegate.settings import ENV_PREFIX, Settings
+
+PASSWORD_ENV = f"{ENV_PREFIX}KAFKA_SASL_PASSWORD"
+_PROVIDER = "lakegate_env"
+_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+def java_properties(settings: Settings) -> dict[str, str]:
+    """Kafka client properties (without ``bootstrap.servers``) for the job's Java clients."""
+    protocol = settings.kafka_security_protocol
+    props: dict[str, str] = {"security.protocol": protocol}
+    if protocol.startswith("SASL_"):
+        module = _LOGIN_MODULES[settings.kafka_sasl_mechanism]
+        props.update({
+            "sasl.mechanism": settings.kafka_sasl_mechanism,
+            # The user name is validated to need no quoting (settings.py); the password is a reference.
+            "sasl.jaas.config": f'{module} required username="{settings.kafka_sasl_username}" '
+                                f'password="${{{_PROVIDER}:{PASSWORD_ENV}}}";',
+            "config.providers": _PROVIDER,
+            f"config.providers.{_PROVIDER}.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+            # This provider may read this one variable and nothing else of the environment.
+            f"config.providers.{_PROVIDER}.param.allowlist.pattern": f"^{PASSWORD_ENV}$",
+        })
+    if protocol.endswith("SSL") and settings.kafka_ssl_cafile is not None:
+        props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(settings.kafka_ssl_cafile)})
+    return props
+
+
+def connector_options(settings: Settings) -> dict[str, str]:
+    """:func:`java_properties` as Flink Kafka connector table options (``properties.<name>``)."""
+    return {f"properties.{name}": value for name, value in java_properties(settings).items()}
+
+
+def python_config(settings: Settings) -> dict[str, Any]:
+    """kafka-python keyword arguments: the bootstrap servers and the security settings."""
+    config: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
+                              "security_protocol": settings.kafka_security_protocol}
+    if settings.kafka_security_protocol.startswith("SASL_"):
+        config.update({"sasl_mechanism": settings.kafka_sasl_mechanism,
+                       "sasl_plain_username": settings.kafka_sasl_username,
+                       "sasl_plain_password": settings.kafka_sasl_password})
+    if settings.kafka_security_protocol.endswith("SSL"):
+        config["ssl_check_hostname"] = True
+        if settings.kafka_ssl_cafile is not None:
+            config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+    return config
