@@ -46,7 +46,7 @@ class ReplayFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untyp
         self._settings = settings
 
     def open(self, runtime_context: Any) -> None:
-        self._routing = AuditRouting(self._settings)
+        self._routing = AuditRouting(self._settings.with_worker_secrets())  # the pickled copy carries none
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         raw = RawRecord(value.topic, value.kafka_partition, value.kafka_offset, value.timestamp_ms,
@@ -63,7 +63,8 @@ def build(env: StreamExecutionEnvironment, settings: Settings, contracts: Contra
     register_catalog(t_env, settings)
     rows = [Row(r.topic, r.partition, r.offset, r.timestamp_ms, r.key, r.value) for r in records]
     source = env.from_collection(rows, type_info=RECORD_ROW).name("quarantined-records").uid("quarantined-records")
-    routed = source.process(ReplayFunction(settings), output_type=Types.STRING()).name("route").uid("route")
+    replay = ReplayFunction(settings.without_secrets())
+    routed = source.process(replay, output_type=Types.STRING()).name("route").uid("route")
     statements = t_env.create_statement_set()
     iceberg = catalog.open_catalog(settings)
     for contract in contracts:

@@ -111,10 +111,12 @@ def test_the_job_functions_as_pickled_into_the_job_graph_carry_no_secret(ca: Pat
 
     from jobs.ingest import RouteFunction
     from jobs.readmodels import ReadModelFunction
+    from jobs.replay import ReplayFunction
 
     settings = _sasl_ssl(ca, LAKEGATE_REGISTRY_URL=f"https://svc:{CANARY}@registry.example/api",
                          LAKEGATE_PII_SALT=CANARY)
-    for function in (RouteFunction(settings.without_secrets()), ReadModelFunction(settings.without_secrets())):
+    carried = settings.without_secrets()
+    for function in (RouteFunction(carried), ReadModelFunction(carried), ReplayFunction(carried)):
         assert CANARY.encode() not in cloudpickle.dumps(function)
 
 
