@@ -334,7 +334,8 @@ def print_table(summary: dict[str, dict[str, Any]], compared: dict[str, Any]) ->
 def record(bench: Bench, runs: list[Run], summary: dict[str, Any], compared: dict[str, Any], path: Path) -> None:
     args = bench.args
     entry = {
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(["python -m bench.compare", *sys.argv[1:]]),
         "machine": {**machine(), "loadavg_at_start": args.loadavg_at_start},
         "options": {"events": args.events, "event_bytes": args.event_bytes, "bad_fraction": args.bad_fraction,
                     "parallelism": args.parallelism, "repeats": args.repeats, "pipelines": args.pipelines,
