@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit job clean
+.PHONY: setup demo test lint typecheck unit job bench bench-setup clean
 
 ## setup: Python venv from pinned files, the pinned JVM artifacts, promtool (all no-ops when up to date)
 setup: $(STAMP)
@@ -22,7 +22,7 @@ demo: setup
 	$(BIN)/lakegate demo
 
 ## test: ruff, mypy, unit tests (no JVM), then job tests (MiniCluster + real broker, registry, Iceberg)
-test: setup lint typecheck
+test: setup bench-setup lint typecheck
 	$(BIN)/pytest
 
 lint: $(STAMP)
@@ -34,8 +34,17 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-job: setup
+job: setup bench-setup
 	$(BIN)/pytest -m job
+
+## bench: lakegate vs pure-Java Flink SQL vs a plain Python consumer on 2M events (bench/README.md);
+## appends to bench/results/compare.jsonl. Long: run it on an otherwise idle machine.
+bench: setup bench-setup
+	$(BIN)/python -m bench.compare --events 2000000
+
+## bench-setup: the plain consumer's virtualenv (.lakegate/bench-venv, from bench/requirements-plain.txt)
+bench-setup: $(STAMP)
+	$(BIN)/python -m bench.plain_env
 
 clean:
 	-$(BIN)/lakegate stack down

@@ -75,7 +75,8 @@ class TreeSampler(threading.Thread):
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.peak_rss, self.cpu = pid, 0, {}
+        self.pid, self.peak_rss = pid, 0
+        self.cpu: dict[int, float] = {}
         self.stopped = threading.Event()
         self._tick = os.sysconf("SC_CLK_TCK")
 

@@ -58,7 +58,7 @@ from jobs.common import (
     register_catalog,
     with_client_security,
 )
-from jobs.metrics import RouteMetrics
+from jobs.metrics import METRICS_FLUSH_MS, RouteMetrics
 from jobs.readmodels import ModelEvents, add_read_models
 from jobs.runtime import stream_environment
 from lakegate import catalog, logs, readmodels
@@ -76,8 +76,6 @@ from udfs.router import Quarantined, RawRecord, Valid, duplicate, now_ms, quaran
 
 log = logging.getLogger("lakegate.jobs.ingest")
 
-# Per-record metrics are handed to Flink at most this often (see jobs/metrics.py).
-METRICS_FLUSH_MS = 1000
 SOURCE_TABLE = "kafka_source"
 DLQ_TABLE = "dead_letter"
 # The quarantine stream: the quarantine table's columns, plus the dead-letter headers.

@@ -23,6 +23,9 @@ from typing import Any
 
 from lakegate.observe import catalogue
 
+# How often the operators hand their locally aggregated counts to Flink (a processing-time timer).
+METRICS_FLUSH_MS = 1000
+
 RecordLabels = tuple[str, str, str, str]  # topic, contract, schema_version, outcome
 QuarantineLabels = tuple[str, str, str]  # contract, reason, rule
 

@@ -16,6 +16,7 @@ has seen (not checkpointed: after a restart it starts again from the first event
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,6 +29,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from jobs import flink_types
 from jobs.common import exactly_once_kafka_sink
+from jobs.metrics import METRICS_FLUSH_MS
 from jobs.runtime import worker_schemas_dir
 from lakegate import readmodels
 from lakegate.settings import Settings
@@ -96,6 +98,9 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
         self._watermarks: dict[str, int] = {}  # per model: one contract's traffic must not close another's windows
         group = runtime_context.get_metrics_group().add_group("lakegate")
         self._changes: dict[tuple[str, str], Any] = {}
+        # Counted here and handed to Flink's counters once a second (a timer): in thread mode each counter
+        # call crosses into the JVM, as in jobs/metrics.py.
+        self._unflushed: Counter[tuple[str, str]] = Counter()
         self._group = group
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
@@ -115,16 +120,22 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
             self._state.update(state_to_json(state))
         if change is None:
             return
-        self._count(change.model, change.op)
+        if not self._unflushed:
+            timers = ctx.timer_service()
+            timers.register_processing_time_timer(timers.current_processing_time() + METRICS_FLUSH_MS)
+        self._unflushed[(change.model, change.op)] += 1
         yield self._tags[change.model], Row(*change_values(change, self._columns[change.model]))
         yield Row(change.model, key_text(change.key).encode(), change_json(change))
 
-    def _count(self, model: str, op: str) -> None:
-        counter = self._changes.get((model, op))
-        if counter is None:
-            counter = self._changes[(model, op)] = (
-                self._group.add_group("model", model).add_group("op", op).counter("changes"))
-        counter.inc(1)
+    def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        for (model, op), count in self._unflushed.items():
+            counter = self._changes.get((model, op))
+            if counter is None:
+                counter = self._changes[(model, op)] = (
+                    self._group.add_group("model", model).add_group("op", op).counter("changes"))
+            counter.inc(count)
+        self._unflushed.clear()
+        yield from ()
 
 
 def _changelog_sink(settings: Settings, model: ReadModel) -> TableDescriptor:

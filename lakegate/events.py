@@ -9,6 +9,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from udfs.contract import Contract
@@ -24,6 +25,35 @@ _SUBJECTS = (
 _FIRST = ("Ana", "Bo", "Chen", "Dara", "Emil", "Fatou", "Goran", "Hana", "Ivo", "Jules", "Kemal", "Lea")
 _LAST = ("Silva", "Nguyen", "Okafor", "Novak", "Schmidt", "Haddad", "Kowalski", "Moreau", "Ito", "Berg")
 _LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "pt-BR", "ja-JP", "es-ES")
+_SENTENCES = (
+    "Customer reports the problem started after the last release.", "Steps to reproduce are attached below.",
+    "Tried clearing the cache and signing in again, no change.", "Happens on Chrome and Firefox, not on Safari.",
+    "The error message says the session expired, but it was opened a minute ago.",
+    "Escalated to tier two because the account is on the enterprise plan.", "Waiting for logs from the customer.",
+    "A workaround was suggested: export in smaller batches.", "The customer is travelling and replies late.",
+    "Billing confirmed the charge was made twice on the same day.", "Linked to an open engineering issue.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Padding:
+    """Fill ``field`` (an optional string in the contract's reader schema) with about ``chars`` characters of
+    free text, uniformly between half and one and a half times that, so records vary in size like real
+    notes do. Benchmarks use it to reach a realistic record size; contracts without the field ignore it."""
+
+    field: str
+    chars: int
+
+
+def free_text(rng: random.Random, chars: int) -> str:
+    """Support-desk sentences, exactly ``chars`` characters long (0: empty)."""
+    parts: list[str] = []
+    length = 0
+    while length < chars:
+        sentence = rng.choice(_SENTENCES)
+        parts.append(sentence)
+        length += len(sentence) + 1
+    return " ".join(parts)[:chars]
 
 
 def _uuid(rng: random.Random) -> str:
@@ -33,9 +63,12 @@ def _uuid(rng: random.Random) -> str:
 class EventFactory:
     """Makes events for one contract; keys repeat (a pool of entities) so events update the same keys."""
 
-    def __init__(self, contract: Contract, rng: random.Random, *, keys: int = 500) -> None:
+    def __init__(self, contract: Contract, rng: random.Random, *, keys: int = 500,
+                 padding: Padding | None = None) -> None:
         self.contract = contract
         self._rng = rng
+        fields = {f["name"] for f in contract.reader_schema_json["fields"]}
+        self._padding = padding if padding is not None and padding.field in fields else None
         self._keys = [f"{contract.name[:1]}-{rng.randrange(10**8):08d}" for _ in range(keys)]
         self._make: Callable[[str, int], Event] = {
             "tickets": self._ticket,
@@ -49,6 +82,9 @@ class EventFactory:
         event[self.contract.event_id_field] = _uuid(self._rng)
         event[self.contract.event_time_field] = now_ms - self._rng.randrange(0, 5000)
         event[self.contract.key_field] = key
+        if self._padding is not None:
+            half = self._padding.chars // 2
+            event[self._padding.field] = free_text(self._rng, half + self._rng.randint(0, 2 * half))
         return event
 
     def _ticket(self, key: str, now_ms: int) -> Event:

@@ -23,7 +23,7 @@ from lakegate.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("flink", "hadoop", "kafka", "registry")
+GROUPS = ("flink", "hadoop", "kafka", "registry", "bench")
 _STAMP = ".lakegate-stamp"
 _REGISTRY_COORDS = ("io/apicurio/apicurio-registry-app", "apicurio-registry-app-{v}-all.tar.gz")
 

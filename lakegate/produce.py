@@ -21,7 +21,7 @@ import fastavro
 from kafka import KafkaProducer
 
 from lakegate import kafka_clients
-from lakegate.events import EventFactory
+from lakegate.events import EventFactory, Padding
 from lakegate.logs import kv
 from lakegate.settings import Settings
 from lakegate.testing.corrupt import KEY_KINDS, VALUE_KINDS, corrupt, corrupt_key
@@ -128,12 +128,13 @@ class RecordMaker:
         all_versions: bool,
         duplicate_fraction: float = 0.0,
         unknown_schema_id: int | None = None,
+        padding: Padding | None = None,
     ) -> None:
         self._rng = rng
         self._ids = version_ids
         self._incompatible = incompatible  # contract → (schema id, parsed schema)
         self._writers = {c.name: [fastavro.parse_schema(json.loads(t)) for t in c.schema_texts] for c in contracts}
-        self._factories = [EventFactory(c, rng) for c in contracts]
+        self._factories = [EventFactory(c, rng, padding=padding) for c in contracts]
         self._unknown_id = unknown_schema_id or max(max(ids) for ids in version_ids.values()) + 100_000
         self._bad_fraction, self._bad_kinds, self._all_versions = bad_fraction, list(bad_kinds), all_versions
         self._duplicate_fraction = duplicate_fraction
@@ -187,6 +188,36 @@ class RecordMaker:
             return kind
 
 
+def registered_maker(
+    settings: Settings,
+    contracts: Contracts,
+    rng: random.Random,
+    *,
+    bad_fraction: float,
+    bad_kinds: Sequence[Reason] = DEFAULT_BAD_KINDS,
+    all_versions: bool = False,
+    duplicate_fraction: float = 0.0,
+    padding: Padding | None = None,
+    registry: Registrar | None = None,
+    unknown_schema_id: int | None = None,
+) -> RecordMaker:
+    """A :class:`RecordMaker` whose schema ids are the registry's (``registry``, default: the settings'):
+    every contract version registered, and for ``incompatible_schema`` records a breaking variant of each
+    contract under a subject of its own."""
+    registry = registry or settings.registry_client()
+    incompatible: dict[str, tuple[int, Any]] = {}
+    if Reason.incompatible_schema in bad_kinds:
+        for contract in contracts:
+            variant = incompatible_variant(contract)
+            if variant is not None:
+                # Its own subject: the contract's subject may enforce compatibility and refuse it.
+                schema_id = registry.register(f"lakegate-generator.{contract.name}.incompatible", json.dumps(variant))
+                incompatible[contract.name] = (schema_id, fastavro.parse_schema(variant))
+    return RecordMaker(contracts, register_versions(registry, contracts), incompatible, rng,
+                       bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions,
+                       duplicate_fraction=duplicate_fraction, padding=padding, unknown_schema_id=unknown_schema_id)
+
+
 def produce(
     settings: Settings,
     contracts: Contracts,
@@ -201,6 +232,7 @@ def produce(
     progress: Callable[[int, int], None] | None = None,
     registry: Registrar | None = None,
     unknown_schema_id: int | None = None,
+    padding: Padding | None = None,
 ) -> ProduceReport:
     """Produce ``count`` records spread over the contracts; ``bad_fraction`` of them corrupted.
 
@@ -210,22 +242,14 @@ def produce(
     ``unknown_schema_id`` kind carry (default: one well above every registered id). ``duplicate_fraction`` of the
     valid records are sent a second time right after the original, unchanged (a producer retry): the
     report then holds more than ``count`` records, the retries with ``expected="duplicate_event_id"``.
+    ``padding`` fills a free-text field of the contracts that have it (see :class:`lakegate.events.Padding`).
     """
     if count < 0 or not 0.0 <= bad_fraction <= 1.0 or not 0.0 <= duplicate_fraction <= 1.0:
         raise ValueError("count must be >= 0, bad_fraction and duplicate_fraction within [0, 1]")
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
-    registry = registry or settings.registry_client()
-    incompatible: dict[str, tuple[int, Any]] = {}
-    if Reason.incompatible_schema in bad_kinds:
-        for contract in contracts:
-            variant = incompatible_variant(contract)
-            if variant is not None:
-                # Its own subject: the contract's subject may enforce compatibility and refuse it.
-                schema_id = registry.register(f"lakegate-generator.{contract.name}.incompatible", json.dumps(variant))
-                incompatible[contract.name] = (schema_id, fastavro.parse_schema(variant))
-    maker = RecordMaker(contracts, register_versions(registry, contracts), incompatible, rng,
-                        bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions,
-                        duplicate_fraction=duplicate_fraction, unknown_schema_id=unknown_schema_id)
+    maker = registered_maker(settings, contracts, rng, bad_fraction=bad_fraction, bad_kinds=bad_kinds,
+                             all_versions=all_versions, duplicate_fraction=duplicate_fraction, padding=padding,
+                             registry=registry, unknown_schema_id=unknown_schema_id)
     producer = KafkaProducer(
         **kafka_clients.python_config(settings), acks="all", linger_ms=20, batch_size=256 * 1024,
         client_id="lakegate-produce",

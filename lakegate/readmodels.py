@@ -25,7 +25,14 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
-from lakegate.catalog import audit_table_name, ensure_namespace, iceberg_schema, open_catalog
+from lakegate.catalog import (
+    WRITE_PROPERTIES,
+    audit_table_name,
+    ensure_namespace,
+    iceberg_schema,
+    open_catalog,
+    with_write_properties,
+)
 from lakegate.errors import LakegateError
 from lakegate.logs import kv
 from lakegate.settings import Settings
@@ -91,13 +98,13 @@ def ensure_table(catalog: SqlCatalog, settings: Settings, model: ReadModel, cont
         table = catalog.load_table(name)
     except NoSuchTableError:
         return catalog.create_table(name, schema=iceberg_schema(columns), properties={
-            "format-version": "2",
-            "write.format.default": "parquet",
+            **WRITE_PROPERTIES,
             "lakegate.contract": contract.name,
             "lakegate.read-model": model.name,
             "comment": f"Read model {model.name} of contract {contract.name}: append-only change log; "
                        "current state = latest change per key unless a delete.",
         })
+    table = with_write_properties(table)
     have = sorted((f.name, str(f.field_type)) for f in table.schema().fields)
     want = sorted((f.name, str(f.field_type)) for f in iceberg_schema(columns).fields)
     if have != want:

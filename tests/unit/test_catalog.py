@@ -73,3 +73,19 @@ def test_quarantine_table_has_the_quarantine_columns(settings: Settings) -> None
     assert [f.name for f in table.schema().fields] == [c.name for c in QUARANTINE_COLUMNS]
     assert table.spec().fields[0].name == "quarantined_day"
 
+
+
+def test_tables_are_written_with_zstd_and_older_tables_are_brought_in_line(settings: Settings) -> None:
+    contract = load_contract(SCHEMAS / "tickets")
+    catalog = open_catalog(settings)
+    audit = ensure_audit_table(catalog, settings, contract)
+    quarantine = ensure_quarantine_table(catalog, settings)
+    for table in (audit, quarantine):
+        assert table.properties["write.parquet.compression-codec"] == "zstd"
+    # A table from before: Iceberg's Java writers would compress it with gzip, their built-in default.
+    with audit.transaction() as transaction:
+        transaction.remove_properties("write.parquet.compression-codec")
+    assert "write.parquet.compression-codec" not in catalog.load_table(audit.name()).properties
+    again = ensure_audit_table(catalog, settings, contract)
+    assert again.properties["write.parquet.compression-codec"] == "zstd"
+    assert again.schema() == audit.schema()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import random
 from pathlib import Path
 
 import fastavro
 
-from lakegate.events import EventFactory
+from lakegate.events import EventFactory, Padding
 from udfs.contract import load_contracts
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
@@ -30,3 +31,17 @@ def test_events_encode_with_the_contract_schema_and_are_deterministic() -> None:
         keys = [e[contract.key_field] for e in events]
         assert len(set(keys)) < len(keys), "keys must repeat so that events update the same entities"
         assert all(e[contract.event_time_field] <= 1_700_000_000_000 for e in events)
+
+
+def test_padding_fills_a_free_text_field_of_the_contracts_that_have_it() -> None:
+    tickets = load_contracts(SCHEMAS).by_name("tickets")
+    schema = dict(tickets.reader_schema_json)
+    schema["fields"] = [*schema["fields"], {"name": "notes", "type": ["null", "string"], "default": None}]
+    padded = dataclasses.replace(tickets, reader_schema_json=schema, reader_schema=fastavro.parse_schema(schema))
+    factory = EventFactory(padded, random.Random(3), padding=Padding("notes", 700))
+    events = [factory.next() for _ in range(200)]
+    assert all(350 <= len(e["notes"]) <= 1050 for e in events)
+    assert 600 < sum(len(e["notes"]) for e in events) / len(events) < 800
+    # A contract without the field is left alone, and draws nothing from the generator: same events as unpadded.
+    plain = EventFactory(tickets, random.Random(3), padding=Padding("notes", 700)).next(now_ms=1)
+    assert "notes" not in plain and plain == EventFactory(tickets, random.Random(3)).next(now_ms=1)

@@ -1,0 +1,127 @@
+"""Where the ingest job's Python time goes: py-spy samples the job's JVM, where thread mode runs the Python.
+
+Usage:  .venv/bin/python -m bench.profile_ingest [--events 300000] [--seconds 60] [--read-models open_tickets]
+
+Starts a private stack, pre-loads the benchmark's events (bench/compare.py: ~850 bytes, 1 in 1,000 bad),
+runs lakegate's ingest job on them and, once it commits, samples the job process's JVM with py-spy for
+``--seconds`` (Python frames only: the JVM's own threads are invisible to it, so "idle" below is time the
+Python interpreter spent waiting for the JVM or for records). Prints the functions with the most samples,
+by self time and inclusive, and appends them to bench/results/profile.jsonl.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import compare, measure
+from bench.modes import _tree, machine
+from lakegate import jvm, logs
+from lakegate.stack import local
+
+RESULTS = Path(__file__).resolve().parent / "results" / "profile.jsonl"
+TOP = 25
+
+
+def _jvm_of(root: int) -> int:
+    """The job's JVM: the java process under the job's Python process (PyFlink's gateway, the MiniCluster)."""
+    for pid in _tree(root):
+        try:
+            if Path(f"/proc/{pid}/exe").resolve().name == "java":
+                return pid
+        except OSError:
+            continue
+    raise RuntimeError(f"no java process under pid {root}")
+
+
+def _frame(line: str) -> str:
+    """``function (file:line)`` → ``function (file)``: one row per function, not per line."""
+    name, _, where = line.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0].rstrip(')')})" if where else name
+
+
+def summarise(collapsed: str) -> dict[str, Any]:
+    """py-spy's raw (collapsed) stacks → sample counts per function, self and inclusive."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [_frame(f) for f in stack.split(";") if not f.startswith("process ") and not f.startswith("thread ")]
+        total += count
+        if frames:
+            own[frames[-1]] += count
+            for name in set(frames):
+                inclusive[name] += count
+    return {"samples": total, "self": own.most_common(TOP), "inclusive": inclusive.most_common(TOP)}
+
+
+def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
+    bench_args = compare.parse_args(["--events", str(args.events), "--parallelism", "1", "--pipelines", "lakegate",
+                                     "--read-models", *args.read_models])
+    home = Path(tempfile.mkdtemp(prefix="lakegate-profile-"))
+    settings = compare.stack_settings(bench_args, home)
+    jvm.ensure_artifacts(settings)
+    local.up(settings)
+    try:
+        bench = compare.prepare(bench_args, settings)
+        run = compare.pipeline_settings(bench, "profile", 1, schemas_dir=settings.schemas_dir, drain=True)
+        command, env = compare.launch(bench, "lakegate", run, bench.contracts,
+                                      compare.task_for(bench, run, bounded=True))
+        child = measure.start(command, env, home / "profile.out")
+        try:
+            compare.wait_for(lambda: compare.rows_visible(run, bench.contracts) > 0, 600, child, "the first commit")
+            raw = home / "profile.raw"
+            subprocess.run([pyspy, "record", "--pid", str(_jvm_of(child.pid)), "--duration", str(args.seconds),
+                            "--rate", "100", "--format", "raw", "--nonblocking", "--output", str(raw)],
+                           check=True, capture_output=True)
+            rows_before = compare.rows_visible(run, bench.contracts)
+            child.wait(timeout=3600)
+        finally:
+            measure.stop(child)
+        summary = summarise(raw.read_text())
+        summary.update(events=args.events, read_models=args.read_models, seconds=args.seconds,
+                       rows_at_profile_end=rows_before)
+        return summary
+    finally:
+        local.down(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile_ingest", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=300_000)
+    parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--read-models", nargs="*", default=["open_tickets"])
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    logs.configure()
+    pyspy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if pyspy is None:
+        raise SystemExit("py-spy is not installed: `make setup` installs the dev dependencies (py-spy among them)")
+    started = time.monotonic()
+    summary = profile(args, pyspy)
+    for kind in ("self", "inclusive"):
+        print(f"\n{kind} samples (of {summary['samples']}):")
+        for name, count in summary[kind]:
+            print(f"  {count / max(summary['samples'], 1):6.1%}  {name}")
+    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
+              "machine": machine(), "elapsed_s": round(time.monotonic() - started), **summary}
+    with args.results.open("a") as out:
+        out.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
