@@ -128,6 +128,14 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
         yield Row(change.model, key_text(change.key).encode(), change_json(change))
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
+        self._flush()
+        yield from ()
+
+    def close(self) -> None:  # pending processing-time timers do not fire at the end of input
+        if hasattr(self, "_unflushed"):
+            self._flush()
+
+    def _flush(self) -> None:
         for (model, op), count in self._unflushed.items():
             counter = self._changes.get((model, op))
             if counter is None:
@@ -135,7 +143,6 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
                     self._group.add_group("model", model).add_group("op", op).counter("changes"))
             counter.inc(count)
         self._unflushed.clear()
-        yield from ()
 
 
 def _changelog_sink(settings: Settings, model: ReadModel) -> TableDescriptor:

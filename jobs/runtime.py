@@ -16,7 +16,7 @@ from pathlib import Path
 from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
 
-from lakegate import jvm
+from lakegate import jvm, kafka_clients
 from lakegate.settings import Settings
 
 # Flink metric filter: `<logical scope pattern>[:<names>[:<types>]]`; the route operator's groups start "lakegate".
@@ -130,6 +130,10 @@ def _python_path() -> list[str]:
 
 def prepare_process(settings: Settings) -> None:
     os.environ["HADOOP_CLASSPATH"] = jvm.system_classpath(settings)
+    if settings.kafka_sasl_password:
+        # Kafka's Java clients read it from their JVM's environment (lakegate/kafka_clients.py); the JVM
+        # copies this process's environment when it starts, so a password from the settings file goes here.
+        os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka_sasl_password
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.log_dir)
 

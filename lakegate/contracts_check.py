@@ -231,9 +231,7 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
     """Check (registry required), then register every version, oldest first (idempotent in the registry),
     set each subject's compatibility level to the contract's, and create or evolve the audit tables
     (add-only), so the tables have a new version's columns before any job or producer uses it."""
-    from udfs.registry import RegistryClient
-
-    registry = RegistryClient(settings.registry_url, retries=2)
+    registry = settings.replace(registry_retries=2).registry_client()
     report = check_contracts(settings.schemas_dir, registry=registry, audit_table=_audit_tables(settings))
     out(report.render())
     unreachable = any(line.text.startswith("registry: skipped") for c in report.contracts for line in c.lines)
@@ -260,9 +258,7 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
 def _registry(settings: Settings, offline: bool) -> CompatibilityProbe | None:
     if offline:
         return None
-    from udfs.registry import RegistryClient
-
-    return RegistryClient(settings.registry_url, retries=1, timeout_s=3.0)
+    return settings.replace(registry_retries=1, registry_timeout_s=3).registry_client()
 
 
 def _audit_tables(settings: Settings) -> AuditTableLookup | None:

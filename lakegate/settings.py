@@ -260,6 +260,10 @@ class Settings:
             if not self.kafka_sasl_password:
                 problems.append("kafka_sasl_password is empty: set LAKEGATE_KAFKA_SASL_PASSWORD (or "
                                 "kafka_sasl_password in the settings file)")
+            elif any(c in self.kafka_sasl_password for c in '"\\\n'):
+                # Kafka substitutes it into the JAAS line before parsing it: a quote would end it early.
+                problems.append("kafka_sasl_password must not contain '\"', '\\' or a newline (it is placed "
+                                "inside a quoted JAAS option)")
         elif self.kafka_sasl_username or self.kafka_sasl_password:
             problems.append("kafka_sasl_username/password are set but kafka_security_protocol is "
                             f"{self.kafka_security_protocol}: use SASL_PLAINTEXT or SASL_SSL")

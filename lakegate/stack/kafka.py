@@ -85,7 +85,8 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
     data_dir = base / "data"
     config = base / "server.properties"
     base.mkdir(parents=True, exist_ok=True)
-    config.touch(mode=0o600)  # it holds the SASL user's password when there is one
+    config.touch()
+    config.chmod(0o600)  # it holds the SASL user's password when there is one (an older file may be 0644)
     config.write_text(_server_properties(settings, data_dir, keystore))
     log4j = base / "log4j2.properties"
     log4j.write_text(

@@ -60,12 +60,12 @@ def secured(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactor
         kafka_ssl_cafile=tls.ca, registry_url=f"https://{USER}:{canary}@127.0.0.1:{front}/apis/ccompat/v7",
         registry_ca_file=tls.ca, pii_salt=f"{canary}-pii-salt",
     )
-    kafka.start(settings, keystore=tls.keystore)
-    registry.start(plain)  # Apicurio on plain HTTP, reachable for the job only through the proxy
     try:
+        kafka.start(settings, keystore=tls.keystore)
+        registry.start(plain)  # Apicurio on plain HTTP, reachable for the job only through the proxy
         with BasicAuthTLSProxy(f"http://127.0.0.1:{upstream}", front, tls, USER, canary) as proxy:
-            cluster.up(settings)
             try:
+                cluster.up(settings)
                 yield Secured(settings, plain, canary, tls, proxy)
             finally:
                 cluster.down(settings)
@@ -75,8 +75,10 @@ def secured(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactor
 
 
 def test_clients_without_credentials_are_refused(secured: Secured) -> None:
-    with pytest.raises(StackError):
+    with pytest.raises(StackError):  # no TLS, no SASL
         kafka.admin_client(secured.plain, timeout_ms=5000).list_topics()
+    with pytest.raises(StackError):  # TLS and SASL, the wrong password
+        kafka.admin_client(secured.settings.replace(kafka_sasl_password="not-the-password"), timeout_ms=5000)
     anonymous = secured.settings.registry_url.replace(f"{USER}:{secured.canary}@", "")
     refused = secured.proxy.refused
     with pytest.raises(RegistryUnavailable, match="HTTP 401"):

@@ -71,6 +71,8 @@ def test_python_clients_get_the_same_settings(ca: Path) -> None:
         ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_USERNAME": "svc"},
          "LAKEGATE_KAFKA_SASL_PASSWORD"),
         ({"LAKEGATE_KAFKA_SASL_USERNAME": "svc"}, "use SASL_PLAINTEXT or SASL_SSL"),
+        ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_USERNAME": "svc",
+          "LAKEGATE_KAFKA_SASL_PASSWORD": 'pa"ss'}, "must not contain"),
         ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SSL", "LAKEGATE_KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"},
          "kafka_ssl_cafile /nonexistent/ca.pem is not a file"),
         ({"LAKEGATE_REGISTRY_CA_FILE": "/nonexistent/ca.pem"}, "registry_ca_file"),
