@@ -29,6 +29,7 @@ from pyflink.table.expressions import col, current_timestamp, lit, null_of
 from pyflink.table.types import DataType
 
 from bench.task import Task
+from jobs import flink_types
 from jobs.common import register_catalog
 from jobs.runtime import flink_configuration, prepare_process
 from lakegate import catalog, jvm, logs
@@ -39,24 +40,16 @@ from udfs.contract import Contract, load_contracts
 FORMAT = "avro-confluent-skip-invalid"
 FORMAT_JAR = "bench-formats.jar"  # built by bench/compare.py from bench/java into the run's home
 
-# The row type Flink's AvroSchemaConverter derives from a reader schema (it must match the table's columns
-# exactly): enums and uuids are strings, timestamp-millis is TIMESTAMP(3) (the format's legacy mapping).
-_SOURCE_TYPES = {
-    ColumnKind.string: DataTypes.STRING,
-    ColumnKind.boolean: DataTypes.BOOLEAN,
-    ColumnKind.int: DataTypes.INT,
-    ColumnKind.long: DataTypes.BIGINT,
-    ColumnKind.float: DataTypes.FLOAT,
-    ColumnKind.double: DataTypes.DOUBLE,
-    ColumnKind.bytes: DataTypes.BYTES,
-}
 _TOPIC, _PARTITION, _OFFSET = "kafka_topic", "kafka_partition", "kafka_offset"
 
 
 def source_type(column: Column) -> DataType:
+    """The row type Flink's AvroSchemaConverter derives from a reader schema (it must match the table's
+    columns exactly): enums and uuids are strings, timestamp-millis is TIMESTAMP(3) (the format's legacy
+    mapping); everything else as lakegate's own rows (jobs/flink_types.py)."""
     if column.kind is ColumnKind.timestamp_ms:
         return DataTypes.TIMESTAMP(3, nullable=column.nullable)
-    return _SOURCE_TYPES[column.kind](nullable=column.nullable)
+    return flink_types.data_type(column)
 
 
 def kafka_source(settings: Settings, contract: Contract, task: Task) -> TableDescriptor:

@@ -60,14 +60,19 @@ def row_type(columns: tuple[Column, ...]) -> TypeInformation:
     return Types.ROW_NAMED([c.name for c in columns], [_TYPE_INFO[c.kind] for c in columns])
 
 
+def data_type(column: Column) -> DataType:
+    """The column's Flink SQL type as it crosses from Python (timestamps as epoch-millisecond BIGINT)."""
+    result: DataType = _DATA_TYPE[column.kind](nullable=column.nullable)
+    return result
+
+
 def stream_schema(columns: tuple[Column, ...], extra: Sequence[tuple[str, DataType]] = ()) -> Schema:
     """Schema for ``from_data_stream``: declares NOT NULL where the columns guarantee a value."""
     builder = Schema.new_builder()
     for c in columns:
-        data_type: DataType = _DATA_TYPE[c.kind](nullable=c.nullable)
-        builder = builder.column(c.name, data_type)
-    for name, data_type in extra:
-        builder = builder.column(name, data_type)
+        builder = builder.column(c.name, data_type(c))
+    for name, extra_type in extra:
+        builder = builder.column(name, extra_type)
     return builder.build()
 
 
