@@ -53,11 +53,30 @@ class LocalHistogram:
         return cumulative
 
 
+class LabelledCounters:
+    """Flink counters under one group, created on first use: one per path of groups and key/value groups
+    (``("model", "users_current")`` becomes a label)."""
+
+    def __init__(self, group: Any) -> None:
+        self._root = group
+        self._counters: dict[tuple[str, ...], Any] = {}
+
+    def counter(self, *path: tuple[str, str] | str, name: str) -> Any:
+        key = (*(p if isinstance(p, str) else f"{p[0]}={p[1]}" for p in path), name)
+        counter = self._counters.get(key)
+        if counter is None:
+            group = self._root
+            for part in path:
+                group = group.add_group(part) if isinstance(part, str) else group.add_group(*part)
+            counter = self._counters[key] = group.counter(name)
+        return counter
+
+
 class RouteMetrics:
     """What ``route`` observes per record; Flink counters are created lazily, one per label combination."""
 
     def __init__(self, metric_group: Any, wall_clock: Callable[[], float] = time.time) -> None:
-        self._root = metric_group.add_group("lakegate")
+        self._flink = LabelledCounters(metric_group.add_group("lakegate"))
         self._wall_clock = wall_clock
         self._records: Counter[RecordLabels] = Counter()
         self._quarantined: Counter[QuarantineLabels] = Counter()
@@ -65,7 +84,6 @@ class RouteMetrics:
         self._freshness: dict[str, LocalHistogram] = {}
         self._first_seen: dict[tuple[str, str], int] = {}  # not yet flushed
         self._seen: set[tuple[str, str]] = set()
-        self._counters: dict[tuple[str, ...], Any] = {}
         self.pending = False  # something to flush
 
     # ---- per record (plain Python) ----------------------------------------------------------------------
@@ -121,11 +139,4 @@ class RouteMetrics:
         self.pending = False
 
     def _counter(self, *path: tuple[str, str] | str, name: str) -> Any:
-        key = (*(p if isinstance(p, str) else f"{p[0]}={p[1]}" for p in path), name)
-        counter = self._counters.get(key)
-        if counter is None:
-            group = self._root
-            for part in path:
-                group = group.add_group(part) if isinstance(part, str) else group.add_group(*part)
-            counter = self._counters[key] = group.counter(name)
-        return counter
+        return self._flink.counter(*path, name=name)

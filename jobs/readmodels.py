@@ -29,7 +29,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from jobs import flink_types
 from jobs.common import exactly_once_kafka_sink
-from jobs.metrics import METRICS_FLUSH_MS
+from jobs.metrics import METRICS_FLUSH_MS, LabelledCounters
 from jobs.runtime import worker_schemas_dir
 from lakegate import readmodels
 from lakegate.settings import Settings
@@ -96,12 +96,10 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
         self._tags = {name: model_tag(m, c) for name, (m, c) in self._models.items()}
         self._state = runtime_context.get_state(ValueStateDescriptor("read-model-state", Types.STRING()))
         self._watermarks: dict[str, int] = {}  # per model: one contract's traffic must not close another's windows
-        group = runtime_context.get_metrics_group().add_group("lakegate")
-        self._changes: dict[tuple[str, str], Any] = {}
+        self._changes = LabelledCounters(runtime_context.get_metrics_group().add_group("lakegate"))
         # Counted here and handed to Flink's counters once a second (a timer): in thread mode each counter
         # call crosses into the JVM, as in jobs/metrics.py.
         self._unflushed: Counter[tuple[str, str]] = Counter()
-        self._group = group
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         event = event_from_json(value[0])
@@ -137,11 +135,7 @@ class ReadModelFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink 
 
     def _flush(self) -> None:
         for (model, op), count in self._unflushed.items():
-            counter = self._changes.get((model, op))
-            if counter is None:
-                counter = self._changes[(model, op)] = (
-                    self._group.add_group("model", model).add_group("op", op).counter("changes"))
-            counter.inc(count)
+            self._changes.counter(("model", model), ("op", op), name="changes").inc(count)
         self._unflushed.clear()
 
 
