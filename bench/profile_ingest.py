@@ -5,8 +5,11 @@ Usage:  .venv/bin/python -m bench.profile_ingest [--events 300000] [--seconds 60
 Starts a private stack, pre-loads the benchmark's events (bench/compare.py: ~850 bytes, 1 in 1,000 bad),
 runs lakegate's ingest job on them and, once it commits, samples the job process's JVM with py-spy for
 ``--seconds`` (Python frames only: the JVM's own threads are invisible to it, so "idle" below is time the
-Python interpreter spent waiting for the JVM or for records). Prints the functions with the most samples,
-by self time and inclusive, and appends them to bench/results/profile.jsonl.
+Python interpreter spent waiting for the JVM or for records). At the same time, Java Flight Recorder
+(the JDK's ``jcmd``/``jfr``) samples the same JVM's Java threads: the Java side of the hand-over, the sinks,
+the Kafka source, checkpoints. Prints the functions with the most samples, by self time and inclusive
+(Python), and the Java methods, packages and threads with the most samples (JVM); appends both to
+bench/results/profile.jsonl.
 """
 
 from __future__ import annotations
@@ -68,6 +71,39 @@ def summarise(collapsed: str) -> dict[str, Any]:
     return {"samples": total, "self": own.most_common(TOP), "inclusive": inclusive.most_common(TOP)}
 
 
+def summarise_jfr(recording: Path) -> dict[str, Any]:
+    """JFR's execution samples (Java threads running Java code) → counts per method (top frame), per package
+    (inclusive: a package counts once per sample whatever its depth) and per thread."""
+    printed = subprocess.run(["jfr", "print", "--json", "--stack-depth", "96", "--events", "jdk.ExecutionSample",
+                              str(recording)], check=True, capture_output=True, text=True).stdout
+    own: Counter[str] = Counter()
+    packages: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    events = json.loads(printed)["recording"]["events"]
+    for event in events:
+        values = event["values"]
+        frames = [f["method"] for f in (values.get("stackTrace") or {}).get("frames", [])]
+        thread = (values.get("sampledThread") or {}).get("javaName") or "?"
+        threads[_thread_family(thread)] += 1
+        if not frames:
+            continue
+        own[f"{frames[0]['type']['name']}.{frames[0]['name']}"] += 1
+        for package in {_package(m["type"]["name"]) for m in frames}:
+            packages[package] += 1
+    return {"samples": len(events), "self": own.most_common(TOP), "packages": packages.most_common(TOP),
+            "threads": threads.most_common(TOP)}
+
+
+def _package(class_name: str) -> str:
+    """``org.apache.iceberg.parquet.ParquetWriter`` → ``org.apache.iceberg.parquet``: a readable grouping."""
+    return ".".join(class_name.split(".")[:4]) if "." in class_name else class_name
+
+
+def _thread_family(name: str) -> str:
+    """Thread names without their counters: ``Legacy Source Thread - Source: x (1/1)#0`` and the like."""
+    return name.split(" (", maxsplit=1)[0].split("#", maxsplit=1)[0].rstrip("0123456789- ") or name
+
+
 def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
     bench_args = compare.parse_args(["--events", str(args.events), "--parallelism", "1", "--pipelines", "lakegate",
                                      "--read-models", *args.read_models])
@@ -84,14 +120,22 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
         try:
             compare.wait_for(lambda: compare.rows_visible(run, bench.contracts) > 0, 600, child, "the first commit")
             raw = home / "profile.raw"
-            subprocess.run([pyspy, "record", "--pid", str(_jvm_of(child.pid)), "--duration", str(args.seconds),
+            jvm_pid = _jvm_of(child.pid)
+            recording = home / "profile.jfr"
+            subprocess.run(["jcmd", str(jvm_pid), "JFR.start", "name=lakegate", "settings=profile",
+                            f"duration={args.seconds}s", f"filename={recording}"], check=True, capture_output=True)
+            subprocess.run([pyspy, "record", "--pid", str(jvm_pid), "--duration", str(args.seconds),
                             "--rate", "100", "--format", "raw", "--nonblocking", "--output", str(raw)],
                            check=True, capture_output=True)
             rows_before = compare.rows_visible(run, bench.contracts)
+            compare.wait_for(recording.exists, 60, child, "the JFR recording")
+            time.sleep(2)  # jcmd writes the file when the recording ends; let it finish
+            java = summarise_jfr(recording)
             child.wait(timeout=3600)
         finally:
             measure.stop(child)
         summary = summarise(raw.read_text())
+        summary["jvm"] = java
         summary.update(events=args.events, read_models=args.read_models, seconds=args.seconds,
                        rows_at_profile_end=rows_before)
         return summary
@@ -113,9 +157,14 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     summary = profile(args, pyspy)
     for kind in ("self", "inclusive"):
-        print(f"\n{kind} samples (of {summary['samples']}):")
+        print(f"\nPython, {kind} samples (of {summary['samples']}):")
         for name, count in summary[kind]:
             print(f"  {count / max(summary['samples'], 1):6.1%}  {name}")
+    java = summary["jvm"]
+    for kind in ("threads", "self", "packages"):
+        print(f"\nJVM, {kind} (of {java['samples']} Java execution samples):")
+        for name, count in java[kind]:
+            print(f"  {count / max(java['samples'], 1):6.1%}  {name}")
     record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
               "machine": machine(), "elapsed_s": round(time.monotonic() - started), **summary}
     with args.results.open("a") as out:

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyflink.common import Configuration, Row
+from pyflink.common import Configuration
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.table import Schema, StatementSet, StreamTableEnvironment, TableDescriptor
 from pyflink.table.catalog import CatalogDescriptor
 from pyiceberg.catalog.sql import SqlCatalog
 
-from jobs import flink_types
+from jobs import rowbytes
 from jobs.runtime import worker_schemas_dir
 from lakegate import catalog, kafka_clients
 from lakegate.settings import Settings
 from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contract, load_contracts
 from udfs.router import Router, Valid
+from udfs.rowcodec import RowEncoder
 
 
 def register_catalog(t_env: StreamTableEnvironment, settings: Settings) -> None:
@@ -26,8 +27,9 @@ def register_catalog(t_env: StreamTableEnvironment, settings: Settings) -> None:
     t_env.create_catalog(settings.catalog_name, CatalogDescriptor.of(settings.catalog_name, conf))
 
 
-def audit_tag(contract: str, row_type: Any) -> OutputTag:
-    return OutputTag(f"audit-{contract}", row_type)
+def audit_tag(contract: str) -> OutputTag:
+    """The side output of a contract's audit rows, each encoded as one byte string (jobs/rowbytes.py)."""
+    return OutputTag(f"audit-{contract}", rowbytes.ROW_BYTES)
 
 
 class AuditRouting:
@@ -38,12 +40,13 @@ class AuditRouting:
     def __init__(self, settings: Settings) -> None:
         self.contracts = load_contracts(worker_schemas_dir(settings))
         self.router = Router(self.contracts, settings.registry_client())
-        self._columns = {c.name: audit_columns(c) for c in self.contracts}
-        self._tags = {n: audit_tag(n, flink_types.row_type(cols)) for n, cols in self._columns.items()}
+        self._encoders = {c.name: RowEncoder(audit_columns(c)) for c in self.contracts}
+        self._tags = {n: audit_tag(n) for n in self._encoders}
 
-    def audit_output(self, valid: Valid) -> tuple[OutputTag, Row]:
-        """The side output and the audit-table row of a valid record."""
-        return self._tags[valid.contract], Row(*audit_values(valid, self._columns[valid.contract]))
+    def audit_output(self, valid: Valid) -> tuple[OutputTag, bytes]:
+        """The side output and the encoded audit-table row of a valid record."""
+        encoder = self._encoders[valid.contract]
+        return self._tags[valid.contract], encoder.encode(audit_values(valid, encoder.columns))
 
 
 def optional_bytes(value: Any) -> bytes | None:
@@ -61,14 +64,13 @@ def add_audit_insert(
     routed: DataStream,
 ) -> None:
     """Insert ``routed``'s side output for ``contract`` into its audit table, in the table's column order."""
-    columns = audit_columns(contract)
     # A side output is a virtual edge of the routing operator, not an operator: nothing to name or uid.
-    side = routed.get_side_output(audit_tag(contract.name, flink_types.row_type(columns)))
-    table = t_env.from_data_stream(side, flink_types.stream_schema(columns))
+    side = routed.get_side_output(audit_tag(contract.name))
     name = catalog.audit_table_name(settings, contract)
     layout = [f.name for f in iceberg.load_table(name).schema().fields]
-    projection = flink_types.sink_projection(columns, layout)
-    statements.add_insert(f"{settings.catalog_name}.{name}", table.select(*projection))
+    rows = rowbytes.decoded_table(t_env, side, audit_columns(contract), layout,
+                                  name=f"audit_rows_{contract.name}", uid=f"audit-rows-{contract.name}")
+    statements.add_insert(f"{settings.catalog_name}.{name}", rows)
 
 
 def exactly_once_kafka_sink(settings: Settings, schema: Schema, topic: str, transactional_id: str) -> TableDescriptor:

@@ -83,17 +83,22 @@ def sink_projection(columns: tuple[Column, ...], table_order: Sequence[str] | No
     not where the contract's reader schema has them: so the projection follows ``table_order``.
     """
     by_name = {c.name: c for c in columns}
-    order = list(table_order) if table_order is not None else [c.name for c in columns]
-    unknown = [name for name in order if name not in by_name]
-    if unknown or len(order) != len(by_name):
-        raise ValueError(
-            f"table columns {order} do not match the contract's columns {list(by_name)}; "
-            "run `lakegate contracts check` to see which change Iceberg cannot follow"
-        )
     out: list[Expression] = []
-    for name in order:
+    for name in column_order(columns, table_order):
         if by_name[name].kind is ColumnKind.timestamp_ms:
             out.append(to_timestamp_ltz(col(name), 3).cast(DataTypes.TIMESTAMP_LTZ(6)).alias(name))
         else:
             out.append(col(name))
     return out
+
+
+def column_order(columns: tuple[Column, ...], table_order: Sequence[str] | None) -> list[str]:
+    """The column names in the table's order (``None``: the columns' own), checked to be the same set."""
+    names = [c.name for c in columns]
+    order = list(table_order) if table_order is not None else names
+    if sorted(order) != sorted(names):
+        raise ValueError(
+            f"table columns {order} do not match the contract's columns {names}; "
+            "run `lakegate contracts check` to see which change Iceberg cannot follow"
+        )
+    return order

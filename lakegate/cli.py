@@ -108,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _setup(args: argparse.Namespace, settings: Settings) -> int:
     jvm.ensure_artifacts(settings)
+    jvm.runtime_jar(settings)
     return _dashboards(argparse.Namespace(out=None), settings)
 
 

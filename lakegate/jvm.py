@@ -1,8 +1,10 @@
-"""The JVM side: fetch the pinned artifacts declared in ``deploy/pom.xml``, locate Java, build classpaths.
+"""The JVM side: fetch the pinned artifacts declared in ``deploy/pom.xml``, locate Java, build classpaths,
+compile lakegate's own Java (``jvm/src``).
 
 ``ensure_artifacts`` runs Maven once per artifact group (a profile in the pom) into ``<home>/jvm/<group>``
 and writes a stamp holding the pom's hash; a second call with the same pom is a no-op that costs no
-Maven start and no download.
+Maven start and no download. ``runtime_jar`` compiles ``jvm/src`` (the JVM half of the jobs: see
+``jobs/rowbytes.py``) with the JDK's ``javac`` into a jar named after the sources' hash, once per change.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -145,7 +148,59 @@ def metric_reporter_jars() -> list[Path]:
 
 
 def pipeline_jars(settings: Settings) -> list[Path]:
-    return [j for j in jars(settings, "flink") if not j.name.startswith("sqlite-jdbc")]
+    return [*(j for j in jars(settings, "flink") if not j.name.startswith("sqlite-jdbc")), runtime_jar(settings)]
+
+
+RUNTIME_SOURCES = Path(__file__).resolve().parents[1] / "jvm" / "src"
+
+
+def runtime_jar(settings: Settings) -> Path:
+    """lakegate's own Java classes (``jvm/src``), compiled against the pinned Flink on first use.
+
+    Named after a hash of the sources, so an edited source gets a new jar and a stale one is never used."""
+    sources = sorted(RUNTIME_SOURCES.rglob("*.java"))
+    if not sources:
+        raise SetupError(f"no Java sources under {RUNTIME_SOURCES}; run from a lakegate checkout")
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.relative_to(RUNTIME_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
+    target = settings.jvm_dir / "lakegate" / f"lakegate-flink-{digest.hexdigest()[:16]}.jar"
+    if not target.is_file():
+        started = time.monotonic()
+        compile_jar(settings, RUNTIME_SOURCES, target, flink_compile_classpath())
+        log.info("compiled lakegate's Java classes", extra=kv(jar=target, seconds=round(time.monotonic() - started, 1)))
+    return target
+
+
+def flink_compile_classpath() -> list[Path]:
+    """The Flink API jars PyFlink bundles: what lakegate's Java classes compile against (and run with)."""
+    import pyflink
+
+    return sorted((Path(pyflink.__file__).parent / "lib").glob("*.jar"))
+
+
+def compile_jar(settings: Settings, sources: Path, target: Path, classpath: list[Path]) -> Path:
+    """``javac`` every ``.java`` under ``sources`` (plus ``sources/META-INF`` if present) into ``target``,
+    atomically: a concurrent build or a failed one never leaves a half-written jar under that name."""
+    bin_dir = Path(java_executable(settings)).resolve().parent
+    javac, jar = bin_dir / "javac", bin_dir / "jar"
+    if not javac.is_file():
+        raise SetupError(f"no javac beside {bin_dir / 'java'}: lakegate needs a JDK 17, not only a JRE")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="lakegate-javac-", dir=target.parent) as work:
+        classes = Path(work) / "classes"
+        result = subprocess.run([str(javac), "-nowarn", "--release", "17", "-d", str(classes),
+                                 "-cp", os.pathsep.join(str(j) for j in classpath),
+                                 *(str(s) for s in sorted(sources.rglob("*.java")))],
+                                capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise SetupError(f"javac failed for {sources}:\n{(result.stdout + result.stderr).strip()[-3000:]}")
+        extra = ["-C", str(sources), "META-INF"] if (sources / "META-INF").is_dir() else []
+        built = Path(work) / target.name
+        subprocess.run([str(jar), "--create", "--file", str(built), "-C", str(classes), ".", *extra],
+                       check=True, capture_output=True, text=True)
+        built.replace(target)
+    return target
 
 
 def registry_runner(settings: Settings) -> Path:

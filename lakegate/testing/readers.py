@@ -41,6 +41,37 @@ def topic_coordinates(settings: Settings, topics: list[str]) -> set[tuple[str, i
         consumer.close()
 
 
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int
+    key: bytes | None
+    value: bytes | None
+
+
+def read_records(settings: Settings, topics: list[str], *, timeout_s: float = 60.0) -> list[SourceRecord]:
+    """Every record currently in the topics, with its raw key and value (non-transactional producers)."""
+    consumer = KafkaConsumer(**kafka_clients.python_config(settings), enable_auto_commit=False,
+                             client_id="lakegate-test-records")
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        out: list[SourceRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while not all(consumer.position(tp) >= end[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"topics {topics} not read to their end in {timeout_s}s")
+            for records in consumer.poll(timeout_ms=500).values():
+                out.extend(SourceRecord(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value) for m in records)
+        return out
+    finally:
+        consumer.close()
+
+
 def read_audit(settings: Settings, contract: Contract) -> pa.Table:
     table = open_catalog(settings).load_table(audit_table_name(settings, contract))
     return table.scan().to_arrow()

@@ -10,8 +10,17 @@ import pytest
 from lakegate.produce import DEFAULT_BAD_KINDS, VALID, ProduceReport, produce
 from lakegate.settings import Settings
 from lakegate.testing.plugin import JobRun
-from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine, topic_coordinates
+from lakegate.testing.readers import (
+    DeadLetter,
+    read_audit,
+    read_dead_letters,
+    read_quarantine,
+    read_records,
+    topic_coordinates,
+)
+from udfs.columns import ColumnKind, audit_columns, audit_values
 from udfs.contract import Contracts
+from udfs.router import RawRecord, Router, Valid
 
 pytestmark = pytest.mark.job
 
@@ -57,6 +66,38 @@ def test_valid_records_are_audited_with_their_event_id(ingested) -> None:  # typ
     assert 2000 < len(valid) < 3000
     for r in valid:
         assert audit_ids.get((r.topic, r.partition, r.offset)) == r.event_id
+
+
+def test_audit_rows_hold_every_field_as_routed(  # type: ignore[no-untyped-def]
+    ingested, lakegate_stack: Settings, lakegate_contracts: Contracts
+) -> None:
+    """Every column of every audit row equals what the router makes of the source record (the rows cross
+    from Python to the JVM encoded, jobs/rowbytes.py; this catches any field the decoding gets wrong)."""
+    router = Router(lakegate_contracts, lakegate_stack.registry_client())
+    duplicates = {d.source for d in ingested[3] if d.reason == "duplicate_event_id"}
+    compared = 0
+    by_coordinate = {}
+    for contract in lakegate_contracts:
+        for row in read_audit(lakegate_stack, contract).to_pylist():
+            by_coordinate[(row["lg_topic"], row["lg_partition"], row["lg_offset"])] = (contract, row)
+    for record in read_records(lakegate_stack, [c.topic for c in lakegate_contracts]):
+        result = router.route(RawRecord(topic=record.topic, partition=record.partition, offset=record.offset,
+                                        timestamp_ms=record.timestamp_ms, key=record.key, value=record.value))
+        coordinate = (record.topic, record.partition, record.offset)
+        if not isinstance(result, Valid) or coordinate in duplicates:
+            continue
+        contract, row = by_coordinate.pop(coordinate)
+        columns = audit_columns(contract)
+        expected = dict(zip([c.name for c in columns], audit_values(result, columns), strict=True))
+        for column in columns:
+            value = row[column.name]
+            if column.kind is ColumnKind.timestamp_ms and value is not None:
+                value = round(value.timestamp() * 1000)
+            if column.name != "lg_ingest_time":  # when the job read it, not when this test did
+                assert value == expected[column.name], (column.name, record.offset)
+        compared += 1
+    assert compared > 2000
+    assert not by_coordinate, "audit rows without a valid source record"
 
 
 def test_bad_records_are_quarantined_unchanged_with_their_reason(ingested) -> None:  # type: ignore[no-untyped-def]
