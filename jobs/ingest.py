@@ -8,7 +8,10 @@ Data flow::
       → route (Python: udfs.router.Router — framing, registry lookup, decode, envelope, key checks —
                then dedupe: a valid record whose event id its contract already accepted within
                dedupe_window_s is quarantined as duplicate_event_id; keyed MapState with TTL)
-          ├─ side output per contract → Iceberg table <audit_namespace>.<contract>
+          ├─ side output per contract: the audit row as one Avro byte string (jobs/rowbytes.py)
+          │    → decoded on the JVM, in a chain of its own → Iceberg table <audit_namespace>.<contract>
+          ├─ read models (jobs/readmodels.py): applied in route when keyed like their topic, else
+          │    side output → keyed by model key → read_models; then model tables and changelog topics
           └─ main output (quarantine)  ├→ dead-letter topic: original key and value bytes unchanged,
                                        │  reason and source coordinates in headers
                                        └→ Iceberg table <quarantine_namespace>.records (same facts, typed)
@@ -58,7 +61,7 @@ from jobs.common import (
     register_catalog,
     with_client_security,
 )
-from jobs.metrics import METRICS_FLUSH_MS, RouteMetrics
+from jobs.metrics import METRICS_FLUSH_MS, LabelledCounters, RouteMetrics
 from jobs.readmodels import ModelEvents, add_read_models
 from jobs.runtime import stream_environment
 from lakegate import catalog, logs, readmodels
@@ -143,7 +146,8 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
                         for c in self._routing.contracts if c.dedupe_window_s > 0}
         self._metrics = RouteMetrics(runtime_context.get_metrics_group())
         self._flush_armed = False
-        self._model_events = ModelEvents(self._routing.contracts, settings.pii_salt.encode())
+        self._model_events = ModelEvents(self._routing.contracts, settings.pii_salt.encode(), runtime_context)
+        self._model_changes = LabelledCounters(runtime_context.get_metrics_group().add_group("lakegate"))
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
         assert self._routing is not None
@@ -192,13 +196,17 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
             self._flush_armed = True
 
     def on_timer(self, timestamp: int, ctx: Any) -> Iterator[Any]:
-        self._metrics.flush()
+        self._flush()
         self._flush_armed = False
         yield from ()
 
-    def close(self) -> None:
+    def close(self) -> None:  # pending processing-time timers do not fire at the end of input
         if self._routing is not None:
-            self._metrics.flush()
+            self._flush()
+
+    def _flush(self) -> None:
+        self._metrics.flush()
+        self._model_events.applier.flush(self._model_changes)
 
 
 def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) -> TableDescriptor:

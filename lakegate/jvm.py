@@ -157,16 +157,25 @@ RUNTIME_SOURCES = Path(__file__).resolve().parents[1] / "jvm" / "src"
 def runtime_jar(settings: Settings) -> Path:
     """lakegate's own Java classes (``jvm/src``), compiled against the pinned Flink on first use.
 
-    Named after a hash of the sources, so an edited source gets a new jar and a stale one is never used."""
+    Named after a hash of the sources, so an edited source gets a new jar and a stale one is never used.
+    Where the sources are not installed (an image built with ``pip install .``), the jar ``lakegate setup``
+    built from the checkout is used: there must be exactly one."""
+    folder = settings.jvm_dir / "lakegate"
     sources = sorted(RUNTIME_SOURCES.rglob("*.java"))
     if not sources:
-        raise SetupError(f"no Java sources under {RUNTIME_SOURCES}; run from a lakegate checkout")
+        built = sorted(folder.glob("lakegate-flink-*.jar"))
+        if len(built) != 1:
+            raise SetupError(f"no Java sources under {RUNTIME_SOURCES} and {len(built)} built jars in {folder}: "
+                             "run `lakegate setup` from a lakegate checkout (it needs a JDK's javac)")
+        return built[0]
     digest = hashlib.sha256()
     for source in sources:
         digest.update(source.relative_to(RUNTIME_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
-    target = settings.jvm_dir / "lakegate" / f"lakegate-flink-{digest.hexdigest()[:16]}.jar"
+    target = folder / f"lakegate-flink-{digest.hexdigest()[:16]}.jar"
     if not target.is_file():
         started = time.monotonic()
+        for stale in folder.glob("lakegate-flink-*.jar"):
+            stale.unlink()
         compile_jar(settings, RUNTIME_SOURCES, target, flink_compile_classpath())
         log.info("compiled lakegate's Java classes", extra=kv(jar=target, seconds=round(time.monotonic() - started, 1)))
     return target

@@ -502,6 +502,14 @@ def _order(order_by: str, payload: Mapping[str, object], envelope: Envelope) -> 
     return (value, envelope.partition, envelope.offset)
 
 
+def keyed_like_the_topic(model: ReadModel, contract: Contract) -> bool:
+    """A current model keyed by the contract's ``key_field`` alone: its key is the Kafka key (the router
+    quarantines a record whose Kafka key differs from that field), so whatever is keyed by the Kafka key,
+    the ingest job's ``route``, can keep the model's state too. Aggregates are not: a windowed one has
+    several keys per Kafka key, and a group-by field is rarely the key."""
+    return isinstance(model, CurrentModel) and model.key == (contract.key_field,)
+
+
 def key_text(key: Key) -> str:
     """Canonical JSON of a model key (the Flink key and the changelog's Kafka key): equal keys, equal text."""
     return json.dumps(list(key), ensure_ascii=False, separators=(",", ":"))

@@ -39,6 +39,7 @@ from udfs.readmodels import (
     event_to_json,
     fold,
     key_text,
+    keyed_like_the_topic,
     model_columns,
     prepare,
     state_from_json,
@@ -118,6 +119,15 @@ def run_aggregate(m: AggregateModel, evs: Iterable[ModelEvent]) -> list[Change]:
 
 
 # -- the repo's contracts ----------------------------------------------------------------------------------
+
+
+def test_current_models_keyed_by_the_key_field_are_applied_where_the_topic_is_keyed(contracts: Contracts) -> None:
+    placed = {m.name: keyed_like_the_topic(m, c) for c in contracts for m in c.read_models}
+    assert placed == {"open_tickets": True, "users_current": True,
+                      "ticket_events_by_status": False, "ticket_events_per_hour": False}
+    tickets, contract = current(contracts, "open_tickets")
+    assert not keyed_like_the_topic(replace(tickets, key=("customer_id",)), contract)
+    assert not keyed_like_the_topic(replace(tickets, key=("ticket_id", "customer_id")), contract)
 
 
 def test_repo_contracts_load_with_their_read_models(contracts: Contracts) -> None:
