@@ -8,7 +8,8 @@ Runs tiny jobs on a MiniCluster (thread mode, parallelism 1), each: a JVM ``data
 (the input crossing alone), yield 1 or 4 side outputs of ``bytes``, yield one side output of a 20-field
 row, call ``MapState.contains`` + ``put``, call ``ValueState.value`` + ``update``. Each variant's extra
 time over the baseline (same records; start-up cancels out), divided by records times the crossings it adds,
-is the cost per crossing. Appends one JSON record to bench/results/boundary.jsonl.
+is the cost per crossing. A first, uncounted job warms the JVM up. Appends one JSON record to
+bench/results/boundary.jsonl.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.modes import machine
 
     started = time.monotonic()
+    run("input only", args.records)  # warm-up, not counted: the first job in a JVM runs colder code
     seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for repeat in range(args.repeats):
         order = list(VARIANTS) if repeat % 2 == 0 else list(reversed(VARIANTS))

@@ -24,6 +24,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,20 @@ def cluster_dir(settings: Settings) -> Path:
 
 
 def _services(settings: Settings) -> list[Service]:
+    """The JobManager, then ``cluster_taskmanagers`` TaskManagers (all with the same configuration)."""
     run = cluster_dir(settings) / "run"
-    return [Service("jobmanager", run), Service("taskmanager", run)]
+    taskmanagers = [Service("taskmanager" if i == 1 else f"taskmanager-{i}", run)
+                    for i in range(1, settings.cluster_taskmanagers + 1)]
+    return [Service("jobmanager", run), *taskmanagers]
+
+
+def _all_services(settings: Settings) -> list[Service]:
+    """What may be running: the configured services plus TaskManagers a larger ``cluster_taskmanagers`` started."""
+    services = _services(settings)
+    known = {s.name for s in services}
+    run = cluster_dir(settings) / "run"
+    extra = [Service(f.stem, run) for f in sorted(run.glob("taskmanager-*.pid")) if f.stem not in known]
+    return [*services, *extra]
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -133,22 +146,28 @@ def up(settings: Settings) -> None:
         if source.exists():
             (conf / name).write_text(source.read_text())
     env = _env(settings)
-    jobmanager, taskmanager = _services(settings)
+    jobmanager, *taskmanagers = _services(settings)
     bin_dir = flink_home() / "bin"
     jobmanager.start([str(bin_dir / "jobmanager.sh"), "start-foreground"],
                      ready=lambda: overview(settings) is not None, env=env, timeout_s=120)
-    taskmanager.start([str(bin_dir / "taskmanager.sh"), "start-foreground"],
-                      ready=lambda: (overview(settings) or {}).get("taskmanagers", 0) >= 1, env=env, timeout_s=120)
-    log.info("cluster up", extra=kv(rest=settings.cluster_rest_url, dir=cluster_dir(settings)))
+    for count, taskmanager in enumerate(taskmanagers, 1):
+        taskmanager.start([str(bin_dir / "taskmanager.sh"), "start-foreground"],
+                          ready=_registered(settings, count), env=env, timeout_s=120)
+    log.info("cluster up", extra=kv(rest=settings.cluster_rest_url, dir=cluster_dir(settings),
+                                    taskmanagers=len(taskmanagers), slots_each=settings.cluster_slots))
+
+
+def _registered(settings: Settings, taskmanagers: int) -> Callable[[], bool]:
+    return lambda: (overview(settings) or {}).get("taskmanagers", 0) >= taskmanagers
 
 
 def down(settings: Settings) -> None:
-    for service in reversed(_services(settings)):
+    for service in reversed(_all_services(settings)):
         service.stop()
 
 
 def status(settings: Settings) -> dict[str, object]:
-    out: dict[str, object] = {s.name: s.pid() for s in _services(settings)}
+    out: dict[str, object] = {s.name: s.pid() for s in _all_services(settings)}
     info = overview(settings)
     out["rest"] = settings.cluster_rest_url if info else "not answering"
     if info:

@@ -174,8 +174,6 @@ def runtime_jar(settings: Settings) -> Path:
     target = folder / f"lakegate-flink-{digest.hexdigest()[:16]}.jar"
     if not target.is_file():
         started = time.monotonic()
-        for stale in folder.glob("lakegate-flink-*.jar"):
-            stale.unlink()
         compile_jar(settings, RUNTIME_SOURCES, target, flink_compile_classpath())
         log.info("compiled lakegate's Java classes", extra=kv(jar=target, seconds=round(time.monotonic() - started, 1)))
     return target

@@ -36,7 +36,7 @@ _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 _MINIMUMS = {
     "parallelism": 1, "topic_partitions": 1, "kafka_heap_mb": 1, "registry_heap_mb": 1,
     "checkpoint_interval_ms": 100, "registry_timeout_s": 1, "registry_retries": 0, "restart_attempts": 0,
-    "exporter_interval_s": 1,
+    "exporter_interval_s": 1, "cluster_slots": 1, "cluster_taskmanagers": 1,
 }
 
 
@@ -122,6 +122,9 @@ class Settings:
     cluster_rest_url: str = "http://127.0.0.1:18100"
     cluster_rpc_port: int = 18101
     cluster_slots: int = 2
+    # TaskManager processes of the local cluster. In thread mode each has one Python interpreter, whose lock
+    # every Python operator in it shares: several one-slot TaskManagers let parallel tasks use several cores.
+    cluster_taskmanagers: int = 1
     cluster_taskmanager_memory: str = "2048m"
     # Remote target: ship lakegate's Python code (jobs, udfs, lakegate) and the contracts with each job
     # (`python.files`) instead of the TaskManagers importing them from this checkout. The cluster's Python
@@ -281,6 +284,10 @@ class Settings:
                     for name in ("metrics_port", "flink_rest_port") if not _is_port_range(getattr(self, name))]
         if not 0 <= self.exporter_port <= 65535:
             problems.append(f"exporter_port must be 0 (off) or a TCP port, got {self.exporter_port}")
+        if _is_port_range(self.metrics_port) and len(port_range(self.metrics_port)) <= self.cluster_taskmanagers:
+            problems.append(f"metrics_port {self.metrics_port!r} has too few ports for a JobManager and "
+                            f"{self.cluster_taskmanagers} TaskManagers: give a range with at least "
+                            f"{self.cluster_taskmanagers + 1}")
         return problems
 
     # ---- export --------------------------------------------------------------------------------

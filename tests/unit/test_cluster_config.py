@@ -51,3 +51,24 @@ def test_execution_target_and_cluster_url_are_validated() -> None:
         Settings.load(env={"LAKEGATE_EXECUTION_TARGET": "yarn"})
     with pytest.raises(SettingsError, match="cluster_rest_url"):
         Settings.load(env={"LAKEGATE_CLUSTER_REST_URL": "127.0.0.1:8081"})
+
+
+def test_several_taskmanagers_are_services_of_their_own_and_all_are_stopped(tmp_path: Path) -> None:
+    one = _settings(tmp_path)
+    assert [s.name for s in cluster._services(one)] == ["jobmanager", "taskmanager"]
+    three = one.replace(cluster_taskmanagers=3, cluster_slots=1)
+    assert [s.name for s in cluster._services(three)] == ["jobmanager", "taskmanager", "taskmanager-2",
+                                                          "taskmanager-3"]
+    # `down` with fewer configured than were started still finds the others by their pid files.
+    run = tmp_path / "cluster" / "run"
+    run.mkdir(parents=True)
+    (run / "taskmanager-3.pid").write_text("1\n")
+    assert [s.name for s in cluster._all_services(one)] == ["jobmanager", "taskmanager", "taskmanager-3"]
+
+
+def test_each_taskmanager_needs_a_metrics_port_of_its_own(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="too few ports for a JobManager and 2 TaskManagers"):
+        _settings(tmp_path).replace(cluster_taskmanagers=2, metrics_port="9249-9250")
+    with pytest.raises(SettingsError, match="cluster_taskmanagers must be at least 1"):
+        _settings(tmp_path).replace(cluster_taskmanagers=0)
+    assert _settings(tmp_path).replace(cluster_taskmanagers=2, metrics_port="9249-9251").cluster_taskmanagers == 2
