@@ -284,7 +284,9 @@ class Settings:
                     for name in ("metrics_port", "flink_rest_port") if not _is_port_range(getattr(self, name))]
         if not 0 <= self.exporter_port <= 65535:
             problems.append(f"exporter_port must be 0 (off) or a TCP port, got {self.exporter_port}")
-        if _is_port_range(self.metrics_port) and len(port_range(self.metrics_port)) <= self.cluster_taskmanagers:
+        # Several TaskManagers of the local cluster share the machine with its JobManager: a port each.
+        if (self.cluster_taskmanagers > 1 and _is_port_range(self.metrics_port)
+                and len(port_range(self.metrics_port)) <= self.cluster_taskmanagers):
             problems.append(f"metrics_port {self.metrics_port!r} has too few ports for a JobManager and "
                             f"{self.cluster_taskmanagers} TaskManagers: give a range with at least "
                             f"{self.cluster_taskmanagers + 1}")
