@@ -54,7 +54,7 @@ def run_layout(bench: compare.Bench, taskmanagers: int, slots: int, repeat: int)
     cluster.up(settings)
     samplers = []
     try:
-        samplers = [TreeSampler(pid) for pid in cluster.status(settings).values() if isinstance(pid, int)]
+        samplers = [TreeSampler(pid) for pid in cluster.service_pids(settings)]
         for sampler in samplers:
             sampler.start()
         time.sleep(1)

@@ -166,6 +166,11 @@ def down(settings: Settings) -> None:
         service.stop()
 
 
+def service_pids(settings: Settings) -> list[int]:
+    """The running JobManager's and TaskManagers' process ids (their launch scripts; the JVMs are children)."""
+    return [pid for pid in (s.pid() for s in _all_services(settings)) if pid is not None]
+
+
 def status(settings: Settings) -> dict[str, object]:
     out: dict[str, object] = {s.name: s.pid() for s in _all_services(settings)}
     info = overview(settings)

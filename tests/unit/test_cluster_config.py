@@ -72,3 +72,12 @@ def test_each_taskmanager_needs_a_metrics_port_of_its_own(tmp_path: Path) -> Non
     with pytest.raises(SettingsError, match="cluster_taskmanagers must be at least 1"):
         _settings(tmp_path).replace(cluster_taskmanagers=0)
     assert _settings(tmp_path).replace(cluster_taskmanagers=2, metrics_port="9249-9251").cluster_taskmanagers == 2
+
+
+def test_service_pids_name_only_running_cluster_processes(tmp_path: Path) -> None:
+    settings = _settings(tmp_path).replace(cluster_taskmanagers=2, cluster_slots=1)
+    run = tmp_path / "cluster" / "run"
+    run.mkdir(parents=True)
+    (run / "jobmanager.pid").write_text(f"{os.getpid()}\n")  # this process: its command line lacks the home
+    (run / "taskmanager.pid").write_text("not a pid\n")
+    assert cluster.service_pids(settings) == []
