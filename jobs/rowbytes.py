@@ -24,7 +24,6 @@ from jobs import flink_types
 from udfs.columns import Column, ColumnKind
 
 ROW_BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
-DECODER_CLASS = "io.lakegate.flink.AvroRowDecoder"
 
 
 def table_type(column: Column) -> DataType:
@@ -52,6 +51,8 @@ def decoded_table(t_env: StreamTableEnvironment, encoded: DataStream, columns: S
     into ``table_order`` (the Iceberg table's column order; ``None``: the columns' own)."""
     row_type = DataTypes.ROW([DataTypes.FIELD(c.name, table_type(c)) for c in columns])
     gateway = get_gateway()
+    # InternalTypeInfo: the stream carries RowData, which from_data_stream takes without conversion. PyFlink
+    # has no public way to it from a Python DataType; its own private converter is the one it uses itself.
     type_info = gateway.jvm.org.apache.flink.table.runtime.typeutils.InternalTypeInfo.of(
         _to_java_data_type(row_type).getLogicalType())
     j_rows = encoded._j_data_stream.map(decoder(columns), type_info).name(name).uid(uid).startNewChain()

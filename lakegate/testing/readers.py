@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 from kafka import KafkaConsumer, TopicPartition
@@ -12,6 +14,7 @@ from lakegate import kafka_clients
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.settings import Settings
 from udfs.contract import Contract
+from udfs.router import RawRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,33 +44,15 @@ def topic_coordinates(settings: Settings, topics: list[str]) -> set[tuple[str, i
         consumer.close()
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int
-    key: bytes | None
-    value: bytes | None
-
-
-def read_records(settings: Settings, topics: list[str], *, timeout_s: float = 60.0) -> list[SourceRecord]:
-    """Every record currently in the topics, with its raw key and value (non-transactional producers)."""
+def read_records(settings: Settings, topics: list[str], *, timeout_s: float = 60.0) -> list[RawRecord]:
+    """Every record currently in the topics, as the router receives it (raw key and value bytes)."""
     consumer = KafkaConsumer(**kafka_clients.python_config(settings), enable_auto_commit=False,
                              client_id="lakegate-test-records")
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        out: list[SourceRecord] = []
-        deadline = time.monotonic() + timeout_s
-        while not all(consumer.position(tp) >= end[tp] for tp in partitions):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"topics {topics} not read to their end in {timeout_s}s")
-            for records in consumer.poll(timeout_ms=500).values():
-                out.extend(SourceRecord(m.topic, m.partition, m.offset, m.timestamp, m.key, m.value) for m in records)
-        return out
+        return [RawRecord(topic=m.topic, partition=m.partition, offset=m.offset, timestamp_ms=m.timestamp,
+                          key=m.key, value=m.value)
+                for m in _to_end(consumer, partitions, timeout_s, f"topics {topics}")]
     finally:
         consumer.close()
 
@@ -91,20 +76,26 @@ def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[De
     try:
         partitions = [TopicPartition(settings.dlq_topic, p)
                       for p in sorted(consumer.partitions_for_topic(settings.dlq_topic) or ())]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)  # with read_committed: the last stable offset
         out: list[DeadLetter] = []
-        # Poll, not iterate: the last offset of a transactional partition is a commit marker, which is
-        # never returned as a message, so "seen a message at the end offset" would never happen.
-        deadline = time.monotonic() + timeout_s
-        while not all(consumer.position(tp) >= end[tp] for tp in partitions):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"dead-letter topic {settings.dlq_topic} not read to its end in {timeout_s}s")
-            for records in consumer.poll(timeout_ms=500).values():
-                for message in records:
-                    headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
-                    out.append(DeadLetter(message.key, message.value, headers))
+        for message in _to_end(consumer, partitions, timeout_s, f"dead-letter topic {settings.dlq_topic}"):
+            headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
+            out.append(DeadLetter(message.key, message.value, headers))
         return out
     finally:
         consumer.close()
+
+
+def _to_end(consumer: KafkaConsumer, partitions: list[TopicPartition], timeout_s: float, what: str) -> Iterator[Any]:
+    """The messages of ``partitions`` from their beginning up to their current end (with ``read_committed``:
+    the last stable offset)."""
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    end = consumer.end_offsets(partitions)
+    # Poll, not iterate: the last offset of a transactional partition is a commit marker, which is never
+    # returned as a message, so "seen a message at the end offset" would never happen.
+    deadline = time.monotonic() + timeout_s
+    while not all(consumer.position(tp) >= end[tp] for tp in partitions):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not read to its end in {timeout_s}s")
+        for records in consumer.poll(timeout_ms=500).values():
+            yield from records

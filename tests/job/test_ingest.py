@@ -20,7 +20,7 @@ from lakegate.testing.readers import (
 )
 from udfs.columns import ColumnKind, audit_columns, audit_values
 from udfs.contract import Contracts
-from udfs.router import RawRecord, Router, Valid
+from udfs.router import Router, Valid
 
 pytestmark = pytest.mark.job
 
@@ -81,8 +81,7 @@ def test_audit_rows_hold_every_field_as_routed(  # type: ignore[no-untyped-def]
         for row in read_audit(lakegate_stack, contract).to_pylist():
             by_coordinate[(row["lg_topic"], row["lg_partition"], row["lg_offset"])] = (contract, row)
     for record in read_records(lakegate_stack, [c.topic for c in lakegate_contracts]):
-        result = router.route(RawRecord(topic=record.topic, partition=record.partition, offset=record.offset,
-                                        timestamp_ms=record.timestamp_ms, key=record.key, value=record.value))
+        result = router.route(record)
         coordinate = (record.topic, record.partition, record.offset)
         if not isinstance(result, Valid) or coordinate in duplicates:
             continue
