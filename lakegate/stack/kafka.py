@@ -20,6 +20,15 @@ MAIN_CLASS = "kafka.Kafka"
 STORAGE_TOOL = "kafka.tools.StorageTool"
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id as Kafka makes them (16 random bytes, URL-safe base64), never starting with "-":
+    Kafka's own generator avoids that too, since a leading dash reads as an option on a command line."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def service(settings: Settings) -> Service:
     return Service("kafka", settings.home / "run")
 
@@ -101,9 +110,11 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
     if svc.pid() is None and not (data_dir / "meta.properties").is_file():
         import subprocess
 
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = new_cluster_id()
         result = subprocess.run(
-            [java, *jvm_opts, "-cp", classpath, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config)],
+            # `--cluster-id=` keeps the id one argument whatever it starts with.
+            [java, *jvm_opts, "-cp", classpath, STORAGE_TOOL, "format", f"--cluster-id={cluster_id}",
+             "-c", str(config)],
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:
