@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import compare, measure
+from bench import compare
 from bench.modes import TreeSampler, machine
-from lakegate import catalog, cluster, jvm, logs
+from lakegate import cluster, jvm, logs
 from lakegate.stack import local
 from lakegate.testing.ports import free_port, free_port_range
 
@@ -66,10 +66,7 @@ def run_layout(bench: compare.Bench, taskmanagers: int, slots: int, repeat: int)
         for sampler in samplers:
             sampler.stopped.set()
         cluster.down(settings)
-    written = compare.tables(settings, bench.contracts)
-    q_table = catalog.open_catalog(settings).load_table(catalog.quarantine_table_name(settings))
-    quarantine = measure.coordinates([q_table], ("source_topic", "source_partition", "source_offset"))
-    check = measure.check(measure.coordinates(written), bench.manifest, quarantine)
+    _, check = compare.check_written(bench, settings, quarantines=True)
     seconds = job["duration"] / 1000
     return {"layout": f"{taskmanagers}x{slots}", "taskmanagers": taskmanagers, "slots": slots,
             "parallelism": parallelism, "repeat": repeat, "job_s": seconds,

@@ -158,13 +158,19 @@ def throughput(bench: Bench, pipeline: str, parallelism: int, repeat: int) -> Ru
     command, env = launch(bench, pipeline, settings, bench.contracts, task_for(bench, settings, bounded=True))
     timeout = 900 + bench.manifest.events / 500
     measured, cpu = measure.run_measured(command, env, bench.settings.home / f"{tag}.out", timeout_s=timeout)
+    written, check = check_written(bench, settings, quarantines=pipeline == "lakegate")
+    return Run(pipeline, parallelism, repeat, measured, check.as_dict(), check.ok, measure.steady(written, cpu))
+
+
+def check_written(bench: Bench, settings: Settings, *, quarantines: bool) -> tuple[list[Table], measure.Check]:
+    """The run's audit tables, and whether they hold each valid pre-loaded record exactly once (and, for a
+    pipeline that ``quarantines``, whether its quarantine table holds exactly the bad ones)."""
     written = tables(settings, bench.contracts)
     quarantine = None
-    if pipeline == "lakegate":
+    if quarantines:
         q_table = catalog.open_catalog(settings).load_table(catalog.quarantine_table_name(settings))
         quarantine = measure.coordinates([q_table], ("source_topic", "source_partition", "source_offset"))
-    check = measure.check(measure.coordinates(written), bench.manifest, quarantine)
-    return Run(pipeline, parallelism, repeat, measured, check.as_dict(), check.ok, measure.steady(written, cpu))
+    return written, measure.check(measure.coordinates(written), bench.manifest, quarantine)
 
 
 # ---- latency --------------------------------------------------------------------------------------
