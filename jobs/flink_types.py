@@ -16,6 +16,7 @@ from udfs.columns import Column, ColumnKind
 
 # Timestamps cross the Python boundary as epoch milliseconds (cheap ints) and become TIMESTAMP_LTZ in the
 # table plan; Iceberg's timestamptz is microsecond precision, hence (6).
+ICEBERG_TIMESTAMP_PRECISION = 6
 _TYPE_INFO: dict[ColumnKind, TypeInformation] = {
     ColumnKind.string: Types.STRING(),
     ColumnKind.boolean: Types.BOOLEAN(),
@@ -66,6 +67,15 @@ def data_type(column: Column) -> DataType:
     return result
 
 
+def decoded_data_type(column: Column) -> DataType:
+    """The column's type in a table decoded on the JVM (jobs/rowbytes.py): as :func:`data_type`, but a
+    timestamp arrives already as Iceberg's ``TIMESTAMP_LTZ(6)``, not as epoch milliseconds."""
+    if column.kind is ColumnKind.timestamp_ms:
+        result: DataType = DataTypes.TIMESTAMP_LTZ(ICEBERG_TIMESTAMP_PRECISION, nullable=column.nullable)
+        return result
+    return data_type(column)
+
+
 def stream_schema(columns: tuple[Column, ...], extra: Sequence[tuple[str, DataType]] = ()) -> Schema:
     """Schema for ``from_data_stream``: declares NOT NULL where the columns guarantee a value."""
     builder = Schema.new_builder()
@@ -86,7 +96,8 @@ def sink_projection(columns: tuple[Column, ...], table_order: Sequence[str] | No
     out: list[Expression] = []
     for name in column_order(columns, table_order):
         if by_name[name].kind is ColumnKind.timestamp_ms:
-            out.append(to_timestamp_ltz(col(name), 3).cast(DataTypes.TIMESTAMP_LTZ(6)).alias(name))
+            iceberg_timestamp = DataTypes.TIMESTAMP_LTZ(ICEBERG_TIMESTAMP_PRECISION)
+            out.append(to_timestamp_ltz(col(name), 3).cast(iceberg_timestamp).alias(name))
         else:
             out.append(col(name))
     return out

@@ -144,9 +144,6 @@ class ModelEvents:
         self._states = {m.name: runtime_context.get_state(state_descriptor(f"read-model-state-{m.name}"))
                         for m, _ in local}
 
-    def __bool__(self) -> bool:
-        return bool(self._models)
-
     def of(self, valid: Valid) -> Iterator[tuple[OutputTag, Row | bytes]]:
         contract, models = self._models.get(valid.contract, (None, ()))
         for model in models:

@@ -18,20 +18,12 @@ from pyflink.datastream import DataStream
 from pyflink.java_gateway import get_gateway
 from pyflink.table import DataTypes, StreamTableEnvironment, Table
 from pyflink.table.expressions import col
-from pyflink.table.types import DataType, _to_java_data_type
+from pyflink.table.types import _to_java_data_type
 
 from jobs import flink_types
-from udfs.columns import Column, ColumnKind
+from udfs.columns import Column
 
 ROW_BYTES = Types.PRIMITIVE_ARRAY(Types.BYTE())
-
-
-def table_type(column: Column) -> DataType:
-    """The column's type in the decoded table: as it crosses from Python, but timestamps as TIMESTAMP_LTZ(6)."""
-    if column.kind is ColumnKind.timestamp_ms:
-        result: DataType = DataTypes.TIMESTAMP_LTZ(6, nullable=column.nullable)
-        return result
-    return flink_types.data_type(column)
 
 
 def decoder(columns: Sequence[Column]) -> object:
@@ -49,7 +41,7 @@ def decoded_table(t_env: StreamTableEnvironment, encoded: DataStream, columns: S
                   table_order: Sequence[str] | None, *, name: str, uid: str) -> Table:
     """``encoded`` (a stream of :data:`ROW_BYTES`) decoded on the JVM into a table of ``columns``, projected
     into ``table_order`` (the Iceberg table's column order; ``None``: the columns' own)."""
-    row_type = DataTypes.ROW([DataTypes.FIELD(c.name, table_type(c)) for c in columns])
+    row_type = DataTypes.ROW([DataTypes.FIELD(c.name, flink_types.decoded_data_type(c)) for c in columns])
     gateway = get_gateway()
     # InternalTypeInfo: the stream carries RowData, which from_data_stream takes without conversion. PyFlink
     # has no public way to it from a Python DataType; its own private converter is the one it uses itself.
