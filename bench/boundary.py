@@ -34,8 +34,11 @@ VARIANTS: dict[str, tuple[int, str]] = {
     "1 side output, 20-field row": (1, "yield (tag, Row of 20 fields: 10 strings, 10 longs)"),
     "MapState contains+put": (2, "seen.contains(k); seen.put(k, True)"),
     "ValueState value+update": (2, "state.value(); state.update(k)"),
-    "2nd Python operator": (2, "yield (k, 850 bytes) to a second keyed Python operator (input only): the "
-                               "output and the second input crossing, and two threads sharing one GIL"),
+    "2nd Python operator": (
+        2,
+        "yield (k, 850 bytes) to a second keyed Python operator (input only): the "
+        "output and the second input crossing, and two threads sharing one GIL",
+    ),
 }
 
 
@@ -94,23 +97,34 @@ def run(variant: str, records: int) -> float:
     from jobs.runtime import _python_path
 
     conf = Configuration()
-    for key, value in {"python.execution-mode": "thread", "python.executable": sys.executable,
-                       "python.pythonpath": ":".join(_python_path()), "parallelism.default": "1",
-                       "rest.bind-address": "127.0.0.1", "rest.address": "127.0.0.1",
-                       "taskmanager.memory.managed.size": "128m"}.items():
+    for key, value in {
+        "python.execution-mode": "thread",
+        "python.executable": sys.executable,
+        "python.pythonpath": ":".join(_python_path()),
+        "parallelism.default": "1",
+        "rest.bind-address": "127.0.0.1",
+        "rest.address": "127.0.0.1",
+        "taskmanager.memory.managed.size": "128m",
+    }.items():
         conf.set_string(key, value)
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     t_env = StreamTableEnvironment.create(env)
-    source = (TableDescriptor.for_connector("datagen")
-              .schema(Schema.new_builder().column("k", DataTypes.STRING()).column("v", DataTypes.BYTES()).build())
-              .option("number-of-rows", str(records)).option("rows-per-second", "100000000")
-              .option("fields.k.length", "8")
-              .option("fields.v.length", "850").build())
+    source = (
+        TableDescriptor.for_connector("datagen")
+        .schema(Schema.new_builder().column("k", DataTypes.STRING()).column("v", DataTypes.BYTES()).build())
+        .option("number-of-rows", str(records))
+        .option("rows-per-second", "100000000")
+        .option("fields.k.length", "8")
+        .option("fields.v.length", "850")
+        .build()
+    )
     t_env.create_temporary_table("source", source)
-    keyed_type = Types.ROW_NAMED(["k", "record"],
-                                 [Types.STRING(), Types.ROW_NAMED(["v"], [Types.PRIMITIVE_ARRAY(Types.BYTE())])])
-    stream = t_env.to_append_stream(t_env.from_path("source").select(col("k"), row(col("v")).alias("record")),
-                                    keyed_type)
+    keyed_type = Types.ROW_NAMED(
+        ["k", "record"], [Types.STRING(), Types.ROW_NAMED(["v"], [Types.PRIMITIVE_ARRAY(Types.BYTE())])]
+    )
+    stream = t_env.to_append_stream(
+        t_env.from_path("source").select(col("k"), row(col("v")).alias("record")), keyed_type
+    )
     function, bytes_tag, row_tag = _function(variant)
     if variant == "2nd Python operator":
         probed = _key_by_first_field(stream).process(function, output_type=keyed_type).name("probe").uid("probe")
@@ -147,14 +161,26 @@ def main(argv: list[str] | None = None) -> int:
     for variant, (crossings, what) in VARIANTS.items():
         net = statistics.median(seconds[variant])
         per = (net - base) / (args.records * crossings) * 1e6 if crossings else None
-        rows.append({"variant": variant, "what": what, "crossings_added": crossings, "net_s": round(net, 2),
-                     "records_per_s": round(args.records / net),
-                     "us_per_crossing": None if per is None else round(per, 1),
-                     "runs_s": [round(s, 2) for s in seconds[variant]]})
+        rows.append(
+            {
+                "variant": variant,
+                "what": what,
+                "crossings_added": crossings,
+                "net_s": round(net, 2),
+                "records_per_s": round(args.records / net),
+                "us_per_crossing": None if per is None else round(per, 1),
+                "runs_s": [round(s, 2) for s in seconds[variant]],
+            }
+        )
         print(f"{variant:30s} {net:7.2f} {args.records / net:10,.0f} {'' if per is None else f'{per:16.1f}'}")
-    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
-              "machine": machine(), "records": args.records, "elapsed_s": round(time.monotonic() - started),
-              "variants": rows}
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "machine": machine(),
+        "records": args.records,
+        "elapsed_s": round(time.monotonic() - started),
+        "variants": rows,
+    }
     with args.results.open("a") as out:
         out.write(json.dumps(record) + "\n")
     print(f"recorded in {args.results}")

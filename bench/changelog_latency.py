@@ -48,9 +48,14 @@ class Follower(threading.Thread):
         self.received: dict[Source, int] = {}
         self.last_receive = time.monotonic()
         self.stop = threading.Event()
-        self._consumer = KafkaConsumer(*topics, **kafka_clients.python_config(settings),
-                                       isolation_level=isolation, auto_offset_reset="latest",
-                                       enable_auto_commit=False, group_id=f"latency-{isolation}-{time.time_ns()}")
+        self._consumer = KafkaConsumer(
+            *topics,
+            **kafka_clients.python_config(settings),
+            isolation_level=isolation,
+            auto_offset_reset="latest",
+            enable_auto_commit=False,
+            group_id=f"latency-{isolation}-{time.time_ns()}",
+        )
 
     def run(self) -> None:
         try:
@@ -90,8 +95,12 @@ def measure(settings: Settings, args: argparse.Namespace) -> tuple[list[Follower
     try:
         kafka.ensure_topics(settings, [c.topic for c in contracts])
         kafka.ensure_topics(settings, topics, configs={"cleanup.policy": "compact"})
-        job = subprocess.Popen([sys.executable, "-m", "jobs.ingest"], env=settings.child_env(),
-                               stdout=(home / "job.out").open("wb"), stderr=subprocess.STDOUT)
+        job = subprocess.Popen(
+            [sys.executable, "-m", "jobs.ingest"],
+            env=settings.child_env(),
+            stdout=(home / "job.out").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         followers = [Follower(settings, topics, i) for i in ("read_committed", "read_uncommitted")]
         for f in followers:
             f.start()
@@ -131,9 +140,14 @@ def main() -> int:
     logs.configure()
     logs.exit_on_sigterm()
     settings = Settings.load(
-        env={}, home=Path(tempfile.mkdtemp(prefix="lakegate-latency-")), artifacts_dir=Settings.load(env={}).jvm_dir,
-        drain=False, checkpoint_interval_ms=args.checkpoint_ms, exporter_port=0,
-        kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+        env={},
+        home=Path(tempfile.mkdtemp(prefix="lakegate-latency-")),
+        artifacts_dir=Settings.load(env={}).jvm_dir,
+        drain=False,
+        checkpoint_interval_ms=args.checkpoint_ms,
+        exporter_port=0,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
         registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
     )
     jvm.ensure_artifacts(settings)
@@ -143,13 +157,21 @@ def main() -> int:
     for f in followers:
         stats = percentiles([at - sent[source] for source, at in f.received.items() if source in sent])
         summary[f.isolation] = stats
-        print(f"{f.isolation:<18} {stats.get('count', 0):>8} {stats.get('p50_ms', 0):>8.0f} "
-              f"{stats.get('p90_ms', 0):>8.0f} {stats.get('p99_ms', 0):>8.0f} {stats.get('max_ms', 0):>8.0f}")
+        print(
+            f"{f.isolation:<18} {stats.get('count', 0):>8} {stats.get('p50_ms', 0):>8.0f} "
+            f"{stats.get('p90_ms', 0):>8.0f} {stats.get('p99_ms', 0):>8.0f} {stats.get('max_ms', 0):>8.0f}"
+        )
     if not args.no_record:
-        record = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),
-                  "machine": machine(), "records": args.records, "rate": args.rate,
-                  "checkpoint_ms": args.checkpoint_ms, "python_execution_mode": settings.python_execution_mode,
-                  "summary": summary}
+        record = {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": " ".join(sys.argv),
+            "machine": machine(),
+            "records": args.records,
+            "rate": args.rate,
+            "checkpoint_ms": args.checkpoint_ms,
+            "python_execution_mode": settings.python_execution_mode,
+            "summary": summary,
+        }
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         with RESULTS.open("a") as out:
             out.write(json.dumps(record) + "\n")

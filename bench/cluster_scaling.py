@@ -45,11 +45,16 @@ def layout(text: str) -> tuple[int, int]:
 def run_layout(bench: compare.Bench, taskmanagers: int, slots: int, repeat: int) -> dict[str, Any]:
     tag = f"cluster_{taskmanagers}x{slots}_r{repeat}"
     parallelism = taskmanagers * slots
-    settings = compare.pipeline_settings(bench, tag, parallelism, schemas_dir=bench.settings.schemas_dir,
-                                         drain=True).replace(
-        cluster_taskmanagers=taskmanagers, cluster_slots=slots, cluster_rpc_port=free_port(),
-        cluster_rest_url=f"http://127.0.0.1:{free_port()}", metrics_port=free_port_range(taskmanagers + 2),
-        cluster_taskmanager_memory="1536m")
+    settings = compare.pipeline_settings(
+        bench, tag, parallelism, schemas_dir=bench.settings.schemas_dir, drain=True
+    ).replace(
+        cluster_taskmanagers=taskmanagers,
+        cluster_slots=slots,
+        cluster_rpc_port=free_port(),
+        cluster_rest_url=f"http://127.0.0.1:{free_port()}",
+        metrics_port=free_port_range(taskmanagers + 2),
+        cluster_taskmanager_memory="1536m",
+    )
     compare.launch(bench, "lakegate", settings, bench.contracts, compare.task_for(bench, settings, bounded=True))
     cluster.up(settings)
     samplers = []
@@ -68,12 +73,19 @@ def run_layout(bench: compare.Bench, taskmanagers: int, slots: int, repeat: int)
         cluster.down(settings)
     _, check = compare.check_written(bench, settings, quarantines=True)
     seconds = job["duration"] / 1000
-    return {"layout": f"{taskmanagers}x{slots}", "taskmanagers": taskmanagers, "slots": slots,
-            "parallelism": parallelism, "repeat": repeat, "job_s": seconds,
-            "events_per_s": round(bench.manifest.events / seconds),
-            "cpu_s_per_million": round(cpu / bench.manifest.events * 1e6, 1),
-            "peak_rss_mb": round(sum(s.peak_rss for s in samplers) / 2**20),
-            "check": check.as_dict(), "ok": check.ok}
+    return {
+        "layout": f"{taskmanagers}x{slots}",
+        "taskmanagers": taskmanagers,
+        "slots": slots,
+        "parallelism": parallelism,
+        "repeat": repeat,
+        "job_s": seconds,
+        "events_per_s": round(bench.manifest.events / seconds),
+        "cpu_s_per_million": round(cpu / bench.manifest.events * 1e6, 1),
+        "peak_rss_mb": round(sum(s.peak_rss for s in samplers) / 2**20),
+        "check": check.as_dict(),
+        "ok": check.ok,
+    }
 
 
 def _wait_finished(settings: Any, job_id: str, timeout_s: float) -> dict[str, Any]:
@@ -89,8 +101,9 @@ def _wait_finished(settings: Any, job_id: str, timeout_s: float) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.cluster_scaling",
-                                     description=(__doc__ or "").splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cluster_scaling", description=(__doc__ or "").splitlines()[0]
+    )
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--layouts", type=layout, nargs="+", default=[(1, 1), (1, 2), (2, 1)])
     parser.add_argument("--repeats", type=int, default=1)
@@ -112,15 +125,21 @@ def main(argv: list[str] | None = None) -> int:
             for taskmanagers, slots in order:
                 runs.append(run_layout(bench, taskmanagers, slots, repeat))
                 r = runs[-1]
-                print(f"  {r['layout']:>4} p{r['parallelism']} r{repeat}  {r['events_per_s']:8,} ev/s  "
-                      f"cpu {r['cpu_s_per_million']:7.1f} s/M  peak {r['peak_rss_mb']:6,} MB  ok={r['ok']}",
-                      flush=True)
+                print(
+                    f"  {r['layout']:>4} p{r['parallelism']} r{repeat}  {r['events_per_s']:8,} ev/s  "
+                    f"cpu {r['cpu_s_per_million']:7.1f} s/M  peak {r['peak_rss_mb']:6,} MB  ok={r['ok']}",
+                    flush=True,
+                )
     finally:
         local.down(settings)
-    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"),
-              "command": "python -m bench.cluster_scaling " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": machine(), "events": args.events, "elapsed_s": round(time.monotonic() - started),
-              "runs": runs}
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "python -m bench.cluster_scaling " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": machine(),
+        "events": args.events,
+        "elapsed_s": round(time.monotonic() - started),
+        "runs": runs,
+    }
     with args.results.open("a") as out:
         out.write(json.dumps(record) + "\n")
     print(f"recorded in {args.results}")

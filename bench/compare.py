@@ -61,14 +61,14 @@ RESULTS = ROOT / "bench" / "results" / "compare.jsonl"
 PIPELINES = ("lakegate", "java", "plain")
 PIPELINE_NOTES = {  # recorded with the results: what each pipeline does that the figures depend on
     "lakegate": "jobs/ingest.py as shipped (thread mode): contract checks, dedupe, audit tables (Iceberg FlinkSink "
-                "v1), quarantine table + transactional dead-letter topic, the read models kept; bad records "
-                "quarantined",
+    "v1), quarantine table + transactional dead-letter topic, the read models kept; bad records "
+    "quarantined",
     "java": "Flink SQL, Kafka avro-confluent -> Iceberg (Sink V2), no quarantine. avro-confluent has no "
-            "ignore-parse-errors option and fails the job on the first undecodable record, so the format runs "
-            "wrapped (bench/java: skip it, reset Avro's reused decoder); records that decode but break a rule "
-            "or the key checks are written",
+    "ignore-parse-errors option and fails the job on the first undecodable record, so the format runs "
+    "wrapped (bench/java: skip it, reset Avro's reused decoder); records that decode but break a rule "
+    "or the key checks are written",
     "plain": "kafka-python (crc32c) + fastavro + pyiceberg appends, own virtualenv; undecodable records counted "
-             "and skipped, decodable bad ones written (no contract checks)",
+    "and skipped, decodable bad ones written (no contract checks)",
 }
 
 
@@ -104,9 +104,11 @@ class Run:
 
     def as_dict(self, events: int) -> dict[str, Any]:
         out = asdict(self)
-        out.update(events_per_s=round(self.events_per_s(events)),
-                   events_per_s_wall=round(events / max(self.measured.wall_s, 1e-9)),
-                   cpu_s_per_million=round(self.cpu_per_million(events), 1))
+        out.update(
+            events_per_s=round(self.events_per_s(events)),
+            events_per_s_wall=round(events / max(self.measured.wall_s, 1e-9)),
+            cpu_s_per_million=round(self.cpu_per_million(events), 1),
+        )
         return out
 
 
@@ -116,13 +118,22 @@ class Run:
 def pipeline_settings(bench: Bench, tag: str, parallelism: int, *, schemas_dir: Path, drain: bool) -> Settings:
     """Everything a run writes is its own (tables, topics, group, transactional ids)."""
     return bench.settings.replace(
-        schemas_dir=schemas_dir, drain=drain, parallelism=parallelism, job_name=f"bench-{tag}",
-        audit_namespace=tag, quarantine_namespace=f"{tag}_q", readmodel_namespace=f"{tag}_rm",
-        dlq_topic=f"bench.dlq.{tag}", changelog_topic_prefix=f"bench.rm.{tag}.", consumer_group=f"bench-{tag}")
+        schemas_dir=schemas_dir,
+        drain=drain,
+        parallelism=parallelism,
+        job_name=f"bench-{tag}",
+        audit_namespace=tag,
+        quarantine_namespace=f"{tag}_q",
+        readmodel_namespace=f"{tag}_rm",
+        dlq_topic=f"bench.dlq.{tag}",
+        changelog_topic_prefix=f"bench.rm.{tag}.",
+        consumer_group=f"bench-{tag}",
+    )
 
 
-def launch(bench: Bench, pipeline: str, settings: Settings, contracts: Contracts,
-           task: Task) -> tuple[list[str], dict[str, str]]:
+def launch(
+    bench: Bench, pipeline: str, settings: Settings, contracts: Contracts, task: Task
+) -> tuple[list[str], dict[str, str]]:
     """The command and environment of a pipeline process; creates the tables (and topics) it writes."""
     env = settings.child_env()
     env["PYTHONPATH"] = str(ROOT)  # this checkout, whichever copy a virtualenv's editable install names
@@ -142,9 +153,14 @@ def task_for(bench: Bench, settings: Settings, *, bounded: bool) -> Task:
     ends: dict[str, dict[int, int]] = {}
     for (topic, partition), end in bench.manifest.end_offsets.items():
         ends.setdefault(topic, {})[partition] = end
-    return Task(namespace=settings.audit_namespace, group=settings.consumer_group,
-                end_offsets=ends if bounded else None, parallelism=settings.parallelism,
-                batch_records=bench.args.batch_records, flush_ms=settings.checkpoint_interval_ms)
+    return Task(
+        namespace=settings.audit_namespace,
+        group=settings.consumer_group,
+        end_offsets=ends if bounded else None,
+        parallelism=settings.parallelism,
+        batch_records=bench.args.batch_records,
+        flush_ms=settings.checkpoint_interval_ms,
+    )
 
 
 def tables(settings: Settings, contracts: Contracts) -> list[Table]:
@@ -198,8 +214,9 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
     tag = f"{pipeline}_p{parallelism}_r{repeat}_lat"
     args = bench.args
     schemas = bench.settings.home / "schemas" / tag
-    contracts = bench_contracts(bench.source_schemas, schemas, topic_prefix=f"bench.{tag}.",
-                                read_models=args.read_models)
+    contracts = bench_contracts(
+        bench.source_schemas, schemas, topic_prefix=f"bench.{tag}.", read_models=args.read_models
+    )
     settings = pipeline_settings(bench, tag, parallelism, schemas_dir=schemas, drain=False)
     kafka.ensure_topics(settings, [c.topic for c in contracts])
     command, env = launch(bench, pipeline, settings, contracts, task_for(bench, settings, bounded=False))
@@ -211,11 +228,21 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
         for follower in followers:
             follower.ready()
         time.sleep(settings.checkpoint_interval_ms / 1000)  # past the warm-up's commit
-        probes = produce(settings, contracts, round(args.probe_rate * args.probe_seconds), rate=args.probe_rate,
-                         padding=bench.padding, seed=repeat + 12)
+        probes = produce(
+            settings,
+            contracts,
+            round(args.probe_rate * args.probe_seconds),
+            rate=args.probe_rate,
+            padding=bench.padding,
+            seed=repeat + 12,
+        )
         expected = len(warm.records) + len(probes.records)
-        wait_for(lambda: rows_visible(settings, contracts) >= expected,
-                 60 + 3 * settings.checkpoint_interval_ms / 1000, child, "probe rows")
+        wait_for(
+            lambda: rows_visible(settings, contracts) >= expected,
+            60 + 3 * settings.checkpoint_interval_ms / 1000,
+            child,
+            "probe rows",
+        )
         _quiet(followers, settings)
     finally:
         measure.stop(child)
@@ -269,9 +296,11 @@ def run_all(bench: Bench) -> list[Run]:
 
 def _line(run: Run, events: int) -> str:
     m = run.measured
-    return (f"  {run.pipeline:<8} p{run.parallelism} r{run.repeat}  {run.events_per_s(events):>9,.0f} ev/s  "
-            f"net {m.net_s:7.1f}s  wall {m.wall_s:7.1f}s  cpu {m.cpu_s:7.1f}s  peak {m.peak_rss_mb:6.0f} MB  "
-            f"rows {run.check['rows']}  ok={run.ok}")
+    return (
+        f"  {run.pipeline:<8} p{run.parallelism} r{run.repeat}  {run.events_per_s(events):>9,.0f} ev/s  "
+        f"net {m.net_s:7.1f}s  wall {m.wall_s:7.1f}s  cpu {m.cpu_s:7.1f}s  peak {m.peak_rss_mb:6.0f} MB  "
+        f"rows {run.check['rows']}  ok={run.ok}"
+    )
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -290,8 +319,11 @@ def summarize(runs: list[Run], events: int) -> dict[str, dict[str, Any]]:
             "steady_cpu_s_per_million": _median([r.steady.cpu_s_per_million if r.steady else None for r in mine]),
             "cpu_s_per_million": _median([r.cpu_per_million(events) for r in mine]),
             "peak_rss_mb": max(r.measured.peak_rss_mb for r in mine),
-            **{f"{target}_{q}": _median([r.latency.get(target, {}).get(f"{q}_ms") for r in mine])
-               for target in ("iceberg", "changelog") for q in ("p50", "p99")},
+            **{
+                f"{target}_{q}": _median([r.latency.get(target, {}).get(f"{q}_ms") for r in mine])
+                for target in ("iceberg", "changelog")
+                for q in ("p50", "p99")
+            },
         }
     return summary
 
@@ -306,7 +338,8 @@ def ratios(summary: dict[str, dict[str, Any]], parallelisms: list[int]) -> dict[
             if base and other:
                 out[f"{pipeline}_vs_lakegate/p{p}"] = {
                     "throughput": _ratio(other["events_per_s"], base["events_per_s"]),
-                    "cpu_per_event": _ratio(other["cpu_s_per_million"], base["cpu_s_per_million"])}
+                    "cpu_per_event": _ratio(other["cpu_s_per_million"], base["cpu_s_per_million"]),
+                }
     if len(parallelisms) > 1:
         low, high = min(parallelisms), max(parallelisms)
         for pipeline in PIPELINES:
@@ -321,10 +354,15 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 _COLUMNS = (  # (heading, summary key, format)
-    ("events/s", "events_per_s", ",.0f"), ("cpu s/M", "cpu_s_per_million", ",.1f"),
-    ("steady/s", "steady_rows_per_s", ",.0f"), ("st.cpu/M", "steady_cpu_s_per_million", ",.1f"),
-    ("peak MB", "peak_rss_mb", ",.0f"), ("ice p50", "iceberg_p50", ",.0f"), ("ice p99", "iceberg_p99", ",.0f"),
-    ("chg p50", "changelog_p50", ",.0f"), ("chg p99", "changelog_p99", ",.0f"),
+    ("events/s", "events_per_s", ",.0f"),
+    ("cpu s/M", "cpu_s_per_million", ",.1f"),
+    ("steady/s", "steady_rows_per_s", ",.0f"),
+    ("st.cpu/M", "steady_cpu_s_per_million", ",.1f"),
+    ("peak MB", "peak_rss_mb", ",.0f"),
+    ("ice p50", "iceberg_p50", ",.0f"),
+    ("ice p99", "iceberg_p99", ",.0f"),
+    ("chg p50", "changelog_p50", ",.0f"),
+    ("chg p99", "changelog_p99", ",.0f"),
 )
 
 
@@ -343,15 +381,26 @@ def record(bench: Bench, runs: list[Run], summary: dict[str, Any], compared: dic
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join(["python -m bench.compare", *sys.argv[1:]]),
         "machine": {**machine(), "loadavg_at_start": args.loadavg_at_start},
-        "options": {"events": args.events, "event_bytes": args.event_bytes, "bad_fraction": args.bad_fraction,
-                    "parallelism": args.parallelism, "repeats": args.repeats, "pipelines": args.pipelines,
-                    "checkpoint_ms": args.checkpoint_ms, "batch_records": args.batch_records,
-                    "read_models": args.read_models, "probe_rate": args.probe_rate,
-                    "probe_seconds": args.probe_seconds, "padding_chars": bench.padding.chars},
+        "options": {
+            "events": args.events,
+            "event_bytes": args.event_bytes,
+            "bad_fraction": args.bad_fraction,
+            "parallelism": args.parallelism,
+            "repeats": args.repeats,
+            "pipelines": args.pipelines,
+            "checkpoint_ms": args.checkpoint_ms,
+            "batch_records": args.batch_records,
+            "read_models": args.read_models,
+            "probe_rate": args.probe_rate,
+            "probe_seconds": args.probe_seconds,
+            "padding_chars": bench.padding.chars,
+        },
         "preload": bench.manifest.summary(),
         "pipelines": {p: PIPELINE_NOTES[p] for p in args.pipelines},
         "runs": [r.as_dict(bench.manifest.events) for r in runs],
-        "summary": summary, "ratios": compared, "ok": all(r.ok for r in runs),
+        "summary": summary,
+        "ratios": compared,
+        "ok": all(r.ok for r in runs),
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as out:
@@ -365,11 +414,18 @@ def record(bench: Bench, runs: list[Run], summary: dict[str, Any], compared: dic
 def stack_settings(args: argparse.Namespace, home: Path) -> Settings:
     defaults = Settings.load(env={})
     return Settings.load(
-        env={}, home=home, artifacts_dir=defaults.jvm_dir, schemas_dir=home / "schemas" / "data",
-        kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+        env={},
+        home=home,
+        artifacts_dir=defaults.jvm_dir,
+        schemas_dir=home / "schemas" / "data",
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
         registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
-        metrics_port=free_port_range(4), flink_rest_port=free_port_range(4), exporter_port=0,
-        checkpoint_interval_ms=args.checkpoint_ms, start_from="earliest",
+        metrics_port=free_port_range(4),
+        flink_rest_port=free_port_range(4),
+        exporter_port=0,
+        checkpoint_interval_ms=args.checkpoint_ms,
+        start_from="earliest",
     )
 
 
@@ -384,8 +440,13 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Bench:
     print(f"pre-loading {args.events:,} events (padding {padding.chars} chars) ...", flush=True)
     env = settings.child_env()
     env["PYTHONPATH"] = str(ROOT)
-    out = subprocess.run([str(plain_python), "-m", "bench.data", str(args.events), str(args.bad_fraction),
-                          str(padding.chars)], env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [str(plain_python), "-m", "bench.data", str(args.events), str(args.bad_fraction), str(padding.chars)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     manifest_text = out.stdout.strip().splitlines()[-1]
     (settings.home / "manifest.json").write_text(manifest_text)  # for checking the tables afterwards
     manifest = manifest_from_json(manifest_text)
@@ -403,8 +464,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pipelines", nargs="+", default=list(PIPELINES), choices=PIPELINES)
     parser.add_argument("--checkpoint-ms", type=int, default=5000, help="Flink checkpoints; plain: longest wait")
     parser.add_argument("--batch-records", type=int, default=20_000, help="plain consumer: records per append")
-    parser.add_argument("--read-models", nargs="*", default=["open_tickets"],
-                        help="lakegate read models kept (none: no read model)")
+    parser.add_argument(
+        "--read-models", nargs="*", default=["open_tickets"], help="lakegate read models kept (none: no read model)"
+    )
     parser.add_argument("--probe-rate", type=float, default=100.0, help="latency probes per second")
     parser.add_argument("--probe-seconds", type=float, default=30.0, help="0: no latency phase")
     parser.add_argument("--warmup-events", type=int, default=20)

@@ -57,13 +57,20 @@ def _copy_contract(source: Path, target: Path, topic_prefix: str, read_models: C
     data = tomllib.loads(text)
     latest = data["schemas"][-1]
     schema = json.loads((source / latest).read_text())
-    schema["fields"].append({"name": PAD_FIELD, "type": ["null", "string"], "default": None,
-                             "doc": "Free text written by an agent (added by the benchmark for a realistic size)."})
+    schema["fields"].append(
+        {
+            "name": PAD_FIELD,
+            "type": ["null", "string"],
+            "default": None,
+            "doc": "Free text written by an agent (added by the benchmark for a realistic size).",
+        }
+    )
     padded = latest.split(".")[0] + ".bench.avsc"
     (target / padded).write_text(json.dumps(schema, indent=2))
     # Line edits of the two keys, and dropping whole [[read_models]] tables, keep the file's other content.
-    text = re.sub(r"(?ms)^schemas\s*=\s*\[.*?\]", lambda _: f"schemas = {json.dumps([*data['schemas'], padded])}",
-                  text, count=1)
+    text = re.sub(
+        r"(?ms)^schemas\s*=\s*\[.*?\]", lambda _: f"schemas = {json.dumps([*data['schemas'], padded])}", text, count=1
+    )
     text = re.sub(r"(?m)^topic\s*=.*$", lambda _: f"topic = {json.dumps(topic_prefix + data['name'])}", text, count=1)
     if read_models is not None:
         text = _keep_read_models(text, set(read_models))
@@ -103,28 +110,52 @@ class Manifest:
         return self.value_bytes / max(self.events, 1)
 
     def summary(self) -> dict[str, Any]:
-        return {"events": self.events, "valid": self.valid, "bad": len(self.bad),
-                "avg_value_bytes": round(self.avg_value_bytes, 1), "seconds": round(self.seconds, 1),
-                "events_per_s": round(self.events / max(self.seconds, 1e-9))}
+        return {
+            "events": self.events,
+            "valid": self.valid,
+            "bad": len(self.bad),
+            "avg_value_bytes": round(self.avg_value_bytes, 1),
+            "seconds": round(self.seconds, 1),
+            "events_per_s": round(self.events / max(self.seconds, 1e-9)),
+        }
 
 
 def padding_for(contracts: Contracts, target_bytes: int) -> Padding:
     """The padding that brings the average framed value to about ``target_bytes``, measured on a sample."""
     ids = {c.name: list(range(1, len(c.schema_texts) + 1)) for c in contracts}
-    sample = RecordMaker(contracts, ids, {}, random.Random(1), bad_fraction=0.0, bad_kinds=(),  # noqa: S311
-                         all_versions=False)
+    sample = RecordMaker(
+        contracts,
+        ids,
+        {},
+        random.Random(1),  # noqa: S311
+        bad_fraction=0.0,
+        bad_kinds=(),
+        all_versions=False,
+    )
     base = statistics.mean(len(sample.make(i).value or b"") for i in range(400))
     # The padded value also carries the string's length (2 bytes below 16 KiB); the union branch is in base.
     return Padding(PAD_FIELD, max(round(target_bytes - base - 2), 0))
 
 
-def preload(settings: Settings, contracts: Contracts, events: int, *, bad_fraction: float, padding: Padding,
-            seed: int = 7) -> Manifest:
+def preload(
+    settings: Settings, contracts: Contracts, events: int, *, bad_fraction: float, padding: Padding, seed: int = 7
+) -> Manifest:
     """Write ``events`` records to the contracts' (empty) topics; ``bad_fraction`` of them bad."""
-    maker = registered_maker(settings, contracts, random.Random(seed), bad_fraction=bad_fraction,  # noqa: S311
-                             padding=padding)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=50,
-                             batch_size=1024 * 1024, metrics_enabled=False, client_id="bench-preload")
+    maker = registered_maker(
+        settings,
+        contracts,
+        random.Random(seed),  # noqa: S311
+        bad_fraction=bad_fraction,
+        padding=padding,
+    )
+    producer = KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        acks="all",
+        linger_ms=50,
+        batch_size=1024 * 1024,
+        metrics_enabled=False,
+        client_id="bench-preload",
+    )
     manifest = Manifest(events=events)
     failures: list[BaseException] = []
     bad_futures = []
@@ -163,18 +194,26 @@ def end_offsets(settings: Settings, topics: list[str]) -> dict[PartitionKey, int
 
 
 def manifest_json(manifest: Manifest) -> str:
-    return json.dumps({
-        "events": manifest.events, "value_bytes": manifest.value_bytes, "seconds": manifest.seconds,
-        "end_offsets": [[t, p, end] for (t, p), end in sorted(manifest.end_offsets.items())],
-        "bad": [[t, p, o, reason] for (t, p, o), reason in sorted(manifest.bad.items())],
-    })
+    return json.dumps(
+        {
+            "events": manifest.events,
+            "value_bytes": manifest.value_bytes,
+            "seconds": manifest.seconds,
+            "end_offsets": [[t, p, end] for (t, p), end in sorted(manifest.end_offsets.items())],
+            "bad": [[t, p, o, reason] for (t, p, o), reason in sorted(manifest.bad.items())],
+        }
+    )
 
 
 def manifest_from_json(text: str) -> Manifest:
     raw = json.loads(text)
-    return Manifest(events=raw["events"], value_bytes=raw["value_bytes"], seconds=raw["seconds"],
-                    end_offsets={(t, p): end for t, p, end in raw["end_offsets"]},
-                    bad={(t, p, o): reason for t, p, o, reason in raw["bad"]})
+    return Manifest(
+        events=raw["events"],
+        value_bytes=raw["value_bytes"],
+        seconds=raw["seconds"],
+        end_offsets={(t, p): end for t, p, end in raw["end_offsets"]},
+        bad={(t, p, o): reason for t, p, o, reason in raw["bad"]},
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -184,8 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     events, bad_fraction, pad_chars = (sys.argv[1:] if argv is None else argv)[:3]
     settings = Settings.load()
     contracts = load_contracts(settings.schemas_dir)
-    manifest = preload(settings, contracts, int(events), bad_fraction=float(bad_fraction),
-                       padding=Padding(PAD_FIELD, int(pad_chars)))
+    manifest = preload(
+        settings, contracts, int(events), bad_fraction=float(bad_fraction), padding=Padding(PAD_FIELD, int(pad_chars))
+    )
     print(manifest_json(manifest), flush=True)
     return 0
 

@@ -111,8 +111,9 @@ def environment(settings: Settings) -> StreamExecutionEnvironment:
     prepare_process(settings)
     conf = flink_configuration(settings)
     bench_jars = [*jvm.jars(settings, "bench"), settings.home / FORMAT_JAR]
-    conf.set_string("pipeline.jars", ";".join([conf.get_string("pipeline.jars", ""),
-                                               *(j.as_uri() for j in bench_jars)]))
+    conf.set_string(
+        "pipeline.jars", ";".join([conf.get_string("pipeline.jars", ""), *(j.as_uri() for j in bench_jars)])
+    )
     # Iceberg's Sink V2, not the FlinkSink (v1) lakegate's jobs get by default: with v1, 17 of 20 bounded runs at
     # parallelism 2 lost the tail of one partition; in the one examined, the writer that finished first had
     # declined a checkpoint and its last data file was never committed (cf. apache/iceberg#15846). v2: 4 of 4 exact.

@@ -54,8 +54,9 @@ class CpuHistory(threading.Thread):
         return max((cpu for t, cpu in self.points if t <= epoch_ms), default=0.0)
 
 
-def run_measured(command: list[str], env: dict[str, str], log: Path, *,
-                 timeout_s: float) -> tuple[Measured, CpuHistory]:
+def run_measured(
+    command: list[str], env: dict[str, str], log: Path, *, timeout_s: float
+) -> tuple[Measured, CpuHistory]:
     """Run a pipeline to its end, sampling its process tree; its output goes to ``log``.
 
     ``net_s`` is what the pipeline reports as ``net_runtime_ms=`` (Flink's job runtime, or the plain
@@ -79,8 +80,9 @@ def run_measured(command: list[str], env: dict[str, str], log: Path, *,
     match = _NET.search(log.read_text(errors="replace"))
     if child.returncode != 0 or match is None:
         raise RuntimeError(f"{command[-2:]} failed (exit {child.returncode}); output in {log}")
-    measured = Measured(round(wall, 2), int(match.group(1)) / 1000, round(sum(sampler.cpu.values()), 1),
-                        round(sampler.peak_rss / 2**20))
+    measured = Measured(
+        round(wall, 2), int(match.group(1)) / 1000, round(sum(sampler.cpu.values()), 1), round(sampler.peak_rss / 2**20)
+    )
     return measured, history
 
 
@@ -217,8 +219,9 @@ def _summary_count(snapshot: Snapshot, key: str) -> int:
     return int(value) if value else 0
 
 
-def latency(arrived: Mapping[Coordinate, int], sent: Mapping[Coordinate, int], *,
-            all_expected: bool = True) -> dict[str, float]:
+def latency(
+    arrived: Mapping[Coordinate, int], sent: Mapping[Coordinate, int], *, all_expected: bool = True
+) -> dict[str, float]:
     """Percentiles of arrival minus send time (ms) over the records sent that arrived. ``missing``: sent
     but never arrived, when every record sent should (not so for a changelog: many events change nothing)."""
     values = [at - sent[c] for c, at in arrived.items() if c in sent]

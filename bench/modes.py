@@ -97,13 +97,18 @@ class TreeSampler(threading.Thread):
 def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) -> Run:
     # Everything a run writes, and everything it resumes from (lakegate/offsets.py reads both namespaces),
     # is its own: every run reads the topics from the start.
-    run_settings = settings.replace(python_execution_mode=mode, audit_namespace=f"bench_{tag}",
-                                    quarantine_namespace=f"bench_q_{tag}", dlq_topic=f"bench.dlq.{tag}",
-                                    consumer_group=f"bench-{tag}")
+    run_settings = settings.replace(
+        python_execution_mode=mode,
+        audit_namespace=f"bench_{tag}",
+        quarantine_namespace=f"bench_q_{tag}",
+        dlq_topic=f"bench.dlq.{tag}",
+        consumer_group=f"bench-{tag}",
+    )
     env = run_settings.child_env()
     started = time.monotonic()
-    child = subprocess.Popen([sys.executable, "-m", "jobs.ingest"], env=env, text=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "jobs.ingest"], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     sampler = TreeSampler(child.pid)
     sampler.start()
     output, _ = child.communicate(timeout=1800)
@@ -114,20 +119,40 @@ def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) 
     if child.returncode != 0 or match is None:
         (settings.home / "failed-job.out").write_text(output)
         raise SystemExit(
-            f"job failed ({mode}, {phase}, exit {child.returncode}); output in {settings.home}/failed-job.out")
+            f"job failed ({mode}, {phase}, exit {child.returncode}); output in {settings.home}/failed-job.out"
+        )
     contracts = load_contracts(run_settings.schemas_dir)
     audited = sum(read_audit(run_settings, c).num_rows for c in contracts)
     quarantined = len(read_dead_letters(run_settings))
-    return Run(mode, phase, produced, round(wall, 2), int(match.group(1)) / 1000, round(sum(sampler.cpu.values()), 1),
-               round(sampler.peak_rss / 2**20), audited + quarantined == produced)
+    return Run(
+        mode,
+        phase,
+        produced,
+        round(wall, 2),
+        int(match.group(1)) / 1000,
+        round(sum(sampler.cpu.values()), 1),
+        round(sampler.peak_rss / 2**20),
+        audited + quarantined == produced,
+    )
 
 
 def machine() -> dict[str, object]:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     mem = int(Path("/proc/meminfo").read_text().split()[1]) // 2**20
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": mem, "python": platform.python_version(),
-            "kernel": platform.release()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": mem,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
 
 
 def main() -> int:
@@ -145,8 +170,12 @@ def main() -> int:
 
     home = Path(tempfile.mkdtemp(prefix="lakegate-bench-"))
     settings = Settings.load(
-        env={}, home=home, artifacts_dir=Settings.load(env={}).jvm_dir, drain=True,
-        kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+        env={},
+        home=home,
+        artifacts_dir=Settings.load(env={}).jvm_dir,
+        drain=True,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
         registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
     )
     jvm.ensure_artifacts(settings)
@@ -164,9 +193,11 @@ def main() -> int:
                 for mode in args.modes:  # alternate modes so drift in machine load hits both alike
                     run = run_job(settings, mode, phase, f"{mode}_{phase}_{repeat}", produced)
                     runs.append(run)
-                    print(f"  {mode:<8} {phase:<6} net {run.net_s:6.1f}s  wall {run.wall_s:6.1f}s  "
-                          f"cpu {run.cpu_s:6.1f}s  peak {run.peak_rss_mb:5.0f} MB  accounted={run.accounted}",
-                          flush=True)
+                    print(
+                        f"  {mode:<8} {phase:<6} net {run.net_s:6.1f}s  wall {run.wall_s:6.1f}s  "
+                        f"cpu {run.cpu_s:6.1f}s  peak {run.peak_rss_mb:5.0f} MB  accounted={run.accounted}",
+                        flush=True,
+                    )
     finally:
         local.down(settings)
 
@@ -180,16 +211,25 @@ def main() -> int:
         rate = delta / max(net["large"] - net["small"], 1e-9)
         cpu_per_million = (cpu["large"] - cpu["small"]) / delta * 1e6
         peak = max(r.peak_rss_mb for r in runs if r.mode == mode)
-        summary[mode] = {"marginal_records_per_s": round(rate), "cpu_s_per_million": round(cpu_per_million, 1),
-                         "peak_rss_mb": peak}
+        summary[mode] = {
+            "marginal_records_per_s": round(rate),
+            "cpu_s_per_million": round(cpu_per_million, 1),
+            "peak_rss_mb": peak,
+        }
         print(f"{mode:<8} {rate:>15,.0f} {cpu_per_million:>14.1f} {peak:>8.0f}")
     if not all(r.accounted for r in runs):
         print("WARNING: a run did not account for every record (audited + quarantined != produced)")
     if not args.no_record:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        record = {"date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv),
-                  "machine": machine(), "records": args.records, "small": small, "summary": summary,
-                  "runs": [asdict(r) for r in runs]}
+        record = {
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "command": " ".join(sys.argv),
+            "machine": machine(),
+            "records": args.records,
+            "small": small,
+            "summary": summary,
+            "runs": [asdict(r) for r in runs],
+        }
         with RESULTS.open("a") as out:
             out.write(json.dumps(record) + "\n")
         print(f"recorded in {RESULTS}")

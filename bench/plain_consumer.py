@@ -135,9 +135,15 @@ def consume(settings: Settings, task: Task) -> dict[str, Any]:
     registry = settings.registry_client()
     sinks = {c.topic: Sink(c, iceberg.load_table(f"{task.namespace}.{c.name}")) for c in contracts}
     decoders = {c.topic: Decoder(registry, c) for c in contracts}
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, group_id=None, enable_auto_commit=False,
-                             isolation_level="read_committed", max_poll_records=5000,
-                             max_partition_fetch_bytes=8 * 1024 * 1024, client_id=f"bench-plain-{task.worker}")
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_poll_records=5000,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        client_id=f"bench-plain-{task.worker}",
+    )
     partitions = _my_partitions(consumer, [c.topic for c in contracts], task)
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
@@ -182,8 +188,10 @@ def _my_partitions(consumer: KafkaConsumer, topics: list[str], task: Task) -> li
 def launch(task_file: Path, task: Task) -> dict[str, Any]:
     """Start one worker process per unit of parallelism and add up what they report."""
     files = [task.as_worker(i).save(task_file.with_suffix(f".worker{i}.json")) for i in range(task.parallelism)]
-    workers = [subprocess.Popen([sys.executable, "-m", "bench.plain_consumer", str(f)], stdout=subprocess.PIPE,
-                                text=True) for f in files]
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "bench.plain_consumer", str(f)], stdout=subprocess.PIPE, text=True)
+        for f in files
+    ]
     reports = []
     for worker in workers:
         out, _ = worker.communicate()

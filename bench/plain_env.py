@@ -24,8 +24,10 @@ def ensure_plain_venv(target: Path) -> Path:
         return python
     print(f"building the plain consumer's virtualenv in {target} ...", flush=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(target)], check=True)
-    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--progress-bar", "off", "--no-deps",
-                    "-r", str(REQUIREMENTS)], check=True)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--progress-bar", "off", "--no-deps", "-r", str(REQUIREMENTS)],
+        check=True,
+    )
     stamp.write_text(digest + "\n")
     return python
 

@@ -74,8 +74,12 @@ def summarise(collapsed: str) -> dict[str, Any]:
 def summarise_jfr(recording: Path) -> dict[str, Any]:
     """JFR's execution samples (Java threads running Java code) → counts per method (top frame), per package
     (inclusive: a package counts once per sample whatever its depth) and per thread."""
-    printed = subprocess.run(["jfr", "print", "--json", "--stack-depth", "96", "--events", "jdk.ExecutionSample",
-                              str(recording)], check=True, capture_output=True, text=True).stdout
+    printed = subprocess.run(
+        ["jfr", "print", "--json", "--stack-depth", "96", "--events", "jdk.ExecutionSample", str(recording)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     own: Counter[str] = Counter()
     packages: Counter[str] = Counter()
     threads: Counter[str] = Counter()
@@ -90,8 +94,12 @@ def summarise_jfr(recording: Path) -> dict[str, Any]:
         own[f"{frames[0]['type']['name']}.{frames[0]['name']}"] += 1
         for package in {_package(m["type"]["name"]) for m in frames}:
             packages[package] += 1
-    return {"samples": len(events), "self": own.most_common(TOP), "packages": packages.most_common(TOP),
-            "threads": threads.most_common(TOP)}
+    return {
+        "samples": len(events),
+        "self": own.most_common(TOP),
+        "packages": packages.most_common(TOP),
+        "threads": threads.most_common(TOP),
+    }
 
 
 def _package(class_name: str) -> str:
@@ -105,8 +113,18 @@ def _thread_family(name: str) -> str:
 
 
 def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
-    bench_args = compare.parse_args(["--events", str(args.events), "--parallelism", "1", "--pipelines", "lakegate",
-                                     "--read-models", *args.read_models])
+    bench_args = compare.parse_args(
+        [
+            "--events",
+            str(args.events),
+            "--parallelism",
+            "1",
+            "--pipelines",
+            "lakegate",
+            "--read-models",
+            *args.read_models,
+        ]
+    )
     home = Path(tempfile.mkdtemp(prefix="lakegate-profile-"))
     settings = compare.stack_settings(bench_args, home)
     jvm.ensure_artifacts(settings)
@@ -114,19 +132,47 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
     try:
         bench = compare.prepare(bench_args, settings)
         run = compare.pipeline_settings(bench, "profile", 1, schemas_dir=settings.schemas_dir, drain=True)
-        command, env = compare.launch(bench, "lakegate", run, bench.contracts,
-                                      compare.task_for(bench, run, bounded=True))
+        command, env = compare.launch(
+            bench, "lakegate", run, bench.contracts, compare.task_for(bench, run, bounded=True)
+        )
         child = measure.start(command, env, home / "profile.out")
         try:
             compare.wait_for(lambda: compare.rows_visible(run, bench.contracts) > 0, 600, child, "the first commit")
             raw = home / "profile.raw"
             jvm_pid = _jvm_of(child.pid)
             recording = home / "profile.jfr"
-            subprocess.run(["jcmd", str(jvm_pid), "JFR.start", "name=lakegate", "settings=profile",
-                            f"duration={args.seconds}s", f"filename={recording}"], check=True, capture_output=True)
-            subprocess.run([pyspy, "record", "--pid", str(jvm_pid), "--duration", str(args.seconds),
-                            "--rate", "100", "--format", "raw", "--nonblocking", "--output", str(raw)],
-                           check=True, capture_output=True)
+            subprocess.run(
+                [
+                    "jcmd",
+                    str(jvm_pid),
+                    "JFR.start",
+                    "name=lakegate",
+                    "settings=profile",
+                    f"duration={args.seconds}s",
+                    f"filename={recording}",
+                ],
+                check=True,
+                capture_output=True,
+            )
+            subprocess.run(
+                [
+                    pyspy,
+                    "record",
+                    "--pid",
+                    str(jvm_pid),
+                    "--duration",
+                    str(args.seconds),
+                    "--rate",
+                    "100",
+                    "--format",
+                    "raw",
+                    "--nonblocking",
+                    "--output",
+                    str(raw),
+                ],
+                check=True,
+                capture_output=True,
+            )
             rows_before = compare.rows_visible(run, bench.contracts)
             compare.wait_for(recording.exists, 60, child, "the JFR recording")
             time.sleep(2)  # jcmd writes the file when the recording ends; let it finish
@@ -136,8 +182,9 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
             measure.stop(child)
         summary = summarise(raw.read_text())
         summary["jvm"] = java
-        summary.update(events=args.events, read_models=args.read_models, seconds=args.seconds,
-                       rows_at_profile_end=rows_before)
+        summary.update(
+            events=args.events, read_models=args.read_models, seconds=args.seconds, rows_at_profile_end=rows_before
+        )
         return summary
     finally:
         local.down(settings)
@@ -165,8 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nJVM, {kind} (of {java['samples']} Java execution samples):")
         for name, count in java[kind]:
             print(f"  {count / max(java['samples'], 1):6.1%}  {name}")
-    record = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "command": " ".join(sys.argv),
-              "machine": machine(), "elapsed_s": round(time.monotonic() - started), **summary}
+    record = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv),
+        "machine": machine(),
+        "elapsed_s": round(time.monotonic() - started),
+        **summary,
+    }
     with args.results.open("a") as out:
         out.write(json.dumps(record) + "\n")
     return 0

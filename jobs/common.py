@@ -68,8 +68,14 @@ def add_audit_insert(
     side = routed.get_side_output(audit_tag(contract.name))
     name = catalog.audit_table_name(settings, contract)
     layout = [f.name for f in iceberg.load_table(name).schema().fields]
-    rows = rowbytes.decoded_table(t_env, side, audit_columns(contract), layout,
-                                  name=f"audit_rows_{contract.name}", uid=f"audit-rows-{contract.name}")
+    rows = rowbytes.decoded_table(
+        t_env,
+        side,
+        audit_columns(contract),
+        layout,
+        name=f"audit_rows_{contract.name}",
+        uid=f"audit-rows-{contract.name}",
+    )
     statements.add_insert(f"{settings.catalog_name}.{name}", rows)
 
 

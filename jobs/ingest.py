@@ -101,8 +101,14 @@ ROUTE_INPUT = Types.ROW_NAMED(
         Types.STRING(),
         Types.ROW_NAMED(
             list(RECORD_FIELDS),
-            [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(),
-             Types.INT(), Types.LONG(), Types.INSTANT()],
+            [
+                Types.PRIMITIVE_ARRAY(Types.BYTE()),
+                Types.PRIMITIVE_ARRAY(Types.BYTE()),
+                Types.STRING(),
+                Types.INT(),
+                Types.LONG(),
+                Types.INSTANT(),
+            ],
         ),
     ],
 )
@@ -145,8 +151,11 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
         settings = self._settings.with_worker_secrets()  # the pickled copy carries none
         self._routing = AuditRouting(settings)
         self._job = self._settings.job_name
-        self._dedupe = {c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
-                        for c in self._routing.contracts if c.dedupe_window_s > 0}
+        self._dedupe = {
+            c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
+            for c in self._routing.contracts
+            if c.dedupe_window_s > 0
+        }
         self._metrics = RouteMetrics(runtime_context.get_metrics_group())
         self._flush_armed = False
         self._model_events = ModelEvents(self._routing.contracts, settings.pii_salt.encode(), runtime_context)
@@ -183,8 +192,9 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
             yield self._routing.audit_output(result)
             yield from self._model_events.of(result)
 
-    def _observe(self, result: Valid | Quarantined, topic: str, version: int | None, route_seconds: float,
-                 ctx: Any) -> None:
+    def _observe(
+        self, result: Valid | Quarantined, topic: str, version: int | None, route_seconds: float, ctx: Any
+    ) -> None:
         if isinstance(result, Quarantined):
             outcome = DEDUPLICATED if result.reason == Reason.duplicate_event_id else QUARANTINED_OUTCOME
             self._metrics.routed(topic, result.contract, version, outcome, route_seconds)
@@ -241,7 +251,8 @@ def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) 
     builder = with_client_security(builder, settings)
     if start:
         builder = builder.option("scan.startup.mode", "specific-offsets").option(
-            "scan.startup.specific-offsets", specific_offsets_option(start))
+            "scan.startup.specific-offsets", specific_offsets_option(start)
+        )
     elif settings.start_from == "group-offsets":
         builder = builder.option("scan.startup.mode", "group-offsets")
     else:
@@ -313,10 +324,18 @@ def build(
     statements = t_env.create_statement_set()
     iceberg = catalog.open_catalog(settings)
     for contract in contracts:
-        add_audit_insert(t_env=t_env, statements=statements, iceberg=iceberg, settings=settings,
-                         contract=contract, routed=routed)
-    add_read_models(t_env=t_env, statements=statements, iceberg=iceberg, settings=settings, contracts=contracts,
-                    routed=routed, key_by=_key_by_first_field)
+        add_audit_insert(
+            t_env=t_env, statements=statements, iceberg=iceberg, settings=settings, contract=contract, routed=routed
+        )
+    add_read_models(
+        t_env=t_env,
+        statements=statements,
+        iceberg=iceberg,
+        settings=settings,
+        contracts=contracts,
+        routed=routed,
+        key_by=_key_by_first_field,
+    )
     quarantine = t_env.from_data_stream(
         routed, flink_types.stream_schema(QUARANTINE_COLUMNS, extra=[(HEADERS, _HEADERS_TYPE)])
     )
@@ -345,8 +364,9 @@ def provision(settings: Settings, contracts: Contracts) -> None:
     for model, contract in models:
         readmodels.ensure_table(iceberg, settings, model, contract)
     # Compacted: a consumer reading from the start sees the latest row per key, deletes as tombstones.
-    kafka.ensure_topics(settings, [readmodels.changelog_topic(settings, m) for m, _ in models],
-                        configs={"cleanup.policy": "compact"})
+    kafka.ensure_topics(
+        settings, [readmodels.changelog_topic(settings, m) for m, _ in models], configs={"cleanup.policy": "compact"}
+    )
 
 
 def run(settings: Settings) -> str:
@@ -356,14 +376,20 @@ def run(settings: Settings) -> str:
     start = lake_offsets(settings, contracts) if settings.start_from == "lake" else None
     env = stream_environment(settings)
     build(env, settings, contracts, start)
-    log.info("submitting job", extra=kv(job=settings.job_name, contracts=len(contracts),
-                                          mode=settings.python_execution_mode, drain=settings.drain))
+    log.info(
+        "submitting job",
+        extra=kv(
+            job=settings.job_name, contracts=len(contracts), mode=settings.python_execution_mode, drain=settings.drain
+        ),
+    )
     if settings.execution_target == "remote":
         client = env.execute_async(settings.job_name)
         job_id = str(client.get_job_id())
         # Detached: the job lives on the cluster; `lakegate exporter` and `lakegate status` observe it there.
-        log.info("job submitted", extra=kv(job_id=job_id, cluster=settings.cluster_rest_url,
-                                           restored_from=settings.restore_from or "none"))
+        log.info(
+            "job submitted",
+            extra=kv(job_id=job_id, cluster=settings.cluster_rest_url, restored_from=settings.restore_from or "none"),
+        )
         return job_id
     with exporter.serving(settings, contracts):
         client = env.execute_async(settings.job_name)

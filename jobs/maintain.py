@@ -64,7 +64,8 @@ def _java_catalog(settings: Settings) -> Any:
         if key not in ("type", "catalog-impl"):
             properties.put(key, value)
     return jvm.org.apache.iceberg.CatalogUtil.loadCatalog(
-        options["catalog-impl"], settings.catalog_name, properties, jvm.org.apache.hadoop.conf.Configuration())
+        options["catalog-impl"], settings.catalog_name, properties, jvm.org.apache.hadoop.conf.Configuration()
+    )
 
 
 def _counts(table: Any) -> tuple[int, int]:
@@ -73,8 +74,14 @@ def _counts(table: Any) -> tuple[int, int]:
     return files, sum(1 for _ in table.snapshots())
 
 
-def maintain(settings: Settings, names: Sequence[str], *, target_file_mb: int = 128, retain_last: int = 10,
-             older_than_s: int = 3600) -> list[Maintained]:
+def maintain(
+    settings: Settings,
+    names: Sequence[str],
+    *,
+    target_file_mb: int = 128,
+    retain_last: int = 10,
+    older_than_s: int = 3600,
+) -> list[Maintained]:
     env = stream_environment(settings)
     jvm = get_gateway().jvm
     java_catalog = _java_catalog(settings)
@@ -85,17 +92,27 @@ def maintain(settings: Settings, names: Sequence[str], *, target_file_mb: int = 
             continue
         table = java_catalog.loadTable(identifier)
         files_before, snapshots_before = _counts(table)
-        result = (jvm.org.apache.iceberg.flink.actions.Actions.forTable(env._j_stream_execution_environment, table)
-                  .rewriteDataFiles().targetSizeInBytes(target_file_mb * 1024 * 1024).execute())
+        result = (
+            jvm.org.apache.iceberg.flink.actions.Actions.forTable(env._j_stream_execution_environment, table)
+            .rewriteDataFiles()
+            .targetSizeInBytes(target_file_mb * 1024 * 1024)
+            .execute()
+        )
         table.refresh()
         expire_before_ms = int(time.time() * 1000) - older_than_s * 1000
         table.expireSnapshots().expireOlderThan(expire_before_ms).retainLast(retain_last).commit()
         table.refresh()
         files_after, snapshots_after = _counts(table)
         out.append(Maintained(name, files_before, files_after, snapshots_before, snapshots_after))
-        log.info("table maintained", extra=kv(table=name, rewritten=result.deletedDataFiles().size(),
-                                              files=f"{files_before}->{files_after}",
-                                              snapshots=f"{snapshots_before}->{snapshots_after}"))
+        log.info(
+            "table maintained",
+            extra=kv(
+                table=name,
+                rewritten=result.deletedDataFiles().size(),
+                files=f"{files_before}->{files_after}",
+                snapshots=f"{snapshots_before}->{snapshots_after}",
+            ),
+        )
     return out
 
 
@@ -112,10 +129,17 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.load()
         names = table_names(settings, load_contracts(settings.schemas_dir), args.models)
         while True:
-            for m in maintain(settings, names, target_file_mb=args.target_file_mb, retain_last=args.retain_last,
-                              older_than_s=args.older_than_s):
-                print(f"{m.table:<36} data files {m.files_before} -> {m.files_after}, "
-                      f"snapshots {m.snapshots_before} -> {m.snapshots_after}")
+            for m in maintain(
+                settings,
+                names,
+                target_file_mb=args.target_file_mb,
+                retain_last=args.retain_last,
+                older_than_s=args.older_than_s,
+            ):
+                print(
+                    f"{m.table:<36} data files {m.files_before} -> {m.files_after}, "
+                    f"snapshots {m.snapshots_before} -> {m.snapshots_after}"
+                )
             if args.every_s <= 0:
                 return 0
             time.sleep(args.every_s)

@@ -87,8 +87,9 @@ class RouteMetrics:
         self.pending = False  # something to flush
 
     # ---- per record (plain Python) ----------------------------------------------------------------------
-    def routed(self, topic: str, contract: str | None, schema_version: int | None, outcome: str,
-               route_seconds: float) -> None:
+    def routed(
+        self, topic: str, contract: str | None, schema_version: int | None, outcome: str, route_seconds: float
+    ) -> None:
         name = contract or catalogue.UNKNOWN
         version = catalogue.UNKNOWN if schema_version is None else str(schema_version)
         self._records[(topic, name, version, outcome)] += 1
@@ -116,23 +117,29 @@ class RouteMetrics:
     # ---- to Flink ----------------------------------------------------------------------------------------
     def flush(self) -> None:
         for (topic, contract, version, outcome), n in self._records.items():
-            self._counter(("topic", topic), ("contract", contract), ("schema_version", version),
-                          ("outcome", outcome), name="records").inc(n)
+            self._counter(
+                ("topic", topic),
+                ("contract", contract),
+                ("schema_version", version),
+                ("outcome", outcome),
+                name="records",
+            ).inc(n)
         for (contract, reason, rule), n in self._quarantined.items():
-            self._counter(("contract", contract), ("reason", reason), ("rule", rule),
-                          name="quarantined_records").inc(n)
+            self._counter(("contract", contract), ("reason", reason), ("rule", rule), name="quarantined_records").inc(n)
         for group, histograms in (("decode_seconds", self._decode), ("freshness_seconds", self._freshness)):
             for contract, histogram in histograms.items():
                 for bound, n in zip(histogram.bounds, histogram.drain(), strict=True):
                     # Every bucket exists from the first observation on, even at 0: a ratio of two
                     # buckets must not vanish because the lower one is empty.
-                    counter = self._counter(("contract", contract), group, ("bound", bucket_label(bound)),
-                                            name="observations")
+                    counter = self._counter(
+                        ("contract", contract), group, ("bound", bucket_label(bound)), name="observations"
+                    )
                     if n:
                         counter.inc(n)
         for (contract, version), seconds in self._first_seen.items():
-            self._counter(("contract", contract), ("schema_version", version),
-                          name="first_seen_timestamp_seconds").inc(seconds)
+            self._counter(("contract", contract), ("schema_version", version), name="first_seen_timestamp_seconds").inc(
+                seconds
+            )
         self._records.clear()
         self._quarantined.clear()
         self._first_seen.clear()

@@ -74,8 +74,11 @@ MODEL_EVENT = Types.ROW_NAMED([MODEL_KEY, "event"], [Types.STRING(), Types.ROW_N
 MODEL_EVENTS = OutputTag("model-events", MODEL_EVENT)
 # Changelog records (a tombstone's value is null), from `route` (models applied there) and from `read_models`:
 # one side output for both. Like the model-table rows, they cross to the JVM encoded (jobs/rowbytes.py).
-CHANGELOG_COLUMNS = (Column("model", ColumnKind.string, False), Column("k", ColumnKind.bytes, False),
-                     Column("v", ColumnKind.bytes, True))
+CHANGELOG_COLUMNS = (
+    Column("model", ColumnKind.string, False),
+    Column("k", ColumnKind.bytes, False),
+    Column("v", ColumnKind.bytes, True),
+)
 CHANGELOG_TAG = OutputTag("changelog", rowbytes.ROW_BYTES)
 
 
@@ -141,8 +144,9 @@ class ModelEvents:
         self._salt = salt
         local = [(m, c) for c in contracts for m in c.read_models if keyed_like_the_topic(m, c)]
         self.applier = ModelApplier(local)
-        self._states = {m.name: runtime_context.get_state(state_descriptor(f"read-model-state-{m.name}"))
-                        for m, _ in local}
+        self._states = {
+            m.name: runtime_context.get_state(state_descriptor(f"read-model-state-{m.name}")) for m, _ in local
+        }
 
     def of(self, valid: Valid) -> Iterator[tuple[OutputTag, Row | bytes]]:
         contract, models = self._models.get(valid.contract, (None, ()))
@@ -195,13 +199,21 @@ def shuffled_models(contracts: Contracts) -> list[tuple[ReadModel, Contract]]:
 
 def _changelog_sink(settings: Settings, model: ReadModel) -> TableDescriptor:
     schema = Schema.new_builder().column("k", DataTypes.BYTES()).column("v", DataTypes.BYTES()).build()
-    return exactly_once_kafka_sink(settings, schema, readmodels.changelog_topic(settings, model),
-                                  f"{settings.job_name}-changelog-{model.name}")
+    return exactly_once_kafka_sink(
+        settings, schema, readmodels.changelog_topic(settings, model), f"{settings.job_name}-changelog-{model.name}"
+    )
 
 
-def add_read_models(*, t_env: StreamTableEnvironment, statements: StatementSet, iceberg: SqlCatalog,
-                    settings: Settings, contracts: Contracts, routed: DataStream,
-                    key_by: Any) -> None:
+def add_read_models(
+    *,
+    t_env: StreamTableEnvironment,
+    statements: StatementSet,
+    iceberg: SqlCatalog,
+    settings: Settings,
+    contracts: Contracts,
+    routed: DataStream,
+    key_by: Any,
+) -> None:
     """Wire the read-model operator (for the models ``route`` does not apply itself) and the sinks of every
     model after ``route`` (nothing when no contract declares one)."""
     models = readmodels.all_models(contracts)
@@ -220,14 +232,20 @@ def add_read_models(*, t_env: StreamTableEnvironment, statements: StatementSet, 
         source.update({m.name: changes for m, _ in shuffled})
         changelogs.append(changes.get_side_output(CHANGELOG_TAG))
     both = changelogs[0].union(*changelogs[1:]) if len(changelogs) > 1 else changelogs[0]
-    changelog = rowbytes.decoded_table(t_env, both, CHANGELOG_COLUMNS, None,
-                                       name="changelog_rows", uid="changelog-rows")
+    changelog = rowbytes.decoded_table(
+        t_env, both, CHANGELOG_COLUMNS, None, name="changelog_rows", uid="changelog-rows"
+    )
     for model, contract in models:
         name = readmodels.table_name(settings, model)
         layout = [f.name for f in iceberg.load_table(name).schema().fields]
-        rows = rowbytes.decoded_table(t_env, source[model.name].get_side_output(model_tag(model)),
-                                      model_columns(model, contract), layout,
-                                      name=f"model_rows_{model.name}", uid=f"model-rows-{model.name}")
+        rows = rowbytes.decoded_table(
+            t_env,
+            source[model.name].get_side_output(model_tag(model)),
+            model_columns(model, contract),
+            layout,
+            name=f"model_rows_{model.name}",
+            uid=f"model-rows-{model.name}",
+        )
         statements.add_insert(f"{settings.catalog_name}.{name}", rows)
         sink = f"changelog_{model.name}"
         t_env.create_temporary_table(sink, _changelog_sink(settings, model))

@@ -22,14 +22,18 @@ from udfs.contract import Contract
 from udfs.readmodels import Change, ReadModel, change_values, model_columns
 
 
-def build(env: StreamExecutionEnvironment, settings: Settings, model: ReadModel, contract: Contract,
-          changes: list[Change]) -> StreamTableEnvironment:
+def build(
+    env: StreamExecutionEnvironment, settings: Settings, model: ReadModel, contract: Contract, changes: list[Change]
+) -> StreamTableEnvironment:
     t_env = StreamTableEnvironment.create(env)
     register_catalog(t_env, settings)
     columns = model_columns(model, contract)
     rows = [Row(*change_values(c, columns)) for c in changes]
-    stream = (env.from_collection(rows, type_info=flink_types.row_type(columns))
-              .name("rebuilt-changes").uid("rebuilt-changes"))
+    stream = (
+        env.from_collection(rows, type_info=flink_types.row_type(columns))
+        .name("rebuilt-changes")
+        .uid("rebuilt-changes")
+    )
     table = t_env.from_data_stream(stream, flink_types.stream_schema(columns))
     name = readmodels.table_name(settings, model, shadow=True)
     statements = t_env.create_statement_set()

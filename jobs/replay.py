@@ -33,8 +33,14 @@ log = logging.getLogger("lakegate.jobs.replay")
 
 RECORD_ROW = Types.ROW_NAMED(
     ["topic", "kafka_partition", "kafka_offset", "timestamp_ms", "k", "v"],
-    [Types.STRING(), Types.INT(), Types.LONG(), Types.LONG(), Types.PRIMITIVE_ARRAY(Types.BYTE()),
-     Types.PRIMITIVE_ARRAY(Types.BYTE())],
+    [
+        Types.STRING(),
+        Types.INT(),
+        Types.LONG(),
+        Types.LONG(),
+        Types.PRIMITIVE_ARRAY(Types.BYTE()),
+        Types.PRIMITIVE_ARRAY(Types.BYTE()),
+    ],
 )
 
 
@@ -49,15 +55,22 @@ class ReplayFunction(ProcessFunction):  # type: ignore[misc]  # pyflink is untyp
         self._routing = AuditRouting(self._settings.with_worker_secrets())  # the pickled copy carries none
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
-        raw = RawRecord(value.topic, value.kafka_partition, value.kafka_offset, value.timestamp_ms,
-                        optional_bytes(value.k), optional_bytes(value.v))
+        raw = RawRecord(
+            value.topic,
+            value.kafka_partition,
+            value.kafka_offset,
+            value.timestamp_ms,
+            optional_bytes(value.k),
+            optional_bytes(value.v),
+        )
         result = self._routing.router.route(raw)
         if isinstance(result, Valid):
             yield self._routing.audit_output(result)
 
 
-def build(env: StreamExecutionEnvironment, settings: Settings, contracts: Contracts,
-          records: list[RawRecord]) -> StreamTableEnvironment:
+def build(
+    env: StreamExecutionEnvironment, settings: Settings, contracts: Contracts, records: list[RawRecord]
+) -> StreamTableEnvironment:
     env.set_runtime_mode(RuntimeExecutionMode.BATCH)
     t_env = StreamTableEnvironment.create(env)
     register_catalog(t_env, settings)
@@ -68,8 +81,9 @@ def build(env: StreamExecutionEnvironment, settings: Settings, contracts: Contra
     statements = t_env.create_statement_set()
     iceberg = catalog.open_catalog(settings)
     for contract in contracts:
-        add_audit_insert(t_env=t_env, statements=statements, iceberg=iceberg, settings=settings,
-                         contract=contract, routed=routed)
+        add_audit_insert(
+            t_env=t_env, statements=statements, iceberg=iceberg, settings=settings, contract=contract, routed=routed
+        )
     statements.attach_as_datastream()
     return t_env
 
@@ -79,9 +93,16 @@ def run(settings: Settings, *, reasons: list[str], only: list[str], dry_run: boo
     for contract in contracts:  # a contract fix may have added a column
         catalog.ensure_audit_table(catalog.open_catalog(settings), settings, contract)
     plan = prepare(settings, contracts, settings.registry_client(), reasons=reasons, only=only)
-    log.info("replay plan", extra=kv(considered=plan.considered, already_audited=plan.already_audited,
-                                      event_already_audited=plan.event_already_audited,
-                                      passing=len(plan.passing), still_failing=sum(plan.still_failing.values())))
+    log.info(
+        "replay plan",
+        extra=kv(
+            considered=plan.considered,
+            already_audited=plan.already_audited,
+            event_already_audited=plan.event_already_audited,
+            passing=len(plan.passing),
+            still_failing=sum(plan.still_failing.values()),
+        ),
+    )
     if plan.passing and not dry_run:
         env = stream_environment(settings)
         build(env, settings, contracts, plan.passing)

@@ -37,8 +37,15 @@ def decoder(columns: Sequence[Column]) -> object:
     return gateway.jvm.io.lakegate.flink.AvroRowDecoder(kinds, nullable)
 
 
-def decoded_table(t_env: StreamTableEnvironment, encoded: DataStream, columns: Sequence[Column],
-                  table_order: Sequence[str] | None, *, name: str, uid: str) -> Table:
+def decoded_table(
+    t_env: StreamTableEnvironment,
+    encoded: DataStream,
+    columns: Sequence[Column],
+    table_order: Sequence[str] | None,
+    *,
+    name: str,
+    uid: str,
+) -> Table:
     """``encoded`` (a stream of :data:`ROW_BYTES`) decoded on the JVM into a table of ``columns``, projected
     into ``table_order`` (the Iceberg table's column order; ``None``: the columns' own)."""
     row_type = DataTypes.ROW([DataTypes.FIELD(c.name, flink_types.decoded_data_type(c)) for c in columns])
@@ -46,7 +53,8 @@ def decoded_table(t_env: StreamTableEnvironment, encoded: DataStream, columns: S
     # InternalTypeInfo: the stream carries RowData, which from_data_stream takes without conversion. PyFlink
     # has no public way to it from a Python DataType; its own private converter is the one it uses itself.
     type_info = gateway.jvm.org.apache.flink.table.runtime.typeutils.InternalTypeInfo.of(
-        _to_java_data_type(row_type).getLogicalType())
+        _to_java_data_type(row_type).getLogicalType()
+    )
     j_rows = encoded._j_data_stream.map(decoder(columns), type_info).name(name).uid(uid).startNewChain()
     table = t_env.from_data_stream(DataStream(j_rows))
     return table.select(*(col(n) for n in flink_types.column_order(tuple(columns), table_order)))

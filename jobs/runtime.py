@@ -65,8 +65,13 @@ def flink_configuration(settings: Settings) -> Configuration:
     if settings.execution_target == "remote":
         # The client builds the job graph here and submits it, with the pipeline jars, over REST.
         cluster = urllib.parse.urlsplit(settings.cluster_rest_url)
-        values.update({"execution.target": "remote", "rest.address": cluster.hostname or "127.0.0.1",
-                       "rest.port": str(cluster.port or 8081)})
+        values.update(
+            {
+                "execution.target": "remote",
+                "rest.address": cluster.hostname or "127.0.0.1",
+                "rest.port": str(cluster.port or 8081),
+            }
+        )
         # The PyFlink runtime (flink-python) is not shipped with the job: the cluster must have it on its own
         # classpath (lib/, as in PyFlink's images; `lakegate cluster up` adds it). Loaded per job, pemja's
         # native library fails the second job on a TaskManager ("NoSuchFieldException: loadedLibraryNames").

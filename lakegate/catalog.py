@@ -96,10 +96,12 @@ def audit_table_name(settings: Settings, contract: Contract) -> str:
 
 
 def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
-    return Schema(*(
-        NestedField(i, c.name, _ICEBERG_TYPES[c.kind], required=not c.nullable, doc=c.doc)
-        for i, c in enumerate(columns, 1)
-    ))
+    return Schema(
+        *(
+            NestedField(i, c.name, _ICEBERG_TYPES[c.kind], required=not c.nullable, doc=c.doc)
+            for i, c in enumerate(columns, 1)
+        )
+    )
 
 
 def ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
@@ -124,7 +126,9 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
         event_time = schema.find_field(contract.event_time_field)
         spec = PartitionSpec(PartitionField(event_time.field_id, 1000, DayTransform(), "event_day"))
         return catalog.create_table(
-            name, schema=schema, partition_spec=spec,
+            name,
+            schema=schema,
+            partition_spec=spec,
             properties={
                 **WRITE_PROPERTIES,
                 "lakegate.contract": contract.name,
@@ -158,6 +162,8 @@ def ensure_quarantine_table(catalog: SqlCatalog, settings: Settings) -> Table:
     schema = iceberg_schema(QUARANTINE_COLUMNS)
     day = PartitionField(schema.find_field("quarantined_at").field_id, 1000, DayTransform(), "quarantined_day")
     return catalog.create_table(
-        name, schema=schema, partition_spec=PartitionSpec(day),
+        name,
+        schema=schema,
+        partition_spec=PartitionSpec(day),
         properties={**WRITE_PROPERTIES, "comment": "Every quarantined record, its reason and original bytes."},
     )

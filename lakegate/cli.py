@@ -27,8 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     stack = sub.add_parser("stack", help="the local Kafka broker and schema registry")
     stack.add_argument("action", choices=["up", "down", "status"])
     contracts = sub.add_parser("contracts", help="contracts in schemas/")
-    contracts.add_argument("action", choices=["list", "register", "check", "publish"],
-                           help="check: CI gate (exit 1 on any ✗); publish: check, then register the versions")
+    contracts.add_argument(
+        "action",
+        choices=["list", "register", "check", "publish"],
+        help="check: CI gate (exit 1 on any ✗); publish: check, then register the versions",
+    )
     contracts.add_argument("--offline", action="store_true", help="check: skip the schema registry")
     produce = sub.add_parser("produce", help="publish realistic events through the registry")
     produce.add_argument("--count", type=int, default=10_000)
@@ -52,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--bad-fraction", type=float, default=0.05)
     demo.add_argument("--keep-running", action="store_true", help="leave the stack running afterwards")
     return p
+
 
 def _add_read_model_commands(sub: Any) -> None:
     models = sub.add_parser("readmodels", help="CQRS read models declared in the contracts")
@@ -128,8 +132,10 @@ def _readmodels(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "list":
         for model, contract in readmodels.all_models(contracts):
             table, topic = readmodels.table_name(settings, model), readmodels.changelog_topic(settings, model)
-            print(f"{model.name:<26} {type(model).__name__:<15} contract={contract.name:<10} "
-                  f"table={table:<34} topic={topic}")
+            print(
+                f"{model.name:<26} {type(model).__name__:<15} contract={contract.name:<10} "
+                f"table={table:<34} topic={topic}"
+            )
         return 0
     if args.action == "show":
         model, _ = readmodels.find(contracts, args.name)
@@ -144,8 +150,10 @@ def _readmodels(args: argparse.Namespace, settings: Settings) -> int:
     report = readmodels.rebuild(settings, contracts, args.name, swap_in=args.swap)
     d = report.diff
     print(f"{report.model}: rebuilt from {report.audited_records} audited records, {report.keys} keys")
-    print(f"  same {d.same}, only live {len(d.only_live)}, only rebuilt {len(d.only_rebuilt)}, "
-          f"different {len(d.different)}")
+    print(
+        f"  same {d.same}, only live {len(d.only_live)}, only rebuilt {len(d.only_rebuilt)}, "
+        f"different {len(d.different)}"
+    )
     for live, rebuilt in d.different[:5]:
         print(f"  live    {json.dumps(live, default=str)}\n  rebuilt {json.dumps(rebuilt, default=str)}")
     if report.swapped_out:
@@ -156,8 +164,14 @@ def _readmodels(args: argparse.Namespace, settings: Settings) -> int:
 def _maintain(args: argparse.Namespace, settings: Settings) -> int:
     from jobs import maintain
 
-    return maintain.main([*args.model, f"--retain-last={args.retain_last}", f"--older-than-s={args.older_than_s}",
-                          f"--every-s={args.every_s}"])
+    return maintain.main(
+        [
+            *args.model,
+            f"--retain-last={args.retain_last}",
+            f"--older-than-s={args.older_than_s}",
+            f"--every-s={args.every_s}",
+        ]
+    )
 
 
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
@@ -177,8 +191,10 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate import cluster
 
     submitted = cluster.submit(settings, args.job, restore_from=args.restore_from)
-    print(f"submitted {args.job}: job {submitted.job_id} on {settings.cluster_rest_url}"
-          + (f", restored from {submitted.restored_from}" if submitted.restored_from else ""))
+    print(
+        f"submitted {args.job}: job {submitted.job_id} on {settings.cluster_rest_url}"
+        + (f", restored from {submitted.restored_from}" if submitted.restored_from else "")
+    )
     return 0
 
 
@@ -267,8 +283,15 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate.demo import progress_bar
     from lakegate.produce import produce
 
-    report = produce(settings, load_contracts(settings.schemas_dir), args.count, rate=args.rate,
-                     bad_fraction=args.bad_fraction, seed=args.seed, progress=progress_bar)
+    report = produce(
+        settings,
+        load_contracts(settings.schemas_dir),
+        args.count,
+        rate=args.rate,
+        bad_fraction=args.bad_fraction,
+        seed=args.seed,
+        progress=progress_bar,
+    )
     for outcome, n in sorted(report.expected_counts().items()):
         print(f"{outcome:<22} {n}")
     return 0

@@ -53,8 +53,10 @@ def cluster_dir(settings: Settings) -> Path:
 def _services(settings: Settings) -> list[Service]:
     """The JobManager, then ``cluster_taskmanagers`` TaskManagers (all with the same configuration)."""
     run = cluster_dir(settings) / "run"
-    taskmanagers = [Service("taskmanager" if i == 1 else f"taskmanager-{i}", run)
-                    for i in range(1, settings.cluster_taskmanagers + 1)]
+    taskmanagers = [
+        Service("taskmanager" if i == 1 else f"taskmanager-{i}", run)
+        for i in range(1, settings.cluster_taskmanagers + 1)
+    ]
     return [Service("jobmanager", run), *taskmanagers]
 
 
@@ -83,49 +85,54 @@ def configuration(settings: Settings) -> dict[str, Any]:
     base = _flatten(yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {})
     rest = urllib.parse.urlsplit(settings.cluster_rest_url)
     state = cluster_dir(settings)
-    base.update({
-        "jobmanager.bind-host": "127.0.0.1",
-        "jobmanager.rpc.address": "127.0.0.1",
-        "jobmanager.rpc.port": settings.cluster_rpc_port,
-        "taskmanager.bind-host": "127.0.0.1",
-        "taskmanager.host": "127.0.0.1",
-        "rest.address": "127.0.0.1",
-        "rest.bind-address": "127.0.0.1",
-        "rest.port": rest.port or 8081,
-        "taskmanager.numberOfTaskSlots": settings.cluster_slots,
-        # Two cores and Kafka, a registry and Python beside it: a small JobManager, a TaskManager sized for
-        # thread mode (the Python interpreter lives in its process).
-        "jobmanager.memory.process.size": "1024m",
-        "taskmanager.memory.process.size": settings.cluster_taskmanager_memory,
-        "taskmanager.memory.managed.size": "128m",
-        "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
-        "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
-        # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
-        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
-        "execution.checkpointing.num-retained": 3,
-        # Job graphs, shipped jars and Python files, spill files: under the cluster's folder, not /tmp.
-        "io.tmp.dirs": str(state / "tmp"),
-        "blob.storage.directory": str(state / "blobs"),
-        "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
-        "metrics.reporter.prom.port": settings.metrics_port,
-        "metrics.reporter.prom.filter.includes": "*.lakegate*:*",
-        "metrics.reporter.prom.filterLabelValueCharacters": "false",
-    })
+    base.update(
+        {
+            "jobmanager.bind-host": "127.0.0.1",
+            "jobmanager.rpc.address": "127.0.0.1",
+            "jobmanager.rpc.port": settings.cluster_rpc_port,
+            "taskmanager.bind-host": "127.0.0.1",
+            "taskmanager.host": "127.0.0.1",
+            "rest.address": "127.0.0.1",
+            "rest.bind-address": "127.0.0.1",
+            "rest.port": rest.port or 8081,
+            "taskmanager.numberOfTaskSlots": settings.cluster_slots,
+            # Two cores and Kafka, a registry and Python beside it: a small JobManager, a TaskManager sized for
+            # thread mode (the Python interpreter lives in its process).
+            "jobmanager.memory.process.size": "1024m",
+            "taskmanager.memory.process.size": settings.cluster_taskmanager_memory,
+            "taskmanager.memory.managed.size": "128m",
+            "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
+            "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
+            # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
+            "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+            "execution.checkpointing.num-retained": 3,
+            # Job graphs, shipped jars and Python files, spill files: under the cluster's folder, not /tmp.
+            "io.tmp.dirs": str(state / "tmp"),
+            "blob.storage.directory": str(state / "blobs"),
+            "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
+            "metrics.reporter.prom.port": settings.metrics_port,
+            "metrics.reporter.prom.filter.includes": "*.lakegate*:*",
+            "metrics.reporter.prom.filterLabelValueCharacters": "false",
+        }
+    )
     return base
 
 
 def _env(settings: Settings) -> dict[str, str]:
     env = settings.child_env()  # LAKEGATE_* for the Python workers in the TaskManager (secrets included)
-    env.update({
-        "FLINK_CONF_DIR": str(cluster_dir(settings) / "conf"),
-        "FLINK_LOG_DIR": str(cluster_dir(settings) / "log"),
-        # Flink's scripts put HADOOP_CLASSPATH on the cluster's classpath: the Iceberg runtime's Hadoop and
-        # SQLite jars, and PyFlink's runtime (opt/flink-python), which a session cluster needs in its parent
-        # classloader (pemja's native library can be loaded once per JVM).
-        "HADOOP_CLASSPATH": ":".join([jvm.system_classpath(settings),
-                                      *map(str, sorted((flink_home() / "opt").glob("flink-python-*.jar")))]),
-        "FLINK_HOME": str(flink_home()),
-    })
+    env.update(
+        {
+            "FLINK_CONF_DIR": str(cluster_dir(settings) / "conf"),
+            "FLINK_LOG_DIR": str(cluster_dir(settings) / "log"),
+            # Flink's scripts put HADOOP_CLASSPATH on the cluster's classpath: the Iceberg runtime's Hadoop and
+            # SQLite jars, and PyFlink's runtime (opt/flink-python), which a session cluster needs in its parent
+            # classloader (pemja's native library can be loaded once per JVM).
+            "HADOOP_CLASSPATH": ":".join(
+                [jvm.system_classpath(settings), *map(str, sorted((flink_home() / "opt").glob("flink-python-*.jar")))]
+            ),
+            "FLINK_HOME": str(flink_home()),
+        }
+    )
     return env
 
 
@@ -148,13 +155,28 @@ def up(settings: Settings) -> None:
     env = _env(settings)
     jobmanager, *taskmanagers = _services(settings)
     bin_dir = flink_home() / "bin"
-    jobmanager.start([str(bin_dir / "jobmanager.sh"), "start-foreground"],
-                     ready=lambda: overview(settings) is not None, env=env, timeout_s=120)
+    jobmanager.start(
+        [str(bin_dir / "jobmanager.sh"), "start-foreground"],
+        ready=lambda: overview(settings) is not None,
+        env=env,
+        timeout_s=120,
+    )
     for count, taskmanager in enumerate(taskmanagers, 1):
-        taskmanager.start([str(bin_dir / "taskmanager.sh"), "start-foreground"],
-                          ready=_registered(settings, count), env=env, timeout_s=120)
-    log.info("cluster up", extra=kv(rest=settings.cluster_rest_url, dir=cluster_dir(settings),
-                                    taskmanagers=len(taskmanagers), slots_each=settings.cluster_slots))
+        taskmanager.start(
+            [str(bin_dir / "taskmanager.sh"), "start-foreground"],
+            ready=_registered(settings, count),
+            env=env,
+            timeout_s=120,
+        )
+    log.info(
+        "cluster up",
+        extra=kv(
+            rest=settings.cluster_rest_url,
+            dir=cluster_dir(settings),
+            taskmanagers=len(taskmanagers),
+            slots_each=settings.cluster_slots,
+        ),
+    )
 
 
 def _registered(settings: Settings, taskmanagers: int) -> Callable[[], bool]:
@@ -182,11 +204,16 @@ def status(settings: Settings) -> dict[str, object]:
 
 
 # ---- REST ------------------------------------------------------------------------------------------------
-def rest(settings: Settings, method: str, path: str, body: dict[str, Any] | None = None,
-         timeout_s: float = 10.0) -> Any:
+def rest(
+    settings: Settings, method: str, path: str, body: dict[str, Any] | None = None, timeout_s: float = 10.0
+) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{settings.cluster_rest_url}{path}", data=data, method=method,  # noqa: S310
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(  # noqa: S310
+        f"{settings.cluster_rest_url}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310 (URL from settings)
         body_bytes = response.read()
     return json.loads(body_bytes) if body_bytes.strip() else {}
@@ -206,8 +233,10 @@ def _wait_for(settings: Settings, path: str, timeout_s: float) -> dict[str, Any]
         if answer.get("status", {}).get("id") == "COMPLETED":
             operation = answer.get("operation", {})
             if "failure-cause" in operation:
-                raise StackError(f"savepoint failed: {operation['failure-cause'].get('class')}: "
-                                 f"{operation['failure-cause'].get('stack-trace', '')[:400]}")
+                raise StackError(
+                    f"savepoint failed: {operation['failure-cause'].get('class')}: "
+                    f"{operation['failure-cause'].get('stack-trace', '')[:400]}"
+                )
             return dict(operation)
         time.sleep(1)
     raise StackError(f"no answer for {path} after {timeout_s:.0f}s")
@@ -219,8 +248,9 @@ def savepoint(settings: Settings, job_id: str, *, stop: bool = False, timeout_s:
     if stop:
         trigger = rest(settings, "POST", f"/jobs/{job_id}/stop", {"targetDirectory": target, "drain": False})
     else:
-        trigger = rest(settings, "POST", f"/jobs/{job_id}/savepoints", {"target-directory": target,
-                                                                        "cancel-job": False})
+        trigger = rest(
+            settings, "POST", f"/jobs/{job_id}/savepoints", {"target-directory": target, "cancel-job": False}
+        )
     location = str(_wait_for(settings, f"/jobs/{job_id}/savepoints/{trigger['request-id']}", timeout_s)["location"])
     log.info("savepoint taken", extra=kv(job_id=job_id, location=location, stopped=stop))
     return location
@@ -239,17 +269,23 @@ class Submitted:
     restored_from: str | None
 
 
-def submit(settings: Settings, job: str = "ingest", *, restore_from: str | None = None,
-           timeout_s: float = 300) -> Submitted:
+def submit(
+    settings: Settings, job: str = "ingest", *, restore_from: str | None = None, timeout_s: float = 300
+) -> Submitted:
     """Submit ``jobs.<job>`` to the cluster (detached); ``restore_from``: a savepoint or checkpoint path."""
     env = settings.replace(execution_target="remote", restore_from=restore_from or "").child_env()
-    done = subprocess.run([sys.executable, "-m", f"jobs.{job}"], env=env, capture_output=True, text=True,
-                          timeout=timeout_s, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", f"jobs.{job}"], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
     if done.returncode != 0:
-        raise StackError(f"submitting {job} failed (exit {done.returncode}):\n"
-                         f"{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    ids = [line.rsplit("job_id=", 1)[1].split()[0] for line in (done.stdout + done.stderr).splitlines()
-           if "job submitted" in line and "job_id=" in line]
+        raise StackError(
+            f"submitting {job} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    ids = [
+        line.rsplit("job_id=", 1)[1].split()[0]
+        for line in (done.stdout + done.stderr).splitlines()
+        if "job submitted" in line and "job_id=" in line
+    ]
     if not ids:
         raise StackError(f"{job} exited without submitting a job:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return Submitted(ids[-1], restore_from)
@@ -269,4 +305,3 @@ def resume(settings: Settings, job: str = "ingest") -> Submitted:
     if checkpoint is None:
         raise StackError(f"no retained checkpoint under {cluster_dir(settings) / 'checkpoints'}")
     return submit(settings, job, restore_from=checkpoint)
-

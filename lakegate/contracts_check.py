@@ -83,7 +83,6 @@ class Report:
         return "\n".join(out)
 
 
-
 def check_contracts(
     root: Path, *, registry: CompatibilityProbe | None = None, audit_table: AuditTableLookup | None = None
 ) -> Report:
@@ -100,8 +99,11 @@ def check_contracts(
             entry.add(FAIL, f"does not load: {exc}")
             continue
         entry.name, entry.contract = contract.name, contract
-        entry.add(OK, f"loads: {len(contract.schema_texts)} versions, {len(contract.rules)} rules, "
-                      f"{len(contract.pii)} PII fields, compatibility {contract.compatibility}")
+        entry.add(
+            OK,
+            f"loads: {len(contract.schema_texts)} versions, {len(contract.rules)} rules, "
+            f"{len(contract.pii)} PII fields, compatibility {contract.compatibility}",
+        )
         for key, value in (("name", contract.name), ("topic", contract.topic)):
             other = seen.setdefault((key, value), file.parent.name)
             if other != file.parent.name:
@@ -127,8 +129,11 @@ def _check_versions(contract: Contract, entry: ContractReport) -> None:
         return
     for problem in problems:
         entry.add(FAIL, f"{contract.compatibility}: {problem}")
-    entry.add(SKIP, "fix: give added fields a default, keep removed fields' defaults, only widen types "
-                    "(int→long→float→double); or add a new contract and topic for a breaking change")
+    entry.add(
+        SKIP,
+        "fix: give added fields a default, keep removed fields' defaults, only widen types "
+        "(int→long→float→double); or add a new contract and topic for a breaking change",
+    )
 
 
 def _check_registry(contract: Contract, registry: CompatibilityProbe, entry: ContractReport) -> str | None:
@@ -147,8 +152,11 @@ def _check_registry(contract: Contract, registry: CompatibilityProbe, entry: Con
     elif answer:
         entry.add(OK, f"registry: newest version is compatible with {name}")
     else:
-        entry.add(FAIL, f"registry: newest version is NOT compatible with what is registered under {name} "
-                        "(under the subject's compatibility level); fix the schema or check the subject's config")
+        entry.add(
+            FAIL,
+            f"registry: newest version is NOT compatible with what is registered under {name} "
+            "(under the subject's compatibility level); fix the schema or check the subject's config",
+        )
     return None
 
 
@@ -183,26 +191,34 @@ def audit_table_problems(table: Table, contract: Contract) -> tuple[list[str], l
     wanted = {f.name: f for f in target.fields}
     problems: list[str] = []
     for name in current.keys() - wanted.keys():
-        problems.append(f"column {name!r} would be dropped; put the field back (nullable, default null), "
-                        "Iceberg audit tables never lose columns")
+        problems.append(
+            f"column {name!r} would be dropped; put the field back (nullable, default null), "
+            "Iceberg audit tables never lose columns"
+        )
     added: list[str] = []
     for name, new in wanted.items():
         old = current.get(name)
         if old is None:
             added.append(name)
             if new.required:
-                problems.append(f"new column {name!r} is required, but existing rows have no value for it; "
-                                f'declare it ["null", ...] with "default": null')
+                problems.append(
+                    f"new column {name!r} is required, but existing rows have no value for it; "
+                    f'declare it ["null", ...] with "default": null'
+                )
             continue
         if old.field_type != new.field_type:
             try:
                 promote(old.field_type, new.field_type)
             except ResolveError:
-                problems.append(f"column {name!r} changes type from {old.field_type} to {new.field_type}, "
-                                "which Iceberg cannot promote; keep the type or add a new field")
+                problems.append(
+                    f"column {name!r} changes type from {old.field_type} to {new.field_type}, "
+                    "which Iceberg cannot promote; keep the type or add a new field"
+                )
         if new.required and not old.required:
-            problems.append(f"column {name!r} is optional in the table but required in the contract; "
-                            "existing rows may hold nulls, so keep the field nullable")
+            problems.append(
+                f"column {name!r} is optional in the table but required in the contract; "
+                "existing rows may hold nulls, so keep the field nullable"
+            )
     if not problems:
         try:
             table.update_schema().union_by_name(target)._apply()
@@ -216,8 +232,9 @@ def audit_table_problems(table: Table, contract: Contract) -> tuple[list[str], l
 
 def run_check(settings: Settings, *, offline: bool = False, out: Callable[[str], None] = print) -> int:
     """Print the report; 0 when everything passed, 1 otherwise (for CI)."""
-    report = check_contracts(settings.schemas_dir, registry=_registry(settings, offline),
-                             audit_table=_audit_tables(settings))
+    report = check_contracts(
+        settings.schemas_dir, registry=_registry(settings, offline), audit_table=_audit_tables(settings)
+    )
     out(report.render())
     unreachable = any(line.text.startswith("registry: skipped") for c in report.contracts for line in c.lines)
     if unreachable and not offline:
@@ -243,8 +260,10 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
         ids = [registry.register(entry.contract.subject, text) for text in entry.contract.schema_texts]
         registry.set_compatibility(entry.contract.subject, str(entry.contract.compatibility))
         versions = ", ".join(f"v{i} → id {schema_id}" for i, schema_id in enumerate(ids, 1))
-        out(f"published {entry.contract.name} to {entry.contract.subject} "
-            f"(compatibility {entry.contract.compatibility}): {versions}")
+        out(
+            f"published {entry.contract.name} to {entry.contract.subject} "
+            f"(compatibility {entry.contract.compatibility}): {versions}"
+        )
     from lakegate.catalog import audit_table_name, ensure_audit_table, open_catalog
 
     iceberg = open_catalog(settings)

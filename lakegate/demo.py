@@ -62,16 +62,19 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
                 rows = sum(_committed_rows(catalog, settings, c) for c in contracts)
             except Exception:  # noqa: S112 - a commit in flight; try again at the next tick
                 continue
-            print(f"      job running for {time.monotonic() - started:.0f}s: {rows}/{expected_valid} audit rows "
-                  f"committed (Iceberg commits land at checkpoints, every {settings.checkpoint_interval_ms} ms)",
-                  flush=True)
+            print(
+                f"      job running for {time.monotonic() - started:.0f}s: {rows}/{expected_valid} audit rows "
+                f"committed (Iceberg commits land at checkpoints, every {settings.checkpoint_interval_ms} ms)",
+                flush=True,
+            )
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     try:
         with log.open("wb") as out:
-            code = subprocess.run([sys.executable, "-m", "jobs.ingest"], env=env, stdout=out,
-                                  stderr=subprocess.STDOUT, check=False).returncode
+            code = subprocess.run(
+                [sys.executable, "-m", "jobs.ingest"], env=env, stdout=out, stderr=subprocess.STDOUT, check=False
+            ).returncode
     finally:
         stop.set()
         watcher.join()
@@ -100,8 +103,9 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
             created = kafka.ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
             print(f"      created: {', '.join(created) or 'none (all existed)'}")
         with step(4, f"registering contracts and producing {count} events ({bad_fraction:.0%} bad)"):
-            report = produce(settings, contracts, count, bad_fraction=bad_fraction, seed=int(time.time()),
-                             progress=progress_bar)
+            report = produce(
+                settings, contracts, count, bad_fraction=bad_fraction, seed=int(time.time()), progress=progress_bar
+            )
         expected = report.expected_counts()
         with step(5, "running the ingest job on a Flink MiniCluster until the topics are drained"):
             from jobs.ingest import provision
@@ -113,11 +117,22 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
             audited = {c.name: read_audit(settings, c).num_rows for c in contracts}
             dead = read_dead_letters(settings)
             quarantine_rows = read_quarantine(settings).num_rows
-            models = {m.name: readmodels.current(readmodels.read_log(settings, m), m).num_rows
-                      for m, _ in readmodels.all_models(contracts)}
-        _summary(settings=settings, contracts=contracts, expected=expected, audited=audited, before=before,
-                 dead=dead, quarantine_rows=quarantine_rows, produced=len(report.records), models=models,
-                 seconds=time.monotonic() - started)
+            models = {
+                m.name: readmodels.current(readmodels.read_log(settings, m), m).num_rows
+                for m, _ in readmodels.all_models(contracts)
+            }
+        _summary(
+            settings=settings,
+            contracts=contracts,
+            expected=expected,
+            audited=audited,
+            before=before,
+            dead=dead,
+            quarantine_rows=quarantine_rows,
+            produced=len(report.records),
+            models=models,
+            seconds=time.monotonic() - started,
+        )
         new_rows = sum(audited.values()) - sum(before.values())
         produced = {(r.topic, r.partition, r.offset) for r in report.records}
         new_dead = [d for d in dead if d.source in produced]
@@ -154,10 +169,14 @@ def _summary(
     line("=" * 64)
     line(f"produced this run:      {produced:>8}   (valid {expected[VALID]}, bad {produced - expected[VALID]})")
     for c in contracts:
-        line(f"audit {settings.catalog_name}.{audit_table_name(settings, c):<20} {audited[c.name]:>8} rows"
-             f"   (+{audited[c.name] - before[c.name]} this run)")
-    line(f"quarantined, all runs: topic {settings.dlq_topic}: {sum(reasons.values())}, "
-         f"table {settings.catalog_name}.{quarantine_table_name(settings)}: {quarantine_rows}")
+        line(
+            f"audit {settings.catalog_name}.{audit_table_name(settings, c):<20} {audited[c.name]:>8} rows"
+            f"   (+{audited[c.name] - before[c.name]} this run)"
+        )
+    line(
+        f"quarantined, all runs: topic {settings.dlq_topic}: {sum(reasons.values())}, "
+        f"table {settings.catalog_name}.{quarantine_table_name(settings)}: {quarantine_rows}"
+    )
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         line(f"    {reason:<22} {n:>6}")
     for name, rows in models.items():

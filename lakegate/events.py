@@ -17,21 +17,32 @@ from udfs.contract import Contract
 Event = dict[str, Any]
 
 _SUBJECTS = (
-    "Cannot log in after password reset", "Invoice shows the wrong VAT number", "Export to CSV times out",
-    "Agent replied in the wrong language", "Refund for a duplicate charge", "SSO with Okta fails for new users",
-    "Attachments over 10 MB are rejected", "Dark mode makes the editor unreadable",
-    "Webhook retries flood our endpoint", "How do I merge two organisations?",
+    "Cannot log in after password reset",
+    "Invoice shows the wrong VAT number",
+    "Export to CSV times out",
+    "Agent replied in the wrong language",
+    "Refund for a duplicate charge",
+    "SSO with Okta fails for new users",
+    "Attachments over 10 MB are rejected",
+    "Dark mode makes the editor unreadable",
+    "Webhook retries flood our endpoint",
+    "How do I merge two organisations?",
 )
 _FIRST = ("Ana", "Bo", "Chen", "Dara", "Emil", "Fatou", "Goran", "Hana", "Ivo", "Jules", "Kemal", "Lea")
 _LAST = ("Silva", "Nguyen", "Okafor", "Novak", "Schmidt", "Haddad", "Kowalski", "Moreau", "Ito", "Berg")
 _LOCALES = ("en-US", "en-GB", "de-DE", "fr-FR", "pt-BR", "ja-JP", "es-ES")
 _SENTENCES = (
-    "Customer reports the problem started after the last release.", "Steps to reproduce are attached below.",
-    "Tried clearing the cache and signing in again, no change.", "Happens on Chrome and Firefox, not on Safari.",
+    "Customer reports the problem started after the last release.",
+    "Steps to reproduce are attached below.",
+    "Tried clearing the cache and signing in again, no change.",
+    "Happens on Chrome and Firefox, not on Safari.",
     "The error message says the session expired, but it was opened a minute ago.",
-    "Escalated to tier two because the account is on the enterprise plan.", "Waiting for logs from the customer.",
-    "A workaround was suggested: export in smaller batches.", "The customer is travelling and replies late.",
-    "Billing confirmed the charge was made twice on the same day.", "Linked to an open engineering issue.",
+    "Escalated to tier two because the account is on the enterprise plan.",
+    "Waiting for logs from the customer.",
+    "A workaround was suggested: export in smaller batches.",
+    "The customer is travelling and replies late.",
+    "Billing confirmed the charge was made twice on the same day.",
+    "Linked to an open engineering issue.",
 )
 
 
@@ -63,8 +74,9 @@ def _uuid(rng: random.Random) -> str:
 class EventFactory:
     """Makes events for one contract; keys repeat (a pool of entities) so events update the same keys."""
 
-    def __init__(self, contract: Contract, rng: random.Random, *, keys: int = 500,
-                 padding: Padding | None = None) -> None:
+    def __init__(
+        self, contract: Contract, rng: random.Random, *, keys: int = 500, padding: Padding | None = None
+    ) -> None:
         self.contract = contract
         self._rng = rng
         fields = {f["name"] for f in contract.reader_schema_json["fields"]}

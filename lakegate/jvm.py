@@ -70,8 +70,17 @@ def ensure_artifacts(settings: Settings) -> None:
             shutil.rmtree(target)  # a changed pom may drop jars: never keep stale ones
         started = time.monotonic()
         log.info(f"[{index}/{len(GROUPS)}] fetching JVM artifacts: {group}", extra=kv(dir=target))
-        command = [mvn, "-B", "-q", "-Dstyle.color=never", "-f", str(settings.pom), f"-P{group}",
-                   f"-Dlakegate.jvm.dir={settings.jvm_dir}", "package"]
+        command = [
+            mvn,
+            "-B",
+            "-q",
+            "-Dstyle.color=never",
+            "-f",
+            str(settings.pom),
+            f"-P{group}",
+            f"-Dlakegate.jvm.dir={settings.jvm_dir}",
+            "package",
+        ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
@@ -86,9 +95,18 @@ def _unpack_registry(settings: Settings, mvn: str) -> None:
     # The pom only downloads the tarball into the local Maven repository (see the comment there).
     version = _pom_property(settings.pom, "apicurio.version")
     result = subprocess.run(
-        [mvn, "-B", "-q", "-Dstyle.color=never", "help:evaluate", "-Dexpression=settings.localRepository",
-         "-DforceStdout"],
-        capture_output=True, text=True, check=False,
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-Dstyle.color=never",
+            "help:evaluate",
+            "-Dexpression=settings.localRepository",
+            "-DforceStdout",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     # Maven wraps the value in ANSI colour codes even in batch mode on some terminals.
     value = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout).strip()
@@ -165,8 +183,10 @@ def runtime_jar(settings: Settings) -> Path:
     if not sources:
         built = sorted(folder.glob("lakegate-flink-*.jar"))
         if len(built) != 1:
-            raise SetupError(f"no Java sources under {RUNTIME_SOURCES} and {len(built)} built jars in {folder}: "
-                             "run `lakegate setup` from a lakegate checkout (it needs a JDK's javac)")
+            raise SetupError(
+                f"no Java sources under {RUNTIME_SOURCES} and {len(built)} built jars in {folder}: "
+                "run `lakegate setup` from a lakegate checkout (it needs a JDK's javac)"
+            )
         return built[0]
     digest = hashlib.sha256()
     for source in sources:
@@ -196,16 +216,32 @@ def compile_jar(settings: Settings, sources: Path, target: Path, classpath: list
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="lakegate-javac-", dir=target.parent) as work:
         classes = Path(work) / "classes"
-        result = subprocess.run([str(javac), "-nowarn", "--release", "17", "-d", str(classes),
-                                 "-cp", os.pathsep.join(str(j) for j in classpath),
-                                 *(str(s) for s in sorted(sources.rglob("*.java")))],
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [
+                str(javac),
+                "-nowarn",
+                "--release",
+                "17",
+                "-d",
+                str(classes),
+                "-cp",
+                os.pathsep.join(str(j) for j in classpath),
+                *(str(s) for s in sorted(sources.rglob("*.java"))),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if result.returncode != 0:
             raise SetupError(f"javac failed for {sources}:\n{(result.stdout + result.stderr).strip()[-3000:]}")
         extra = ["-C", str(sources), "META-INF"] if (sources / "META-INF").is_dir() else []
         built = Path(work) / target.name
-        subprocess.run([str(jar), "--create", "--file", str(built), "-C", str(classes), ".", *extra],
-                       check=True, capture_output=True, text=True)
+        subprocess.run(
+            [str(jar), "--create", "--file", str(built), "-C", str(classes), ".", *extra],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         built.replace(target)
     return target
 

@@ -36,16 +36,18 @@ def java_properties(settings: Settings) -> dict[str, str]:
     props: dict[str, str] = {"security.protocol": protocol}
     if protocol.startswith("SASL_"):
         module = _LOGIN_MODULES[settings.kafka_sasl_mechanism]
-        props.update({
-            "sasl.mechanism": settings.kafka_sasl_mechanism,
-            # The user name is validated to need no quoting (settings.py); the password is a reference.
-            "sasl.jaas.config": f'{module} required username="{settings.kafka_sasl_username}" '
-                                f'password="${{{_PROVIDER}:{PASSWORD_ENV}}}";',
-            "config.providers": _PROVIDER,
-            f"config.providers.{_PROVIDER}.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
-            # This provider may read this one variable and nothing else of the environment.
-            f"config.providers.{_PROVIDER}.param.allowlist.pattern": f"^{PASSWORD_ENV}$",
-        })
+        props.update(
+            {
+                "sasl.mechanism": settings.kafka_sasl_mechanism,
+                # The user name is validated to need no quoting (settings.py); the password is a reference.
+                "sasl.jaas.config": f'{module} required username="{settings.kafka_sasl_username}" '
+                f'password="${{{_PROVIDER}:{PASSWORD_ENV}}}";',
+                "config.providers": _PROVIDER,
+                f"config.providers.{_PROVIDER}.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
+                # This provider may read this one variable and nothing else of the environment.
+                f"config.providers.{_PROVIDER}.param.allowlist.pattern": f"^{PASSWORD_ENV}$",
+            }
+        )
     if protocol.endswith("SSL") and settings.kafka_ssl_cafile is not None:
         props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(settings.kafka_ssl_cafile)})
     return props
@@ -58,12 +60,18 @@ def connector_options(settings: Settings) -> dict[str, str]:
 
 def python_config(settings: Settings) -> dict[str, Any]:
     """kafka-python keyword arguments: the bootstrap servers and the security settings."""
-    config: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
-                              "security_protocol": settings.kafka_security_protocol}
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
     if settings.kafka_security_protocol.startswith("SASL_"):
-        config.update({"sasl_mechanism": settings.kafka_sasl_mechanism,
-                       "sasl_plain_username": settings.kafka_sasl_username,
-                       "sasl_plain_password": settings.kafka_sasl_password})
+        config.update(
+            {
+                "sasl_mechanism": settings.kafka_sasl_mechanism,
+                "sasl_plain_username": settings.kafka_sasl_username,
+                "sasl_plain_password": settings.kafka_sasl_password,
+            }
+        )
     if settings.kafka_security_protocol.endswith("SSL"):
         config["ssl_check_hostname"] = True
         if settings.kafka_ssl_cafile is not None:

@@ -44,10 +44,13 @@ def lake_offsets(settings: Settings, contracts: Contracts) -> Offsets:
                 f"the topic exists and this client may describe it at {settings.kafka_bootstrap}, then rerun"
             )
     # Partitions the lake knows but Kafka did not list (a stale metadata answer) are kept, not restarted.
-    offsets = {t: {p: seen[t].get(p, -1) + 1 for p in sorted(set(partitions.get(t, ())) | set(seen[t]))}
-               for t in topics}
-    log.info("resuming after the lake's offsets",
-             extra=kv(**{t: ",".join(f"{p}:{o}" for p, o in sorted(po.items())) for t, po in offsets.items()}))
+    offsets = {
+        t: {p: seen[t].get(p, -1) + 1 for p in sorted(set(partitions.get(t, ())) | set(seen[t]))} for t in topics
+    }
+    log.info(
+        "resuming after the lake's offsets",
+        extra=kv(**{t: ",".join(f"{p}:{o}" for p, o in sorted(po.items())) for t, po in offsets.items()}),
+    )
     return offsets
 
 

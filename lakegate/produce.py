@@ -66,7 +66,6 @@ class ProduceReport:
         return Counter(r.contract for r in self.records)
 
 
-
 class Registrar(Protocol):
     def register(self, subject: str, schema_text: str) -> int:
         """Register (or look up) a schema under a subject; return its global id."""
@@ -145,8 +144,11 @@ class RecordMaker:
     def drafts(self, i: int) -> list[_Draft]:
         """Record ``i``, followed by its retry (same key and value bytes) for ``duplicate_fraction`` of valid ones."""
         draft = self.make(i)
-        retried = (draft.expected == VALID and self._duplicate_fraction > 0
-                   and self._retry_rng.random() < self._duplicate_fraction)
+        retried = (
+            draft.expected == VALID
+            and self._duplicate_fraction > 0
+            and self._retry_rng.random() < self._duplicate_fraction
+        )
         return [draft, dataclasses.replace(draft, expected=DUPLICATE)] if retried else [draft]
 
     def make(self, i: int) -> _Draft:
@@ -174,8 +176,9 @@ class RecordMaker:
                 key = corrupt_key(kind, key or b"")
             else:
                 assert value is not None
-                value = corrupt(kind, value, rng=rng, unknown_schema_id=self._unknown_id, contract=contract,
-                                writer_schema=writer)
+                value = corrupt(
+                    kind, value, rng=rng, unknown_schema_id=self._unknown_id, contract=contract, writer_schema=writer
+                )
         return _Draft(contract, str(event[contract.event_id_field]), version, key, value, expected)
 
     def _bad_kind(self, contract: Contract) -> Reason:
@@ -213,9 +216,18 @@ def registered_maker(
                 # Its own subject: the contract's subject may enforce compatibility and refuse it.
                 schema_id = registry.register(f"lakegate-generator.{contract.name}.incompatible", json.dumps(variant))
                 incompatible[contract.name] = (schema_id, fastavro.parse_schema(variant))
-    return RecordMaker(contracts, register_versions(registry, contracts), incompatible, rng,
-                       bad_fraction=bad_fraction, bad_kinds=bad_kinds, all_versions=all_versions,
-                       duplicate_fraction=duplicate_fraction, padding=padding, unknown_schema_id=unknown_schema_id)
+    return RecordMaker(
+        contracts,
+        register_versions(registry, contracts),
+        incompatible,
+        rng,
+        bad_fraction=bad_fraction,
+        bad_kinds=bad_kinds,
+        all_versions=all_versions,
+        duplicate_fraction=duplicate_fraction,
+        padding=padding,
+        unknown_schema_id=unknown_schema_id,
+    )
 
 
 def produce(
@@ -247,11 +259,23 @@ def produce(
     if count < 0 or not 0.0 <= bad_fraction <= 1.0 or not 0.0 <= duplicate_fraction <= 1.0:
         raise ValueError("count must be >= 0, bad_fraction and duplicate_fraction within [0, 1]")
     rng = random.Random(seed)  # noqa: S311 - test data, not cryptography
-    maker = registered_maker(settings, contracts, rng, bad_fraction=bad_fraction, bad_kinds=bad_kinds,
-                             all_versions=all_versions, duplicate_fraction=duplicate_fraction, padding=padding,
-                             registry=registry, unknown_schema_id=unknown_schema_id)
+    maker = registered_maker(
+        settings,
+        contracts,
+        rng,
+        bad_fraction=bad_fraction,
+        bad_kinds=bad_kinds,
+        all_versions=all_versions,
+        duplicate_fraction=duplicate_fraction,
+        padding=padding,
+        registry=registry,
+        unknown_schema_id=unknown_schema_id,
+    )
     producer = KafkaProducer(
-        **kafka_clients.python_config(settings), acks="all", linger_ms=20, batch_size=256 * 1024,
+        **kafka_clients.python_config(settings),
+        acks="all",
+        linger_ms=20,
+        batch_size=256 * 1024,
         client_id="lakegate-produce",
     )
     report = ProduceReport()
@@ -271,16 +295,33 @@ def produce(
         for future, d in pending:
             meta = future.get(timeout=60)
             bad = d.expected != VALID
-            report.records.append(ProducedRecord(
-                meta.topic, meta.partition, meta.offset, d.contract.name, d.event_id, d.expected, d.version,
-                d.key if bad else None, d.value if bad else None, meta.timestamp))
+            report.records.append(
+                ProducedRecord(
+                    meta.topic,
+                    meta.partition,
+                    meta.offset,
+                    d.contract.name,
+                    d.event_id,
+                    d.expected,
+                    d.version,
+                    d.key if bad else None,
+                    d.value if bad else None,
+                    meta.timestamp,
+                )
+            )
     finally:
         producer.close()
     report.seconds = time.monotonic() - started
     if progress and count % 1000:
         progress(count, count)
     counts = report.expected_counts()
-    log.info("produced", extra=kv(records=len(report.records), seconds=round(report.seconds, 1),
-                                  duplicates=counts[DUPLICATE],
-                                  bad=len(report.records) - counts[VALID] - counts[DUPLICATE]))
+    log.info(
+        "produced",
+        extra=kv(
+            records=len(report.records),
+            seconds=round(report.seconds, 1),
+            duplicates=counts[DUPLICATE],
+            bad=len(report.records) - counts[VALID] - counts[DUPLICATE],
+        ),
+    )
     return report

@@ -88,8 +88,9 @@ def key_columns(model: ReadModel) -> list[str]:
     return list(model.group_by) + (["window_start"] if model.window else [])
 
 
-def ensure_table(catalog: SqlCatalog, settings: Settings, model: ReadModel, contract: Contract,
-                 *, shadow: bool = False) -> Table:
+def ensure_table(
+    catalog: SqlCatalog, settings: Settings, model: ReadModel, contract: Contract, *, shadow: bool = False
+) -> Table:
     """Create the model's table if missing; a table whose columns differ is an error (rebuild it)."""
     ensure_namespace(catalog, settings.readmodel_namespace)
     name = table_name(settings, model, shadow=shadow)
@@ -97,20 +98,25 @@ def ensure_table(catalog: SqlCatalog, settings: Settings, model: ReadModel, cont
     try:
         table = catalog.load_table(name)
     except NoSuchTableError:
-        return catalog.create_table(name, schema=iceberg_schema(columns), properties={
-            **WRITE_PROPERTIES,
-            "lakegate.contract": contract.name,
-            "lakegate.read-model": model.name,
-            "comment": f"Read model {model.name} of contract {contract.name}: append-only change log; "
-                       "current state = latest change per key unless a delete.",
-        })
+        return catalog.create_table(
+            name,
+            schema=iceberg_schema(columns),
+            properties={
+                **WRITE_PROPERTIES,
+                "lakegate.contract": contract.name,
+                "lakegate.read-model": model.name,
+                "comment": f"Read model {model.name} of contract {contract.name}: append-only change log; "
+                "current state = latest change per key unless a delete.",
+            },
+        )
     table = with_write_properties(table)
     have = sorted((f.name, str(f.field_type)) for f in table.schema().fields)
     want = sorted((f.name, str(f.field_type)) for f in iceberg_schema(columns).fields)
     if have != want:
         raise ReadModelError(
             f"table {name} has columns {have}, the declaration of {model.name} needs {want}; its declaration "
-            f"changed: `lakegate readmodels rebuild {model.name} --swap` (with the job stopped) replaces it")
+            f"changed: `lakegate readmodels rebuild {model.name} --swap` (with the job stopped) replaces it"
+        )
     return table
 
 
@@ -144,8 +150,10 @@ def select_key(rows: pa.Table, model: ReadModel, key: str) -> pa.Table:
     names = key_columns(model)
     values = [str(v) for v in json.loads(key)] if key.startswith("[") else key.split(",")
     if len(values) != len(names):
-        raise ReadModelError(f"{model.name} is keyed by {', '.join(names)}: give {len(names)} values, "
-                             'comma-separated or as a JSON array (["a,b", 1])')
+        raise ReadModelError(
+            f"{model.name} is keyed by {', '.join(names)}: give {len(names)} values, "
+            'comma-separated or as a JSON array (["a,b", 1])'
+        )
     keys = zip(*(rows[name].to_pylist() for name in names), strict=True)
     mask = pa.array([[str(v) for v in k] == values for k in keys], pa.bool_())
     return rows.filter(mask)
@@ -155,20 +163,31 @@ def select_key(rows: pa.Table, model: ReadModel, key: str) -> pa.Table:
 def audit_records(settings: Settings, contract: Contract) -> list[tuple[dict[str, object], Envelope]]:
     """The contract's audit log as (payload, envelope) pairs, in the order the job routed them."""
     table = open_catalog(settings).load_table(audit_table_name(settings, contract))
-    rows = table.scan().to_arrow().sort_by([("lg_ingest_time", "ascending"), ("lg_partition", "ascending"),
-                                             ("lg_offset", "ascending")])
+    rows = (
+        table.scan()
+        .to_arrow()
+        .sort_by([("lg_ingest_time", "ascending"), ("lg_partition", "ascending"), ("lg_offset", "ascending")])
+    )
     names = [c.name for c in payload_columns(contract.reader_schema_json)]
     out = []
     for row in rows.to_pylist():
         payload = {n: row.get(n) for n in names}
-        out.append((payload, Envelope(
-            event_id=str(row[contract.event_id_field]),
-            event_time_ms=_millis(row[contract.event_time_field]),
-            ingest_time_ms=_millis(row["lg_ingest_time"]),
-            topic=row["lg_topic"], partition=row["lg_partition"], offset=row["lg_offset"],
-            schema_id=row["lg_schema_id"], schema_version=row["lg_schema_version"],
-            producer_team=row["lg_producer_team"],
-        )))
+        out.append(
+            (
+                payload,
+                Envelope(
+                    event_id=str(row[contract.event_id_field]),
+                    event_time_ms=_millis(row[contract.event_time_field]),
+                    ingest_time_ms=_millis(row["lg_ingest_time"]),
+                    topic=row["lg_topic"],
+                    partition=row["lg_partition"],
+                    offset=row["lg_offset"],
+                    schema_id=row["lg_schema_id"],
+                    schema_version=row["lg_schema_version"],
+                    producer_team=row["lg_producer_team"],
+                ),
+            )
+        )
     return out
 
 
@@ -181,8 +200,9 @@ def _millis(value: object) -> int:
     return value
 
 
-def replay_changes(model: ReadModel, contract: Contract, records: Iterable[tuple[dict[str, object], Envelope]],
-                   salt: bytes) -> list[Change]:
+def replay_changes(
+    model: ReadModel, contract: Contract, records: Iterable[tuple[dict[str, object], Envelope]], salt: bytes
+) -> list[Change]:
     """The last change per key of the whole model, computed from scratch with the job's own functions."""
     current_states: dict[object, CurrentState] = {}
     aggregate_states: dict[object, AggregateState] = {}
@@ -293,8 +313,10 @@ def rebuild(settings: Settings, contracts: Contracts, name: str, *, swap_in: boo
     if swap_in:
         located = find_job(flink_rest_urls(settings), settings.job_name)
         if located is not None and located[1].get("state") == "RUNNING":
-            raise ReadModelError(f"job {settings.job_name} is running: stop it before swapping {name}, then "
-                                 "start it again (it resumes from the lake)")
+            raise ReadModelError(
+                f"job {settings.job_name} is running: stop it before swapping {name}, then "
+                "start it again (it resumes from the lake)"
+            )
         swapped = swap(settings, model)
     return RebuildReport(name, len(records), len({c.key for c in changes}), report, swapped)
 

@@ -102,11 +102,16 @@ def plan(
     return result
 
 
-def prepare(settings: Settings, contracts: Contracts, schemas: SchemaSource, *,
-            reasons: Sequence[str] = (), only: Sequence[str] = ()) -> ReplayPlan:
+def prepare(
+    settings: Settings,
+    contracts: Contracts,
+    schemas: SchemaSource,
+    *,
+    reasons: Sequence[str] = (),
+    only: Sequence[str] = (),
+) -> ReplayPlan:
     rows = read_quarantine_rows(settings).to_pylist()
-    return plan(rows, audited(settings, contracts), Router(contracts, schemas),
-                reasons=reasons, contracts=only)
+    return plan(rows, audited(settings, contracts), Router(contracts, schemas), reasons=reasons, contracts=only)
 
 
 def effective_quarantine(quarantine: Iterable[Coordinate], audited: set[Coordinate]) -> set[Coordinate]:

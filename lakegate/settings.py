@@ -34,9 +34,17 @@ _PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
 _SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
 
 _MINIMUMS = {
-    "parallelism": 1, "topic_partitions": 1, "kafka_heap_mb": 1, "registry_heap_mb": 1,
-    "checkpoint_interval_ms": 100, "registry_timeout_s": 1, "registry_retries": 0, "restart_attempts": 0,
-    "exporter_interval_s": 1, "cluster_slots": 1, "cluster_taskmanagers": 1,
+    "parallelism": 1,
+    "topic_partitions": 1,
+    "kafka_heap_mb": 1,
+    "registry_heap_mb": 1,
+    "checkpoint_interval_ms": 100,
+    "registry_timeout_s": 1,
+    "registry_retries": 0,
+    "restart_attempts": 0,
+    "exporter_interval_s": 1,
+    "cluster_slots": 1,
+    "cluster_taskmanagers": 1,
 }
 
 
@@ -224,13 +232,23 @@ class Settings:
             problems.append("pii_salt must be at least 16 bytes (a random secret per deployment)")
         hosts = {h.strip().rpartition(":")[0] for h in self.kafka_bootstrap.split(",")}
         if self.pii_salt == LOCAL_PII_SALT and not hosts <= set(_LOOPBACK):
-            problems.append("pii_salt is the local-stack default but Kafka is not on loopback: set LAKEGATE_PII_SALT "
-                            "(or pii_salt in the settings file) to a random secret of at least 16 bytes")
+            problems.append(
+                "pii_salt is the local-stack default but Kafka is not on loopback: set LAKEGATE_PII_SALT "
+                "(or pii_salt in the settings file) to a random secret of at least 16 bytes"
+            )
         url = urllib.parse.urlsplit(self.registry_url)
         if url.scheme not in ("http", "https") or not url.hostname:
             problems.append(f"registry_url must be an http(s) URL, got {_mask_url(self.registry_url)!r}")
-        names = ("catalog_name", "audit_namespace", "quarantine_namespace", "dlq_topic", "job_name", "consumer_group",
-                 "readmodel_namespace", "changelog_topic_prefix")
+        names = (
+            "catalog_name",
+            "audit_namespace",
+            "quarantine_namespace",
+            "dlq_topic",
+            "job_name",
+            "consumer_group",
+            "readmodel_namespace",
+            "changelog_topic_prefix",
+        )
         for name in names:
             value = getattr(self, name)
             if not value or not all(c.isalnum() or c in "._-" for c in value):
@@ -250,46 +268,66 @@ class Settings:
     def _security_problems(self) -> list[str]:
         problems = []
         if self.kafka_security_protocol not in _PROTOCOLS:
-            problems.append(f"kafka_security_protocol must be one of {_PROTOCOLS}, "
-                            f"got {self.kafka_security_protocol!r}")
+            problems.append(
+                f"kafka_security_protocol must be one of {_PROTOCOLS}, got {self.kafka_security_protocol!r}"
+            )
         if self.kafka_sasl_mechanism not in _SASL_MECHANISMS:
-            problems.append(f"kafka_sasl_mechanism must be one of {_SASL_MECHANISMS}, "
-                            f"got {self.kafka_sasl_mechanism!r}")
+            problems.append(
+                f"kafka_sasl_mechanism must be one of {_SASL_MECHANISMS}, got {self.kafka_sasl_mechanism!r}"
+            )
         if self.kafka_security_protocol.startswith("SASL_"):
             # The user name goes into a JAAS line: only characters that need no quoting there.
             if not self.kafka_sasl_username or not all(c.isalnum() or c in "._-@" for c in self.kafka_sasl_username):
-                problems.append("kafka_sasl_username must be set (letters, digits, '.', '_', '-', '@') when "
-                                f"kafka_security_protocol is {self.kafka_security_protocol}")
+                problems.append(
+                    "kafka_sasl_username must be set (letters, digits, '.', '_', '-', '@') when "
+                    f"kafka_security_protocol is {self.kafka_security_protocol}"
+                )
             if not self.kafka_sasl_password:
-                problems.append("kafka_sasl_password is empty: set LAKEGATE_KAFKA_SASL_PASSWORD (or "
-                                "kafka_sasl_password in the settings file)")
+                problems.append(
+                    "kafka_sasl_password is empty: set LAKEGATE_KAFKA_SASL_PASSWORD (or "
+                    "kafka_sasl_password in the settings file)"
+                )
             elif any(c in self.kafka_sasl_password for c in '"\\\n'):
                 # Kafka substitutes it into the JAAS line before parsing it: a quote would end it early.
-                problems.append("kafka_sasl_password must not contain '\"', '\\' or a newline (it is placed "
-                                "inside a quoted JAAS option)")
+                problems.append(
+                    "kafka_sasl_password must not contain '\"', '\\' or a newline (it is placed "
+                    "inside a quoted JAAS option)"
+                )
         elif self.kafka_sasl_username or self.kafka_sasl_password:
-            problems.append("kafka_sasl_username/password are set but kafka_security_protocol is "
-                            f"{self.kafka_security_protocol}: use SASL_PLAINTEXT or SASL_SSL")
+            problems.append(
+                "kafka_sasl_username/password are set but kafka_security_protocol is "
+                f"{self.kafka_security_protocol}: use SASL_PLAINTEXT or SASL_SSL"
+            )
         for name in ("kafka_ssl_cafile", "registry_ca_file"):
             path = getattr(self, name)
             if path is not None and not path.is_file():
                 problems.append(f"{name} {path} is not a file (a PEM bundle of CA certificates)")
         if self.kafka_ssl_cafile is not None and not self.kafka_security_protocol.endswith("SSL"):
-            problems.append("kafka_ssl_cafile is set but kafka_security_protocol is "
-                            f"{self.kafka_security_protocol}: use SSL or SASL_SSL")
+            problems.append(
+                "kafka_ssl_cafile is set but kafka_security_protocol is "
+                f"{self.kafka_security_protocol}: use SSL or SASL_SSL"
+            )
         return problems
 
     def _port_problems(self) -> list[str]:
-        problems = [f"{name} must be a port or a range like 9249-9259, got {getattr(self, name)!r}"
-                    for name in ("metrics_port", "flink_rest_port") if not _is_port_range(getattr(self, name))]
+        problems = [
+            f"{name} must be a port or a range like 9249-9259, got {getattr(self, name)!r}"
+            for name in ("metrics_port", "flink_rest_port")
+            if not _is_port_range(getattr(self, name))
+        ]
         if not 0 <= self.exporter_port <= 65535:
             problems.append(f"exporter_port must be 0 (off) or a TCP port, got {self.exporter_port}")
         # Several TaskManagers of the local cluster share the machine with its JobManager: a port each.
-        if (self.cluster_taskmanagers > 1 and _is_port_range(self.metrics_port)
-                and len(port_range(self.metrics_port)) <= self.cluster_taskmanagers):
-            problems.append(f"metrics_port {self.metrics_port!r} has too few ports for a JobManager and "
-                            f"{self.cluster_taskmanagers} TaskManagers: give a range with at least "
-                            f"{self.cluster_taskmanagers + 1}")
+        if (
+            self.cluster_taskmanagers > 1
+            and _is_port_range(self.metrics_port)
+            and len(port_range(self.metrics_port)) <= self.cluster_taskmanagers
+        ):
+            problems.append(
+                f"metrics_port {self.metrics_port!r} has too few ports for a JobManager and "
+                f"{self.cluster_taskmanagers} TaskManagers: give a range with at least "
+                f"{self.cluster_taskmanagers + 1}"
+            )
         return problems
 
     # ---- export --------------------------------------------------------------------------------
@@ -297,9 +335,12 @@ class Settings:
         """The schema-registry client every process of lakegate uses, configured from these settings."""
         from udfs.registry import RegistryClient
 
-        return RegistryClient(self.registry_url, timeout_s=float(self.registry_timeout_s),
-                              retries=self.registry_retries,
-                              ca_file=str(self.registry_ca_file) if self.registry_ca_file else None)
+        return RegistryClient(
+            self.registry_url,
+            timeout_s=float(self.registry_timeout_s),
+            retries=self.registry_retries,
+            ca_file=str(self.registry_ca_file) if self.registry_ca_file else None,
+        )
 
     def to_env(self) -> dict[str, str]:
         """The settings as ``LAKEGATE_*`` variables, for a child process (job runner, tests)."""
@@ -322,8 +363,9 @@ class Settings:
         """A copy for pickling into Flink functions (job graphs are stored, shipped and kept in savepoints):
         the PII salt, the Kafka password and the registry URL's credentials removed. Workers put them back
         from their own settings sources with :meth:`with_worker_secrets`."""
-        return dataclasses.replace(self, pii_salt="", kafka_sasl_password="",
-                                   registry_url=_without_userinfo(self.registry_url))
+        return dataclasses.replace(
+            self, pii_salt="", kafka_sasl_password="", registry_url=_without_userinfo(self.registry_url)
+        )
 
     def with_worker_secrets(self) -> Settings:
         """In a Flink worker (``open()``): this secret-free copy with the secrets of the worker's own settings
@@ -332,8 +374,9 @@ class Settings:
         own = Settings.load()
         same_registry = _without_userinfo(own.registry_url) == self.registry_url
         registry_url = own.registry_url if same_registry else self.registry_url
-        return dataclasses.replace(self, pii_salt=own.pii_salt, kafka_sasl_password=own.kafka_sasl_password,
-                                   registry_url=registry_url)
+        return dataclasses.replace(
+            self, pii_salt=own.pii_salt, kafka_sasl_password=own.kafka_sasl_password, registry_url=registry_url
+        )
 
     def masked(self) -> dict[str, str]:
         """For printing and logging: credentials in URLs are replaced by ``***``."""

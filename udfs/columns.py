@@ -76,9 +76,7 @@ def payload_columns(
     for field in reader_schema_json.get("fields", ()):
         name, avro = field["name"], field["type"]
         if name.startswith("lg_"):
-            raise ContractError(
-                source, name, "names starting with 'lg_' are reserved for lakegate", "rename the field"
-            )
+            raise ContractError(source, name, "names starting with 'lg_' are reserved for lakegate", "rename the field")
         nullable = False
         if isinstance(avro, list) and len(avro) == 2 and "null" in avro:
             nullable, avro = True, avro[1] if avro[0] == "null" else avro[0]

@@ -174,8 +174,9 @@ class _Checker:
         r_kind, w_kind = _type_name_kind(reader), _type_name_kind(writer)
         if r_kind != w_kind:
             if r_kind not in _PROMOTIONS.get(w_kind, frozenset()):
-                self.fail(path, f"type changed from {_type_name(writer)} to {_type_name(reader)}, "
-                                "not a legal promotion")
+                self.fail(
+                    path, f"type changed from {_type_name(writer)} to {_type_name(reader)}, not a legal promotion"
+                )
             return
         if r_kind in _PRIMITIVES or (id(reader), id(writer)) in self._seen:
             return
@@ -201,11 +202,15 @@ class _Checker:
     def check_enum(self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str) -> None:
         removed = [s for s in writer.get("symbols", ()) if s not in set(reader.get("symbols", ()))]
         if removed and "default" not in reader:
-            self.fail(path, f"enum symbols {removed} were removed and the reader enum has no default; "
-                            'keep them or add an enum "default"')
+            self.fail(
+                path,
+                f"enum symbols {removed} were removed and the reader enum has no default; "
+                'keep them or add an enum "default"',
+            )
 
-    def check_record(self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str, r_ns: str,
-                     w_ns: str) -> None:
+    def check_record(
+        self, reader: Mapping[str, Any], writer: Mapping[str, Any], path: str, r_ns: str, w_ns: str
+    ) -> None:
         writer_fields = {f["name"]: f for f in writer.get("fields", ())}
         for field in reader.get("fields", ()):
             name = field["name"]
@@ -216,7 +221,7 @@ class _Checker:
                 if "default" not in field:
                     self.fail(
                         f"{path}.{name}",
-                        "field is missing in the writer and has no default in the reader; add a \"default\"",
+                        'field is missing in the writer and has no default in the reader; add a "default"',
                     )
                 continue
             self.check(field["type"], source["type"], f"{path}.{name}", r_ns, w_ns)

@@ -42,8 +42,17 @@ _REQUIRED_STR = (
     "event_time_field",
 )
 _ALLOWED = frozenset(
-    (*_REQUIRED_STR, "schemas", "max_record_bytes", "compatibility", "max_event_time_skew_ms", "dedupe_window_s",
-     "rules", "pii", "read_models")
+    (
+        *_REQUIRED_STR,
+        "schemas",
+        "max_record_bytes",
+        "compatibility",
+        "max_event_time_skew_ms",
+        "dedupe_window_s",
+        "rules",
+        "pii",
+        "read_models",
+    )
 )
 
 
@@ -153,9 +162,7 @@ def load_contract(directory: Path) -> Contract:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ContractError(
-            path, None, "file not found", f"create {CONTRACT_FILE} (see schemas/README.md)"
-        ) from None
+        raise ContractError(path, None, "file not found", f"create {CONTRACT_FILE} (see schemas/README.md)") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ContractError(path, None, f"not valid TOML ({exc})", "fix the TOML syntax") from None
 
@@ -182,9 +189,7 @@ def load_contract(directory: Path) -> Contract:
 
     files = raw["schemas"]
     if not isinstance(files, list) or not files or not all(isinstance(f, str) and f for f in files):
-        raise ContractError(
-            path, "schemas", "must be a non-empty list of .avsc file names", 'schemas = ["x.v1.avsc"]'
-        )
+        raise ContractError(path, "schemas", "must be a non-empty list of .avsc file names", 'schemas = ["x.v1.avsc"]')
     texts, parsed_versions, json_versions = _load_schemas(directory, path, files)
 
     reader_json = json_versions[-1]
@@ -198,9 +203,7 @@ def load_contract(directory: Path) -> Contract:
     fields = {f["name"]: f["type"] for f in reader_json["fields"]}
     for key in ("key_field", "event_id_field"):
         _require_field(path, key, raw[key], fields, "string", None, files[-1])
-    _require_field(
-        path, "event_time_field", raw["event_time_field"], fields, "long", "timestamp-millis", files[-1]
-    )
+    _require_field(path, "event_time_field", raw["event_time_field"], fields, "long", "timestamp-millis", files[-1])
     columns = payload_columns(reader_json, source=directory / files[-1])
     enums = {f["name"]: symbols for f in reader_json["fields"] if (symbols := _enum_symbols(f["type"])) is not None}
     compatibility = _compatibility(path, raw.get("compatibility", Compatibility.BACKWARD.value))
@@ -208,8 +211,9 @@ def load_contract(directory: Path) -> Contract:
     dedupe_window = _dedupe_window(path, raw.get("dedupe_window_s", DEFAULT_DEDUPE_WINDOW_S))
     rules = parse_rules(raw.get("rules", []), path, columns, enums)
     pii = parse_pii(raw.get("pii", {}), path, columns)
-    read_models = parse_read_models(raw.get("read_models", []), path, columns, enums, pii, raw["name"],
-                                    raw["key_field"], raw["event_time_field"])
+    read_models = parse_read_models(
+        raw.get("read_models", []), path, columns, enums, pii, raw["name"], raw["key_field"], raw["event_time_field"]
+    )
 
     return Contract(
         name=raw["name"],
@@ -285,9 +289,7 @@ def _load_schemas(directory: Path, path: Path, files: list[str]) -> tuple[list[s
         try:
             text = file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise ContractError(
-                path, field, f"{file} does not exist", "add the file or fix the name"
-            ) from None
+            raise ContractError(path, field, f"{file} does not exist", "add the file or fix the name") from None
         try:
             schema_json = json.loads(text)
         except ValueError as exc:
@@ -310,11 +312,7 @@ def _require_field(  # noqa: PLR0917
         raise ContractError(path, key, f"field '{field}' is not in the reader schema {schema}", fix)
     declared = fields[field]
     base, declared_logical = (
-        (declared.get("type"), declared.get("logicalType"))
-        if isinstance(declared, dict)
-        else (declared, None)
+        (declared.get("type"), declared.get("logicalType")) if isinstance(declared, dict) else (declared, None)
     )
     if base != avro_type or (logical is not None and declared_logical != logical):
-        raise ContractError(
-            path, key, f"field '{field}' must be a non-null {want}, not {json.dumps(declared)}", fix
-        )
+        raise ContractError(path, key, f"field '{field}' must be a non-null {want}, not {json.dumps(declared)}", fix)

@@ -87,9 +87,7 @@ def decode(
     try:
         record = fastavro.schemaless_reader(fo, plan.writer, plan.reader)  # type: ignore[arg-type]
     except SchemaResolutionError as exc:
-        raise BadRecord(
-            Reason.incompatible_schema, f"writer schema {writer.schema_id}: {str(exc)[:300]}"
-        ) from exc
+        raise BadRecord(Reason.incompatible_schema, f"writer schema {writer.schema_id}: {str(exc)[:300]}") from exc
     except Exception as exc:
         raise _classify(exc, plan, body, max_length) from exc
     if fo.tell() != len(body):
@@ -240,9 +238,7 @@ def _dangerous(schema: Any, named: Mapping[str, Any]) -> bool:
 class _Walker:
     """Reads a body against a (logical-free) writer schema and raises BadRecord at the first problem."""
 
-    def __init__(
-        self, named: Mapping[str, Any], body: bytes, max_length: int, spans: list[Span] | None = None
-    ):
+    def __init__(self, named: Mapping[str, Any], body: bytes, max_length: int, spans: list[Span] | None = None):
         self.named = named
         self.buf = body
         self.pos = 0
@@ -316,21 +312,15 @@ class _Walker:
                     try:
                         self.buf[data_start : self.pos].decode("utf-8")
                     except UnicodeDecodeError:
-                        raise BadRecord(
-                            Reason.invalid_utf8, "the string is not valid UTF-8", path or None
-                        ) from None
+                        raise BadRecord(Reason.invalid_utf8, "the string is not valid UTF-8", path or None) from None
                 self._span(schema, path, start, data_start)
                 return
             else:
-                raise BadRecord(
-                    Reason.schema_mismatch, f"unknown type {schema!r} in writer schema", path or None
-                )
+                raise BadRecord(Reason.schema_mismatch, f"unknown type {schema!r} in writer schema", path or None)
             self._span(schema, path, start, self.pos)
             return
         if depth >= MAX_DEPTH:
-            raise BadRecord(
-                Reason.schema_mismatch, f"values nested deeper than {MAX_DEPTH} levels", path or None
-            )
+            raise BadRecord(Reason.schema_mismatch, f"values nested deeper than {MAX_DEPTH} levels", path or None)
         if isinstance(schema, list):
             index = self.varint(path, "a union index")
             if not 0 <= index < len(schema):

@@ -51,15 +51,24 @@ def parse_pii(raw: object, path: Path, columns: Sequence[Column]) -> dict[str, s
         if field not in kinds:
             close = difflib.get_close_matches(field, kinds, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ContractError(path, where, f"field '{field}' is not in the reader schema",
-                                f"name a top-level field of the last schema version{hint}")
+            raise ContractError(
+                path,
+                where,
+                f"field '{field}' is not in the reader schema",
+                f"name a top-level field of the last schema version{hint}",
+            )
         if treatment not in TREATMENTS:
-            raise ContractError(path, where, f"unknown treatment {treatment!r}",
-                                f"use one of {', '.join(repr(t) for t in TREATMENTS)}")
+            raise ContractError(
+                path, where, f"unknown treatment {treatment!r}", f"use one of {', '.join(repr(t) for t in TREATMENTS)}"
+            )
         fits = _FITS[treatment]
         if fits is not None and kinds[field] not in fits:
-            raise ContractError(path, where, f"{treatment!r} does not fit field '{field}' of type {kinds[field]}",
-                                "use 'drop' for non-text fields")
+            raise ContractError(
+                path,
+                where,
+                f"{treatment!r} does not fit field '{field}' of type {kinds[field]}",
+                "use 'drop' for non-text fields",
+            )
     return dict(raw)
 
 

@@ -77,9 +77,7 @@ UPSERT, DELETE = "upsert", "delete"
 WINDOW_START = "window_start"
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 
-_CURRENT_KEYS = frozenset(
-    {"name", "kind", "key", "fields", "event_type_field", "upsert_on", "delete_on", "order_by"}
-)
+_CURRENT_KEYS = frozenset({"name", "kind", "key", "fields", "event_type_field", "upsert_on", "delete_on", "order_by"})
 _AGGREGATE_KEYS = frozenset({"name", "kind", "group_by", "measures", "order_by", "window"})
 _MEASURE_KEYS = frozenset({"name", "fn", "field"})
 _WINDOW_KEYS = frozenset({"size_s", "allowed_lateness_s"})
@@ -171,8 +169,12 @@ def parse_read_models(  # noqa: PLR0917
 ) -> tuple[ReadModel, ...]:
     """Validate a contract's ``[[read_models]]`` against its reader-schema columns, enums and ``[pii]``."""
     if not isinstance(raw, list) or not all(isinstance(t, dict) for t in raw):
-        raise ContractError(path, "read_models", "must be an array of tables",
-                            'write each model as [[read_models]] name = "..." (see schemas/README.md)')
+        raise ContractError(
+            path,
+            "read_models",
+            "must be an array of tables",
+            'write each model as [[read_models]] name = "..." (see schemas/README.md)',
+        )
     by_name = {c.name: c for c in columns}
     models: list[ReadModel] = []
     for index, table in enumerate(raw):
@@ -187,19 +189,26 @@ def parse_read_models(  # noqa: PLR0917
 def _parse_model(table: dict[str, Any], scope: _Scope) -> ReadModel:
     kind = table.get("kind")
     if kind not in KINDS:
-        raise scope.error("kind", f"must be 'current' or 'aggregate', not {kind!r}",
-                          'add kind = "current" (latest row per key) or kind = "aggregate" (measures per group)')
+        raise scope.error(
+            "kind",
+            f"must be 'current' or 'aggregate', not {kind!r}",
+            'add kind = "current" (latest row per key) or kind = "aggregate" (measures per group)',
+        )
     allowed = _CURRENT_KEYS if kind == "current" else _AGGREGATE_KEYS
     _no_unknown_keys(table, allowed, scope, None, f"{kind} read model")
     name = table.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
-        raise scope.error("name", f"must be an identifier matching [a-z][a-z0-9_]*, not {name!r}",
-                          'e.g. name = "users_current"; it names the model table')
+        raise scope.error(
+            "name",
+            f"must be an identifier matching [a-z][a-z0-9_]*, not {name!r}",
+            'e.g. name = "users_current"; it names the model table',
+        )
     return _parse_current(table, scope, name) if kind == "current" else _parse_aggregate(table, scope, name)
 
 
-def _no_unknown_keys(table: Mapping[str, Any], allowed: frozenset[str], scope: _Scope, key: str | None,
-                     what: str) -> None:
+def _no_unknown_keys(
+    table: Mapping[str, Any], allowed: frozenset[str], scope: _Scope, key: str | None, what: str
+) -> None:
     for found in table:
         if found not in allowed:
             close = difflib.get_close_matches(found, allowed, n=1)
@@ -215,8 +224,11 @@ def _parse_current(table: dict[str, Any], scope: _Scope, name: str) -> CurrentMo
     fields = _field_list(table, "fields", scope, required=False)
     for field in fields:
         if field in key:
-            raise scope.error("fields", f"'{field}' is a key field, and key fields are always included first",
-                              f"remove '{field}' from fields")
+            raise scope.error(
+                "fields",
+                f"'{field}' is a key field, and key fields are always included first",
+                f"remove '{field}' from fields",
+            )
         _check_projected(field, "fields", scope)
     event_type_field = _event_type_field(table, scope)
     symbols = scope.enums.get(event_type_field)
@@ -224,8 +236,9 @@ def _parse_current(table: dict[str, Any], scope: _Scope, name: str) -> CurrentMo
     delete_on = _event_types(table, "delete_on", symbols, scope, required=False)
     both = sorted(upsert_on & delete_on)
     if both:
-        raise scope.error("delete_on", f"{both} are in both upsert_on and delete_on",
-                          "list each event type in at most one of them")
+        raise scope.error(
+            "delete_on", f"{both} are in both upsert_on and delete_on", "list each event type in at most one of them"
+        )
     order_by = _order_by(table, scope, key, "key", default=None)
     return CurrentModel(name, scope.contract, key, fields, event_type_field, upsert_on, delete_on, order_by)
 
@@ -236,12 +249,14 @@ def _parse_aggregate(table: dict[str, Any], scope: _Scope, name: str) -> Aggrega
         _check_grouping_field(field, "group_by", scope)
     window = _window(table.get("window"), scope)
     if window is not None and WINDOW_START in group_by:
-        raise scope.error("group_by", f"'{WINDOW_START}' is the windowed model's own column",
-                          "group by another field or remove the window")
+        raise scope.error(
+            "group_by",
+            f"'{WINDOW_START}' is the windowed model's own column",
+            "group by another field or remove the window",
+        )
     measures = _measures(table.get("measures"), scope, taken=set(group_by) | ({WINDOW_START} if window else set()))
     needs_order = any(m.fn == "latest" for m in measures)
-    order_by = _order_by(table, scope, group_by, "group_by",
-                         default=None if needs_order else scope.event_time_field)
+    order_by = _order_by(table, scope, group_by, "group_by", default=None if needs_order else scope.event_time_field)
     return AggregateModel(name, scope.contract, group_by, measures, order_by, window)
 
 
@@ -249,8 +264,11 @@ def _column(field: object, key: str, scope: _Scope) -> Column:
     if not isinstance(field, str) or field not in scope.columns:
         close = difflib.get_close_matches(str(field), scope.columns, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise scope.error(key, f"field {field!r} is not in the reader schema",
-                          f"name a top-level field of the last schema version{hint}")
+        raise scope.error(
+            key,
+            f"field {field!r} is not in the reader schema",
+            f"name a top-level field of the last schema version{hint}",
+        )
     return scope.columns[field]
 
 
@@ -259,8 +277,12 @@ def _field_list(table: Mapping[str, Any], key: str, scope: _Scope, *, required: 
     if value is None and not required:
         return ()
     if not isinstance(value, list) or (required and not value):
-        raise scope.error(key, f"{'is required and ' if value is None else ''}must be a "
-                               f"{'non-empty ' if required else ''}list of field names", f'e.g. {key} = ["..."]')
+        raise scope.error(
+            key,
+            f"{'is required and ' if value is None else ''}must be a "
+            f"{'non-empty ' if required else ''}list of field names",
+            f'e.g. {key} = ["..."]',
+        )
     for field in value:
         _column(field, key, scope)
     duplicates = sorted({f for f in value if value.count(f) > 1})
@@ -273,67 +295,95 @@ def _check_grouping_field(field: str, key: str, scope: _Scope) -> None:
     column = scope.columns[field]
     if column.nullable or column.kind not in _KEYABLE:
         kinds = ", ".join(sorted(_KEYABLE))
-        raise scope.error(key, f"'{field}' must be a non-null {kinds} field to identify a row, "
-                               f"not {'nullable ' if column.nullable else ''}{column.kind}",
-                          f"use another field in {key}")
+        raise scope.error(
+            key,
+            f"'{field}' must be a non-null {kinds} field to identify a row, "
+            f"not {'nullable ' if column.nullable else ''}{column.kind}",
+            f"use another field in {key}",
+        )
     treatment = scope.pii.get(field)
     if treatment in ("drop", "mask"):
-        raise scope.error(key, f"'{field}' is tagged pii {treatment!r}, so it cannot identify a row",
-                          f"tag it 'hash' in [pii] (hashes are deterministic) or use another field in {key}")
+        raise scope.error(
+            key,
+            f"'{field}' is tagged pii {treatment!r}, so it cannot identify a row",
+            f"tag it 'hash' in [pii] (hashes are deterministic) or use another field in {key}",
+        )
 
 
 def _check_projected(field: str, key: str, scope: _Scope) -> None:
     if scope.pii.get(field) == "drop":
-        raise scope.error(key, f"'{field}' is tagged pii 'drop': it would be dropped anyway",
-                          f"remove '{field}' from the model, or tag it 'hash' or 'mask' in [pii]")
+        raise scope.error(
+            key,
+            f"'{field}' is tagged pii 'drop': it would be dropped anyway",
+            f"remove '{field}' from the model, or tag it 'hash' or 'mask' in [pii]",
+        )
 
 
 def _event_type_field(table: Mapping[str, Any], scope: _Scope) -> str:
     if "event_type_field" not in table:
-        raise scope.error("event_type_field", "is required",
-                          'name the enum or string field holding the event type, e.g. event_type_field = "event_type"')
+        raise scope.error(
+            "event_type_field",
+            "is required",
+            'name the enum or string field holding the event type, e.g. event_type_field = "event_type"',
+        )
     field = table["event_type_field"]
     column = _column(field, "event_type_field", scope)
     if column.kind is not ColumnKind.string:
-        raise scope.error("event_type_field", f"'{column.name}' must be an enum or string field, not {column.kind}",
-                          "name the field holding the event type")
+        raise scope.error(
+            "event_type_field",
+            f"'{column.name}' must be an enum or string field, not {column.kind}",
+            "name the field holding the event type",
+        )
     return column.name
 
 
-def _event_types(table: Mapping[str, Any], key: str, symbols: Sequence[str] | None, scope: _Scope, *,
-                 required: bool) -> frozenset[str]:
+def _event_types(
+    table: Mapping[str, Any], key: str, symbols: Sequence[str] | None, scope: _Scope, *, required: bool
+) -> frozenset[str]:
     value = table.get(key, None if required else [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value) or (required and not value):
-        raise scope.error(key, f"must be a {'non-empty ' if required else ''}list of event types",
-                          f'e.g. {key} = ["{(symbols or ["CREATED"])[0]}"]')
+        raise scope.error(
+            key,
+            f"must be a {'non-empty ' if required else ''}list of event types",
+            f'e.g. {key} = ["{(symbols or ["CREATED"])[0]}"]',
+        )
     unknown = [v for v in value if symbols is not None and v not in symbols]
     if unknown:
-        raise scope.error(key, f"{unknown} are not symbols of the enum '{table['event_type_field']}'",
-                          f"use symbols from {list(symbols or ())}")
+        raise scope.error(
+            key,
+            f"{unknown} are not symbols of the enum '{table['event_type_field']}'",
+            f"use symbols from {list(symbols or ())}",
+        )
     return frozenset(value)
 
 
-def _order_by(table: Mapping[str, Any], scope: _Scope, key: tuple[str, ...], key_name: str,
-              default: str | None) -> str:
+def _order_by(table: Mapping[str, Any], scope: _Scope, key: tuple[str, ...], key_name: str, default: str | None) -> str:
     value = table.get("order_by", default)
     if value is None:
-        raise scope.error("order_by", "is required",
-                          'add order_by = "<a non-null long, int or timestamp-millis field>", e.g. "'
-                          f'{scope.event_time_field}"')
+        raise scope.error(
+            "order_by",
+            "is required",
+            f'add order_by = "<a non-null long, int or timestamp-millis field>", e.g. "{scope.event_time_field}"',
+        )
     if value == OFFSET:
         if key != (scope.key_field,):
-            raise scope.error("order_by", f'"offset" orders events only when {key_name} = ["{scope.key_field}"]: '
-                                          f"only the contract's key_field keeps every event of a {key_name} value in "
-                                          "one Kafka partition, and offsets of different partitions say nothing "
-                                          "about each other",
-                              f'order by a non-null long, int or timestamp-millis field, e.g. order_by = '
-                              f'"{scope.event_time_field}"')
+            raise scope.error(
+                "order_by",
+                f'"offset" orders events only when {key_name} = ["{scope.key_field}"]: '
+                f"only the contract's key_field keeps every event of a {key_name} value in "
+                "one Kafka partition, and offsets of different partitions say nothing "
+                "about each other",
+                f'order by a non-null long, int or timestamp-millis field, e.g. order_by = "{scope.event_time_field}"',
+            )
         return OFFSET
     column = _column(value, "order_by", scope)
     if column.nullable or column.kind not in _ORDERABLE:
-        raise scope.error("order_by", f"'{column.name}' must be a non-null long, int or timestamp-millis field, "
-                                      f"not {'nullable ' if column.nullable else ''}{column.kind}",
-                          f'order by such a field, e.g. order_by = "{scope.event_time_field}"')
+        raise scope.error(
+            "order_by",
+            f"'{column.name}' must be a non-null long, int or timestamp-millis field, "
+            f"not {'nullable ' if column.nullable else ''}{column.kind}",
+            f'order by such a field, e.g. order_by = "{scope.event_time_field}"',
+        )
     return column.name
 
 
@@ -347,21 +397,30 @@ def _window(raw: object, scope: _Scope) -> Window | None:
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise scope.error("window.size_s", "must be an integer number of seconds > 0", "e.g. size_s = 3600")
     if isinstance(lateness, bool) or not isinstance(lateness, int) or lateness < 0:
-        raise scope.error("window.allowed_lateness_s", "must be an integer number of seconds >= 0",
-                          "e.g. allowed_lateness_s = 600, or leave it out for 0")
+        raise scope.error(
+            "window.allowed_lateness_s",
+            "must be an integer number of seconds >= 0",
+            "e.g. allowed_lateness_s = 600, or leave it out for 0",
+        )
     return Window(size * 1000, lateness * 1000)
 
 
 def _measures(raw: object, scope: _Scope, taken: set[str]) -> tuple[Measure, ...]:
     if not isinstance(raw, list) or not raw or not all(isinstance(m, dict) for m in raw):
-        raise scope.error("measures", "an aggregate needs a non-empty list of measures",
-                          'e.g. measures = [{ name = "events", fn = "count" }]')
+        raise scope.error(
+            "measures",
+            "an aggregate needs a non-empty list of measures",
+            'e.g. measures = [{ name = "events", fn = "count" }]',
+        )
     measures: list[Measure] = []
     for index, table in enumerate(raw):
         measure = _measure(table, f"measures[{index}]", scope)
         if measure.name in taken:
-            raise scope.error(f"measures[{index}].name", f"'{measure.name}' is already a column of the model",
-                              "give each measure a name unlike the group_by fields, window_start and other measures")
+            raise scope.error(
+                f"measures[{index}].name",
+                f"'{measure.name}' is already a column of the model",
+                "give each measure a name unlike the group_by fields, window_start and other measures",
+            )
         taken.add(measure.name)
         measures.append(measure)
     return tuple(measures)
@@ -371,8 +430,11 @@ def _measure(table: Mapping[str, Any], where: str, scope: _Scope) -> Measure:
     _no_unknown_keys(table, _MEASURE_KEYS, scope, where, "measure")
     name, fn, field = table.get("name"), table.get("fn"), table.get("field")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name.startswith("lg_"):
-        raise scope.error(f"{where}.name", f"must be an identifier matching [a-z][a-z0-9_]*, not {name!r}",
-                          'e.g. name = "events" (names starting with lg_ are reserved)')
+        raise scope.error(
+            f"{where}.name",
+            f"must be an identifier matching [a-z][a-z0-9_]*, not {name!r}",
+            'e.g. name = "events" (names starting with lg_ are reserved)',
+        )
     if fn not in FUNCTIONS:
         raise scope.error(f"{where}.fn", f"unknown function {fn!r}", f"use one of {', '.join(FUNCTIONS)}")
     if fn == "count":
@@ -385,8 +447,11 @@ def _measure(table: Mapping[str, Any], where: str, scope: _Scope) -> Measure:
     fits = _SUMMABLE if fn == "sum" else _COMPARABLE if fn in ("min", "max") else None
     if fits is not None and column.kind not in fits:
         kinds = "int, long, float or double" if fn == "sum" else "int, long, float, double or timestamp"
-        raise scope.error(f"{where}.field", f"{fn} does not fit field '{column.name}' of type {column.kind}",
-                          f"use {fn} on an {kinds} field, or 'latest'")
+        raise scope.error(
+            f"{where}.field",
+            f"{fn} does not fit field '{column.name}' of type {column.kind}",
+            f"use {fn} on an {kinds} field, or 'latest'",
+        )
     _check_projected(column.name, f"{where}.field", scope)
     return Measure(name, fn, column.name)
 
@@ -454,8 +519,9 @@ class ModelEvent:
     offset: int
 
 
-def prepare(model: ReadModel, contract: Contract, payload: Mapping[str, object], envelope: Envelope,
-            salt: bytes) -> ModelEvent | None:
+def prepare(
+    model: ReadModel, contract: Contract, payload: Mapping[str, object], envelope: Envelope, salt: bytes
+) -> ModelEvent | None:
     """The model's view of a valid record, or None if a current model ignores its event type."""
     if isinstance(model, CurrentModel):
         event_type = payload.get(model.event_type_field)
@@ -473,8 +539,9 @@ def prepare(model: ReadModel, contract: Contract, payload: Mapping[str, object],
             key += (envelope.event_time_ms - envelope.event_time_ms % model.window.size_ms,)
         row = _treated(contract, payload, tuple(dict.fromkeys(m.field for m in model.measures if m.field)), salt)
     order = _order(model.order_by, payload, envelope)
-    return ModelEvent(model.name, key, op, row, order, envelope.event_time_ms, envelope.topic,
-                      envelope.partition, envelope.offset)
+    return ModelEvent(
+        model.name, key, op, row, order, envelope.event_time_ms, envelope.topic, envelope.partition, envelope.offset
+    )
 
 
 def _treated(contract: Contract, payload: Mapping[str, object], names: Iterable[str], salt: bytes) -> Row:
@@ -516,19 +583,36 @@ def key_text(key: Key) -> str:
 
 
 def event_to_json(event: ModelEvent) -> str:
-    return json.dumps({
-        "model": event.model, "key": [_to_json(v) for v in event.key], "op": event.op,
-        "row": {k: _to_json(v) for k, v in event.row.items()}, "order": list(event.order),
-        "event_time_ms": event.event_time_ms, "topic": event.topic, "partition": event.partition,
-        "offset": event.offset,
-    }, ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(
+        {
+            "model": event.model,
+            "key": [_to_json(v) for v in event.key],
+            "op": event.op,
+            "row": {k: _to_json(v) for k, v in event.row.items()},
+            "order": list(event.order),
+            "event_time_ms": event.event_time_ms,
+            "topic": event.topic,
+            "partition": event.partition,
+            "offset": event.offset,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
 
 
 def event_from_json(text: str) -> ModelEvent:
     data = json.loads(text)
-    return ModelEvent(data["model"], tuple(_from_json(v) for v in data["key"]), data["op"],
-                      {k: _from_json(v) for k, v in data["row"].items()}, _order_tuple(data["order"]),
-                      data["event_time_ms"], data["topic"], data["partition"], data["offset"])
+    return ModelEvent(
+        data["model"],
+        tuple(_from_json(v) for v in data["key"]),
+        data["op"],
+        {k: _from_json(v) for k, v in data["row"].items()},
+        _order_tuple(data["order"]),
+        data["event_time_ms"],
+        data["topic"],
+        data["partition"],
+        data["offset"],
+    )
 
 
 def _to_json(value: object) -> object:
@@ -584,8 +668,9 @@ class Change:
     offset: int
 
 
-def apply_current(model: CurrentModel, state: CurrentState | None,
-                  event: ModelEvent) -> tuple[CurrentState, Change | None]:
+def apply_current(
+    model: CurrentModel, state: CurrentState | None, event: ModelEvent
+) -> tuple[CurrentState, Change | None]:
     """Apply one event to a key's state under the ordering rule; at most one change comes out."""
     _same_model(model, event)
     if state is not None and event.order <= state.order:
@@ -599,8 +684,9 @@ def apply_current(model: CurrentModel, state: CurrentState | None,
     return CurrentState(event.order, deleted, version + 1), _change(event, event.op, dict(event.row), version + 1)
 
 
-def apply_aggregate(model: AggregateModel, state: AggregateState | None, event: ModelEvent,
-                    watermark_ms: int) -> tuple[AggregateState | None, Change | None]:
+def apply_aggregate(
+    model: AggregateModel, state: AggregateState | None, event: ModelEvent, watermark_ms: int
+) -> tuple[AggregateState | None, Change | None]:
     """Fold one event into its group's measures; late events of a closed window leave the state as it was."""
     _same_model(model, event)
     if model.window is not None and _closed(model.window, event.key, watermark_ms):
@@ -630,8 +716,9 @@ def _empty(model: AggregateModel) -> AggregateState:
     return AggregateState(values, {m.name: 0 for m in model.measures}, None, 0)
 
 
-def _fold_measure(measure: Measure, inputs: Row, values: dict[str, object], counts: dict[str, int],
-                  newer: bool) -> None:
+def _fold_measure(
+    measure: Measure, inputs: Row, values: dict[str, object], counts: dict[str, int], newer: bool
+) -> None:
     name = measure.name
     if measure.field is None:
         counts[name] += 1
@@ -666,16 +753,30 @@ def _aggregate_row(model: AggregateModel, key: Key, values: Mapping[str, object]
 
 
 def _change(event: ModelEvent, op: str, row: Row, version: int) -> Change:
-    return Change(event.model, event.key, op, row, version, event.order, event.event_time_ms, event.topic,
-                  event.partition, event.offset)
+    return Change(
+        event.model,
+        event.key,
+        op,
+        row,
+        version,
+        event.order,
+        event.event_time_ms,
+        event.topic,
+        event.partition,
+        event.offset,
+    )
 
 
 def change_values(change: Change, columns: Sequence[Column]) -> tuple[object, ...]:
     """Row values in ``columns`` order (from :func:`model_columns`): timestamps as int epoch millis, ints in
     float columns as float, value columns of a delete as None."""
     meta: dict[str, object] = {
-        "lg_op": change.op, "lg_order": change.order[0], "lg_partition": change.partition,
-        "lg_offset": change.offset, "lg_event_time": change.event_time_ms, "lg_topic": change.topic,
+        "lg_op": change.op,
+        "lg_order": change.order[0],
+        "lg_partition": change.partition,
+        "lg_offset": change.offset,
+        "lg_event_time": change.event_time_ms,
+        "lg_topic": change.topic,
         "lg_version": change.version,
     }
     out = []
@@ -695,8 +796,9 @@ def change_json(change: Change) -> bytes | None:
         return None
     body = {k: base64.b64encode(v).decode("ascii") if isinstance(v, bytes) else v for k, v in change.row.items()}
     # Provenance: which source record made this change (consumers can trace it to the audit log).
-    body.update(_op=change.op, _version=change.version, _topic=change.topic, _partition=change.partition,
-                _offset=change.offset)
+    body.update(
+        _op=change.op, _version=change.version, _topic=change.topic, _partition=change.partition, _offset=change.offset
+    )
     # NaN is not JSON (strict parsers reject it): null, like a missing value.
     body = {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in body.items()}
     return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -704,12 +806,20 @@ def change_json(change: Change) -> bytes | None:
 
 def state_to_json(state: CurrentState | AggregateState) -> str:
     if isinstance(state, CurrentState):
-        data: dict[str, object] = {"kind": "current", "order": list(state.order), "deleted": state.deleted,
-                                   "version": state.version}
+        data: dict[str, object] = {
+            "kind": "current",
+            "order": list(state.order),
+            "deleted": state.deleted,
+            "version": state.version,
+        }
     else:
-        data = {"kind": "aggregate", "values": {k: _to_json(v) for k, v in state.values.items()},
-                "counts": state.counts, "latest_order": None if state.latest_order is None else list(
-                    state.latest_order), "version": state.version}
+        data = {
+            "kind": "aggregate",
+            "values": {k: _to_json(v) for k, v in state.values.items()},
+            "counts": state.counts,
+            "latest_order": None if state.latest_order is None else list(state.latest_order),
+            "version": state.version,
+        }
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -718,15 +828,20 @@ def state_from_json(text: str) -> CurrentState | AggregateState:
     if data["kind"] == "current":
         return CurrentState(_order_tuple(data["order"]), data["deleted"], data["version"])
     latest = data["latest_order"]
-    return AggregateState({k: _from_json(v) for k, v in data["values"].items()}, dict(data["counts"]),
-                          None if latest is None else _order_tuple(latest), data["version"])
+    return AggregateState(
+        {k: _from_json(v) for k, v in data["values"].items()},
+        dict(data["counts"]),
+        None if latest is None else _order_tuple(latest),
+        data["version"],
+    )
 
 
 # -- whole models ------------------------------------------------------------------------------------------
 
 
-def fold(model: ReadModel, contract: Contract, records: Iterable[tuple[Mapping[str, object], Envelope]],
-         salt: bytes) -> dict[Key, Row]:
+def fold(
+    model: ReadModel, contract: Contract, records: Iterable[tuple[Mapping[str, object], Envelope]], salt: bytes
+) -> dict[Key, Row]:
     """The model from scratch: :func:`prepare` and apply every record in the given order (watermark = the
     running maximum event time) and return the current row per key; deleted keys are absent."""
     rows: dict[Key, Row] = {}

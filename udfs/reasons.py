@@ -47,9 +47,7 @@ DESCRIPTIONS: dict[Reason, str] = {
         "A string/bytes length or array/map count is negative or larger than any record within the "
         "contract's size limit could hold."
     ),
-    Reason.schema_mismatch: (
-        "The body does not follow the writer schema (e.g. enum or union index out of range)."
-    ),
+    Reason.schema_mismatch: ("The body does not follow the writer schema (e.g. enum or union index out of range)."),
     Reason.incompatible_schema: "The writer schema cannot be resolved to the contract's reader schema.",
     Reason.invalid_utf8: "A string field holds bytes that are not valid UTF-8.",
     Reason.missing_key: "The Kafka key is null or empty on a keyed stream.",

@@ -249,9 +249,7 @@ class RegistryClient:
                     raise RegistryRejected(err.code, code, str(message)[:500]) from None
                 raise RegistryUnavailable(f"{where}: HTTP {err.code} (error_code {code})") from None
             except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-                problem = type(err).__name__ + (
-                    f" ({err.reason})" if isinstance(err, urllib.error.URLError) else ""
-                )
+                problem = type(err).__name__ + (f" ({err.reason})" if isinstance(err, urllib.error.URLError) else "")
         raise RegistryUnavailable(f"{where}: {problem} after {self._retries + 1} attempts")
 
 

@@ -57,9 +57,7 @@ def now_ms() -> int:
 
 
 class Router:
-    def __init__(
-        self, contracts: Contracts, schemas: SchemaSource, clock: Callable[[], int] = now_ms
-    ) -> None:
+    def __init__(self, contracts: Contracts, schemas: SchemaSource, clock: Callable[[], int] = now_ms) -> None:
         self._contracts = contracts
         self._schemas = schemas
         self._clock = clock
@@ -128,9 +126,7 @@ class Router:
         if not raw.key:
             raise BadRecord(Reason.missing_key, "Kafka key is null or empty", contract.key_field)
         if raw.key != str(payload.get(contract.key_field)).encode("utf-8"):
-            raise BadRecord(
-                Reason.wrong_key, "Kafka key differs from the payload's key field", contract.key_field
-            )
+            raise BadRecord(Reason.wrong_key, "Kafka key differs from the payload's key field", contract.key_field)
         ingest_time = self._clock()
         if event_time > ingest_time + contract.max_event_time_skew_ms:
             raise BadRecord(

@@ -59,9 +59,9 @@ class Rule:
     max_length: int | None = None
 
 
-def parse_rules(raw: object, path: Path, columns: Sequence[Column], enums: Mapping[str, Sequence[str]]) -> tuple[
-    Rule, ...
-]:
+def parse_rules(
+    raw: object, path: Path, columns: Sequence[Column], enums: Mapping[str, Sequence[str]]
+) -> tuple[Rule, ...]:
     """Validate the ``[[rules]]`` array of tables against the reader schema's columns (and enum symbols)."""
     if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
         raise ContractError(path, "rules", "must be an array of tables", 'write each rule as [[rules]] field = "..."')
@@ -70,8 +70,9 @@ def parse_rules(raw: object, path: Path, columns: Sequence[Column], enums: Mappi
     for index, table in enumerate(raw):
         rule = _parse_rule(table, f"rules[{index}]", path, by_name, enums)
         if any(r.name == rule.name for r in rules):
-            raise ContractError(path, f"rules[{index}].name", f"rule name {rule.name!r} is used twice",
-                                "give each rule its own name")
+            raise ContractError(
+                path, f"rules[{index}].name", f"rule name {rule.name!r} is used twice", "give each rule its own name"
+            )
         rules.append(rule)
     return tuple(rules)
 
@@ -90,13 +91,21 @@ def _parse_rule(
     if field not in columns:
         close = difflib.get_close_matches(field, columns, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ContractError(path, f"{where}.field", f"field '{field}' is not in the reader schema",
-                            f"name a top-level field of the last schema version{hint}")
+        raise ContractError(
+            path,
+            f"{where}.field",
+            f"field '{field}' is not in the reader schema",
+            f"name a top-level field of the last schema version{hint}",
+        )
     groups = [g for g, keys in _GROUPS.items() if any(k in table for k in keys)]
     if len(groups) != 1:
-        raise ContractError(path, where, f"rule on '{field}' has {len(groups)} checks ({', '.join(groups) or 'none'})",
-                            "give each [[rules]] table exactly one check: not_null, not_blank, min/max, allowed, "
-                            "pattern or min_length/max_length")
+        raise ContractError(
+            path,
+            where,
+            f"rule on '{field}' has {len(groups)} checks ({', '.join(groups) or 'none'})",
+            "give each [[rules]] table exactly one check: not_null, not_blank, min/max, allowed, "
+            "pattern or min_length/max_length",
+        )
     column = columns[field]
     check, params = _GROUP_PARSERS[groups[0]](table, f"{where}", path, column, enums.get(field))
     name = table.get("name", f"{field}.{check}")
@@ -106,8 +115,12 @@ def _parse_rule(
 
 
 def _fail_type(path: Path, where: str, key: str, column: Column, fits: str) -> ContractError:
-    return ContractError(path, f"{where}.{key}", f"'{key}' does not fit field '{column.name}' of type {column.kind}",
-                         f"use '{key}' only on {fits} fields, or remove the rule")
+    return ContractError(
+        path,
+        f"{where}.{key}",
+        f"'{key}' does not fit field '{column.name}' of type {column.kind}",
+        f"use '{key}' only on {fits} fields, or remove the rule",
+    )
 
 
 def _flag(table: dict[str, Any], where: str, path: Path, key: str) -> None:
@@ -130,13 +143,20 @@ def _not_blank(table: dict[str, Any], where: str, path: Path, column: Column, _e
 def _bound(value: object, where: str, key: str, path: Path, column: Column) -> int | float:
     if column.kind is ColumnKind.timestamp_ms and isinstance(value, dt.datetime):
         if value.tzinfo is None:
-            raise ContractError(path, f"{where}.{key}", "a timestamp bound needs a UTC offset",
-                                f"write e.g. {key} = 2020-01-01T00:00:00Z")
+            raise ContractError(
+                path,
+                f"{where}.{key}",
+                "a timestamp bound needs a UTC offset",
+                f"write e.g. {key} = 2020-01-01T00:00:00Z",
+            )
         return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ContractError(path, f"{where}.{key}", "must be a number",
-                            f"write {key} = <number>" + (" or an offset date-time"
-                                                          if column.kind is ColumnKind.timestamp_ms else ""))
+        raise ContractError(
+            path,
+            f"{where}.{key}",
+            "must be a number",
+            f"write {key} = <number>" + (" or an offset date-time" if column.kind is ColumnKind.timestamp_ms else ""),
+        )
     return value
 
 
@@ -159,15 +179,28 @@ def _allowed(
     kind_type = _ALLOWED_KINDS.get(column.kind)
     if kind_type is None:
         raise _fail_type(path, where, "allowed", column, "string, enum, int, long or boolean")
-    if not isinstance(values, list) or not values or not all(
-        type(v) is kind_type for v in values  # exact type: True is not an int here
+    if (
+        not isinstance(values, list)
+        or not values
+        or not all(
+            type(v) is kind_type
+            for v in values  # exact type: True is not an int here
+        )
     ):
-        raise ContractError(path, f"{where}.allowed", f"must be a non-empty list of {kind_type.__name__} values",
-                            'e.g. allowed = ["A", "B"]' if kind_type is str else "e.g. allowed = [1, 2]")
+        raise ContractError(
+            path,
+            f"{where}.allowed",
+            f"must be a non-empty list of {kind_type.__name__} values",
+            'e.g. allowed = ["A", "B"]' if kind_type is str else "e.g. allowed = [1, 2]",
+        )
     unknown = [v for v in values if symbols is not None and v not in symbols]
     if unknown:
-        raise ContractError(path, f"{where}.allowed", f"{unknown} are not symbols of the enum '{column.name}'",
-                            f"use symbols from {list(symbols or ())}")
+        raise ContractError(
+            path,
+            f"{where}.allowed",
+            f"{unknown} are not symbols of the enum '{column.name}'",
+            f"use symbols from {list(symbols or ())}",
+        )
     return "allowed", {"allowed": frozenset(values)}
 
 
@@ -180,15 +213,20 @@ def _pattern(table: dict[str, Any], where: str, path: Path, column: Column, _e: 
     try:
         compiled = re.compile(text)
     except re.error as exc:
-        raise ContractError(path, f"{where}.pattern", f"not a valid Python regular expression ({exc})",
-                            "fix the regex; TOML literal strings '...' avoid double escaping") from None
+        raise ContractError(
+            path,
+            f"{where}.pattern",
+            f"not a valid Python regular expression ({exc})",
+            "fix the regex; TOML literal strings '...' avoid double escaping",
+        ) from None
     return "pattern", {"pattern": compiled}
 
 
 def _length(table: dict[str, Any], where: str, path: Path, column: Column, _e: object) -> tuple[str, dict[str, Any]]:
     if column.kind not in (ColumnKind.string, ColumnKind.bytes):
-        raise _fail_type(path, where, "max_length" if "max_length" in table else "min_length", column,
-                         "string or bytes")
+        raise _fail_type(
+            path, where, "max_length" if "max_length" in table else "min_length", column, "string or bytes"
+        )
     bounds: dict[str, int | None] = {}
     for key in ("min_length", "max_length"):
         value = table.get(key)
@@ -236,8 +274,8 @@ def _compile(rule: Rule) -> Check:
         return lambda p: "value is empty or only whitespace" if _blank(p.get(name)) else None
     if rule.check == "allowed":
         allowed, count = rule.allowed, len(rule.allowed)
-        return lambda p: None if (v := p.get(name)) is None or v in allowed else (
-            f"value is not one of the {count} allowed values"
+        return lambda p: (
+            None if (v := p.get(name)) is None or v in allowed else (f"value is not one of the {count} allowed values")
         )
     if rule.check == "pattern":
         assert rule.pattern is not None

@@ -88,83 +88,195 @@ READ = "read"
 LEDGER_STAGES = (READ, AUDITED, QUARANTINED_OUTCOME, DEDUPLICATED)
 
 JOB: tuple[Metric, ...] = (
-    Metric(RECORDS, Kind.counter, ("topic", "contract", "schema_version", "outcome"),
-           "Records routed, by source topic, contract, writer schema version (contract version number, "
-           "`unknown` when not determined) and outcome (audited | quarantined | deduplicated).",
-           "Throughput per contract. A drop to zero on a busy topic: see the job and lag alerts. A new "
-           "schema_version value: a producer started writing a new contract version."),
-    Metric(QUARANTINED, Kind.counter, ("contract", "reason", "rule"),
-           "Records quarantined (duplicates included), by reason code (udfs/reasons.py) and, for "
-           "`rule_violation`, the contract rule that failed (`none` otherwise). Rule failures by rule are "
-           "this metric with reason=\"rule_violation\".",
-           "Read the reason: producer bugs (schema_mismatch, unknown_schema_id, bad_magic_byte) go to the "
-           "owning team with samples from the quarantine table; rule_violation names the rule to discuss. "
-           "After a fix, `lakegate quarantine replay`."),
-    Metric(DECODE_SECONDS, Kind.histogram, ("contract", "bound"),
-           "Time to route one record (framing, registry lookup from cache, Avro decode, contract checks).",
-           "p99 rising with stable throughput: bigger records or a registry cache miss storm; profile with "
-           "bench/."),
-    Metric(FRESHNESS_SECONDS, Kind.histogram, ("contract", "bound"),
-           "Freshness of audited records when routed: emit time minus the record's event time (seconds).",
-           "The freshness objective (see alert FreshnessObjectiveBurning): look at lag first (the job is "
-           "behind), then at producers sending old events (a backfill)."),
-    Metric(READ_MODEL_CHANGES, Kind.counter, ("model", "op"),
-           "Changes a read model emitted (to its Iceberg table and changelog topic), by op: upsert | delete. "
-           "Events the ordering rule ignores (older than the key's current state) are not changes.",
-           "Flat while its contract's records flow: the declaration's upsert_on/delete_on no longer match "
-           "the event types producers send. Deletes far above normal: look at the producer."),
-    Metric(FIRST_SEEN, Kind.gauge, ("contract", "schema_version"),
-           "When this task first routed a record of this contract version (Unix seconds; resets on restart).",
-           "A new version in production: check that `lakegate contracts check` passed for it."),
+    Metric(
+        RECORDS,
+        Kind.counter,
+        ("topic", "contract", "schema_version", "outcome"),
+        "Records routed, by source topic, contract, writer schema version (contract version number, "
+        "`unknown` when not determined) and outcome (audited | quarantined | deduplicated).",
+        "Throughput per contract. A drop to zero on a busy topic: see the job and lag alerts. A new "
+        "schema_version value: a producer started writing a new contract version.",
+    ),
+    Metric(
+        QUARANTINED,
+        Kind.counter,
+        ("contract", "reason", "rule"),
+        "Records quarantined (duplicates included), by reason code (udfs/reasons.py) and, for "
+        "`rule_violation`, the contract rule that failed (`none` otherwise). Rule failures by rule are "
+        'this metric with reason="rule_violation".',
+        "Read the reason: producer bugs (schema_mismatch, unknown_schema_id, bad_magic_byte) go to the "
+        "owning team with samples from the quarantine table; rule_violation names the rule to discuss. "
+        "After a fix, `lakegate quarantine replay`.",
+    ),
+    Metric(
+        DECODE_SECONDS,
+        Kind.histogram,
+        ("contract", "bound"),
+        "Time to route one record (framing, registry lookup from cache, Avro decode, contract checks).",
+        "p99 rising with stable throughput: bigger records or a registry cache miss storm; profile with bench/.",
+    ),
+    Metric(
+        FRESHNESS_SECONDS,
+        Kind.histogram,
+        ("contract", "bound"),
+        "Freshness of audited records when routed: emit time minus the record's event time (seconds).",
+        "The freshness objective (see alert FreshnessObjectiveBurning): look at lag first (the job is "
+        "behind), then at producers sending old events (a backfill).",
+    ),
+    Metric(
+        READ_MODEL_CHANGES,
+        Kind.counter,
+        ("model", "op"),
+        "Changes a read model emitted (to its Iceberg table and changelog topic), by op: upsert | delete. "
+        "Events the ordering rule ignores (older than the key's current state) are not changes.",
+        "Flat while its contract's records flow: the declaration's upsert_on/delete_on no longer match "
+        "the event types producers send. Deletes far above normal: look at the producer.",
+    ),
+    Metric(
+        FIRST_SEEN,
+        Kind.gauge,
+        ("contract", "schema_version"),
+        "When this task first routed a record of this contract version (Unix seconds; resets on restart).",
+        "A new version in production: check that `lakegate contracts check` passed for it.",
+    ),
 )
 
 EXPORTER: tuple[Metric, ...] = (
-    Metric(JOB_RUNNING, Kind.gauge, ("job_name",), "1 while a Flink job with this name is RUNNING, else 0.",
-           "0: the job is down or restarting; look at its log and `lakegate status`."),
-    Metric(JOB_RESTARTS, Kind.counter, ("job_name",), "Restarts of the job since it was submitted (Flink numRestarts).",
-           "Any increase: a task failed (registry outage, broker loss, bug). The job log has the cause."),
-    Metric(CHECKPOINTS_COMPLETED, Kind.counter, ("job_name",), "Completed checkpoints since the job was submitted.",
-           "Must keep rising: Iceberg and dead-letter commits happen on checkpoints."),
-    Metric(CHECKPOINTS_FAILED, Kind.counter, ("job_name",), "Failed checkpoints since the job was submitted.",
-           "Any increase: commits are delayed; a growing count means nothing reaches the lake."),
-    Metric(CHECKPOINT_LAST_COMPLETED, Kind.gauge, ("job_name",), "When the latest checkpoint completed (Unix seconds).",
-           "Older than a few intervals: checkpoints are stuck (back pressure, a slow sink)."),
-    Metric(CHECKPOINT_LAST_DURATION, Kind.gauge, ("job_name",),
-           "End-to-end duration of the latest completed checkpoint.",
-           "Approaching the interval: the job spends its time checkpointing; raise the interval."),
-    Metric(ICEBERG_COMMITS, Kind.counter, ("table",), "Commits to the Iceberg table (its last sequence number).",
-           "Flat while records flow: the sink is not committing (see checkpoints)."),
-    Metric(ICEBERG_SNAPSHOTS, Kind.gauge, ("table",), "Snapshots the table's metadata retains.",
-           "Growing without bound: snapshot expiry is not running."),
-    Metric(ICEBERG_DATA_FILES, Kind.gauge, ("table",), "Data files in the table's current snapshot.",
-           "Many small files (files much faster than bytes): compact the table."),
-    Metric(ICEBERG_DATA_BYTES, Kind.gauge, ("table",), "Bytes of data files in the table's current snapshot.",
-           "Capacity planning."),
-    Metric(ICEBERG_RECORDS, Kind.gauge, ("table",), "Records in the table's current snapshot.",
-           "Should track the ledger's audited and quarantined counts."),
-    Metric(ICEBERG_LAST_COMMIT, Kind.gauge, ("table",),
-           "When the table's current snapshot was committed (Unix seconds).",
-           "Old while its topic is busy: the sink is stuck."),
-    Metric(LEDGER_RECORDS, Kind.gauge, ("topic", "stage"),
-           "The no-loss ledger over committed data: records read (offsets the lake covers, gaps checked "
-           "against Kafka), audited, quarantined and deduplicated, up to the settled offset of each partition.",
-           "read must equal audited + quarantined + deduplicated: see lakegate_ledger_unaccounted_records."),
-    Metric(LEDGER_UNACCOUNTED, Kind.gauge, ("topic",),
-           "read - (audited + quarantined + deduplicated): positive = records lost, negative = written twice.",
-           "Not 0 for minutes: stop and investigate. `lakegate status` lists the missing or doubled "
-           "coordinates; the audit and quarantine tables hold the rest."),
-    Metric(LEDGER_CHECKED, Kind.gauge, (), "When the ledger was last computed (Unix seconds).",
-           "Old: the exporter cannot read the lake or Kafka (see lakegate_exporter_refresh_errors_total)."),
-    Metric(LAG, Kind.gauge, ("topic", "partition"),
-           "Records in Kafka not yet committed to the lake: end offset - (last offset in the lake + 1).",
-           "Growing: the job is slower than producers, stuck, or down."),
-    Metric(TOPIC_END_OFFSET, Kind.gauge, ("topic", "partition"),
-           "The partition's end offset (next offset to be written).",
-           "Flat for long on a topic that is usually busy: its producers stopped (alert TopicSilent)."),
-    Metric(EXPORTER_REFRESH_SECONDS, Kind.gauge, (), "How long the exporter's last refresh took.",
-           "Approaching the refresh interval: the tables are large; raise exporter_interval_s."),
-    Metric(EXPORTER_ERRORS, Kind.counter, ("source",), "Refreshes that failed, by source (flink, lake, kafka).",
-           "Increasing: the exporter's data is stale; its log says why."),
+    Metric(
+        JOB_RUNNING,
+        Kind.gauge,
+        ("job_name",),
+        "1 while a Flink job with this name is RUNNING, else 0.",
+        "0: the job is down or restarting; look at its log and `lakegate status`.",
+    ),
+    Metric(
+        JOB_RESTARTS,
+        Kind.counter,
+        ("job_name",),
+        "Restarts of the job since it was submitted (Flink numRestarts).",
+        "Any increase: a task failed (registry outage, broker loss, bug). The job log has the cause.",
+    ),
+    Metric(
+        CHECKPOINTS_COMPLETED,
+        Kind.counter,
+        ("job_name",),
+        "Completed checkpoints since the job was submitted.",
+        "Must keep rising: Iceberg and dead-letter commits happen on checkpoints.",
+    ),
+    Metric(
+        CHECKPOINTS_FAILED,
+        Kind.counter,
+        ("job_name",),
+        "Failed checkpoints since the job was submitted.",
+        "Any increase: commits are delayed; a growing count means nothing reaches the lake.",
+    ),
+    Metric(
+        CHECKPOINT_LAST_COMPLETED,
+        Kind.gauge,
+        ("job_name",),
+        "When the latest checkpoint completed (Unix seconds).",
+        "Older than a few intervals: checkpoints are stuck (back pressure, a slow sink).",
+    ),
+    Metric(
+        CHECKPOINT_LAST_DURATION,
+        Kind.gauge,
+        ("job_name",),
+        "End-to-end duration of the latest completed checkpoint.",
+        "Approaching the interval: the job spends its time checkpointing; raise the interval.",
+    ),
+    Metric(
+        ICEBERG_COMMITS,
+        Kind.counter,
+        ("table",),
+        "Commits to the Iceberg table (its last sequence number).",
+        "Flat while records flow: the sink is not committing (see checkpoints).",
+    ),
+    Metric(
+        ICEBERG_SNAPSHOTS,
+        Kind.gauge,
+        ("table",),
+        "Snapshots the table's metadata retains.",
+        "Growing without bound: snapshot expiry is not running.",
+    ),
+    Metric(
+        ICEBERG_DATA_FILES,
+        Kind.gauge,
+        ("table",),
+        "Data files in the table's current snapshot.",
+        "Many small files (files much faster than bytes): compact the table.",
+    ),
+    Metric(
+        ICEBERG_DATA_BYTES,
+        Kind.gauge,
+        ("table",),
+        "Bytes of data files in the table's current snapshot.",
+        "Capacity planning.",
+    ),
+    Metric(
+        ICEBERG_RECORDS,
+        Kind.gauge,
+        ("table",),
+        "Records in the table's current snapshot.",
+        "Should track the ledger's audited and quarantined counts.",
+    ),
+    Metric(
+        ICEBERG_LAST_COMMIT,
+        Kind.gauge,
+        ("table",),
+        "When the table's current snapshot was committed (Unix seconds).",
+        "Old while its topic is busy: the sink is stuck.",
+    ),
+    Metric(
+        LEDGER_RECORDS,
+        Kind.gauge,
+        ("topic", "stage"),
+        "The no-loss ledger over committed data: records read (offsets the lake covers, gaps checked "
+        "against Kafka), audited, quarantined and deduplicated, up to the settled offset of each partition.",
+        "read must equal audited + quarantined + deduplicated: see lakegate_ledger_unaccounted_records.",
+    ),
+    Metric(
+        LEDGER_UNACCOUNTED,
+        Kind.gauge,
+        ("topic",),
+        "read - (audited + quarantined + deduplicated): positive = records lost, negative = written twice.",
+        "Not 0 for minutes: stop and investigate. `lakegate status` lists the missing or doubled "
+        "coordinates; the audit and quarantine tables hold the rest.",
+    ),
+    Metric(
+        LEDGER_CHECKED,
+        Kind.gauge,
+        (),
+        "When the ledger was last computed (Unix seconds).",
+        "Old: the exporter cannot read the lake or Kafka (see lakegate_exporter_refresh_errors_total).",
+    ),
+    Metric(
+        LAG,
+        Kind.gauge,
+        ("topic", "partition"),
+        "Records in Kafka not yet committed to the lake: end offset - (last offset in the lake + 1).",
+        "Growing: the job is slower than producers, stuck, or down.",
+    ),
+    Metric(
+        TOPIC_END_OFFSET,
+        Kind.gauge,
+        ("topic", "partition"),
+        "The partition's end offset (next offset to be written).",
+        "Flat for long on a topic that is usually busy: its producers stopped (alert TopicSilent).",
+    ),
+    Metric(
+        EXPORTER_REFRESH_SECONDS,
+        Kind.gauge,
+        (),
+        "How long the exporter's last refresh took.",
+        "Approaching the refresh interval: the tables are large; raise exporter_interval_s.",
+    ),
+    Metric(
+        EXPORTER_ERRORS,
+        Kind.counter,
+        ("source",),
+        "Refreshes that failed, by source (flink, lake, kafka).",
+        "Increasing: the exporter's data is stale; its log says why.",
+    ),
 )
 
 ALL: tuple[Metric, ...] = JOB + EXPORTER
@@ -191,7 +303,7 @@ def render_markdown() -> str:
         "  through Flink's metric groups. Flink exports counters as gauges (use `rate()`; they restart at 0",
         "  when the job restarts) and adds its own labels (`job_name`, `subtask_index`, ...): sum them away.",
         "  Histograms are cumulative counters with a `bound` label; for quantiles rename it:",
-        "  `histogram_quantile(0.99, sum by (le) (label_replace(rate(M[5m]), \"le\", \"$1\", \"bound\", \"(.*)\")))`.",
+        '  `histogram_quantile(0.99, sum by (le) (label_replace(rate(M[5m]), "le", "$1", "bound", "(.*)")))`.',
         "- **the lakegate exporter** (prometheus-client, port setting `exporter_port`; `lakegate run ingest`",
         "  serves it beside the job, `lakegate exporter` alone): the no-loss ledger, lag, Iceberg tables and",
         "  job health, read from the lake, Kafka and Flink's REST API every `exporter_interval_s`.",
@@ -201,6 +313,14 @@ def render_markdown() -> str:
         lines += [f"## {title}", ""]
         for metric in metrics:
             labels = ", ".join(f"`{label}`" for label in metric.labels) or "none"
-            lines += [f"### `{metric.name}`", "", f"{metric.kind.value}; labels: {labels}", "",
-                      metric.help, "", f"**When it moves:** {metric.action}", ""]
+            lines += [
+                f"### `{metric.name}`",
+                "",
+                f"{metric.kind.value}; labels: {labels}",
+                "",
+                metric.help,
+                "",
+                f"**When it moves:** {metric.action}",
+                "",
+            ]
     return "\n".join(lines)

@@ -195,32 +195,61 @@ def _targets(queries: Sequence[Query]) -> list[cogbuilder.Builder[cogvariants.Da
     ]
 
 
-def graph(title: str, description: str, unit: str, *queries: Query, width: int = HALF,
-          stacked: bool = False) -> timeseries.Panel:
+def graph(
+    title: str, description: str, unit: str, *queries: Query, width: int = HALF, stacked: bool = False
+) -> timeseries.Panel:
     """A time series: for rates and levels whose shape over time matters."""
     panel = (
-        timeseries.Panel().title(title).description(description).unit(unit).datasource(_datasource())
-        .targets(_targets(queries)).span(width).height(GRAPH_HEIGHT).min(0)
-        .line_width(1).fill_opacity(10).show_points(common.VisibilityMode.NEVER)
-        .legend(common_builders.VizLegendOptions().show_legend(True).display_mode(common.LegendDisplayMode.LIST)
-                .placement(common.LegendPlacement.BOTTOM))
-        .tooltip(common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
-                 .sort(common.SortOrder.DESCENDING))
+        timeseries.Panel()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(_datasource())
+        .targets(_targets(queries))
+        .span(width)
+        .height(GRAPH_HEIGHT)
+        .min(0)
+        .line_width(1)
+        .fill_opacity(10)
+        .show_points(common.VisibilityMode.NEVER)
+        .legend(
+            common_builders.VizLegendOptions()
+            .show_legend(True)
+            .display_mode(common.LegendDisplayMode.LIST)
+            .placement(common.LegendPlacement.BOTTOM)
+        )
+        .tooltip(
+            common_builders.VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING)
+        )
     )
     if stacked:
         panel.stacking(common_builders.StackingConfig().mode(common.StackingMode.NORMAL))
     return panel
 
 
-def single(title: str, description: str, unit: str, *queries: Query, width: int = QUARTER,
-           height: int = STAT_HEIGHT, thresholds: Sequence[model.Threshold] = (),
-           mappings: Sequence[model.ValueMapping] = ()) -> stat.Panel:
+def single(
+    title: str,
+    description: str,
+    unit: str,
+    *queries: Query,
+    width: int = QUARTER,
+    height: int = STAT_HEIGHT,
+    thresholds: Sequence[model.Threshold] = (),
+    mappings: Sequence[model.ValueMapping] = (),
+) -> stat.Panel:
     """A stat with a sparkline: for "what is it now" (state, ages, sizes)."""
     steps = list(thresholds) or [model.Threshold(value=None, color="blue")]
     panel = (
-        stat.Panel().title(title).description(description).unit(unit).datasource(_datasource())
-        .targets(_targets(queries)).span(width).height(height)
-        .graph_mode(common.BigValueGraphMode.AREA).color_mode(common.BigValueColorMode.VALUE)
+        stat.Panel()
+        .title(title)
+        .description(description)
+        .unit(unit)
+        .datasource(_datasource())
+        .targets(_targets(queries))
+        .span(width)
+        .height(height)
+        .graph_mode(common.BigValueGraphMode.AREA)
+        .color_mode(common.BigValueColorMode.VALUE)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]).values(False))
         .thresholds(dashboard_builders.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE).steps(steps))
     )
@@ -247,10 +276,12 @@ def zero_is_green() -> list[model.Threshold]:
 
 
 def running_mapping() -> model.ValueMap:
-    return model.ValueMap(options={
-        "1": model.ValueMappingResult(text="RUNNING", color="green", index=0),
-        "0": model.ValueMappingResult(text="DOWN", color="red", index=1),
-    })
+    return model.ValueMap(
+        options={
+            "1": model.ValueMappingResult(text="RUNNING", color="green", index=0),
+            "0": model.ValueMappingResult(text="DOWN", color="red", index=1),
+        }
+    )
 
 
 Section = tuple[str, Sequence[cogbuilder.Builder[model.Panel]]]
@@ -260,84 +291,160 @@ Section = tuple[str, Sequence[cogbuilder.Builder[model.Panel]]]
 def throughput_panels() -> list[cogbuilder.Builder[model.Panel]]:
     quarantined = {"outcome": m.QUARANTINED_OUTCOME}
     return [
-        graph("Records by outcome", describe(m.RECORDS, how="Records routed per second, all contracts."),
-              RECORDS_PER_SECOND, Query(sum_rate(m.RECORDS, ("outcome",)), "{{outcome}}"),
-              width=THIRD, stacked=True),
-        graph("Quarantine share by contract",
-              describe(m.RECORDS, how="Share of each contract's routed records that were quarantined. "
-                       "Duplicates are not in it: they are the outcome deduplicated (a producer retry, the data "
-                       "is fine)."),
-              SHARE, Query(share(m.RECORDS, ("contract",), quarantined), "{{contract}}"), width=THIRD),
-        graph("Quarantined by reason",
-              describe(m.QUARANTINED, how="Records quarantined per second, by contract and reason code."),
-              RECORDS_PER_SECOND, Query(sum_rate(m.QUARANTINED, ("contract", "reason")), "{{contract}} {{reason}}"),
-              width=THIRD, stacked=True),
-        graph("Rule violations by rule",
-              describe(m.QUARANTINED, how="Records quarantined per second for a failed contract rule, by rule."),
-              RECORDS_PER_SECOND,
-              Query(sum_rate(m.QUARANTINED, ("contract", "rule"), reason=Reason.rule_violation),
-                    "{{contract}} {{rule}}"),
-              width=HALF, stacked=True),
-        graph("Records by contract and outcome",
-              describe(m.RECORDS, how="Records routed per second, by contract and outcome."),
-              RECORDS_PER_SECOND, Query(sum_rate(m.RECORDS, ("contract", "outcome")), "{{contract}} {{outcome}}"),
-              width=HALF),
+        graph(
+            "Records by outcome",
+            describe(m.RECORDS, how="Records routed per second, all contracts."),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.RECORDS, ("outcome",)), "{{outcome}}"),
+            width=THIRD,
+            stacked=True,
+        ),
+        graph(
+            "Quarantine share by contract",
+            describe(
+                m.RECORDS,
+                how="Share of each contract's routed records that were quarantined. "
+                "Duplicates are not in it: they are the outcome deduplicated (a producer retry, the data "
+                "is fine).",
+            ),
+            SHARE,
+            Query(share(m.RECORDS, ("contract",), quarantined), "{{contract}}"),
+            width=THIRD,
+        ),
+        graph(
+            "Quarantined by reason",
+            describe(m.QUARANTINED, how="Records quarantined per second, by contract and reason code."),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.QUARANTINED, ("contract", "reason")), "{{contract}} {{reason}}"),
+            width=THIRD,
+            stacked=True,
+        ),
+        graph(
+            "Rule violations by rule",
+            describe(m.QUARANTINED, how="Records quarantined per second for a failed contract rule, by rule."),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.QUARANTINED, ("contract", "rule"), reason=Reason.rule_violation), "{{contract}} {{rule}}"),
+            width=HALF,
+            stacked=True,
+        ),
+        graph(
+            "Records by contract and outcome",
+            describe(m.RECORDS, how="Records routed per second, by contract and outcome."),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.RECORDS, ("contract", "outcome")), "{{contract}} {{outcome}}"),
+            width=HALF,
+        ),
     ]
 
 
 def latency_panels() -> list[cogbuilder.Builder[model.Panel]]:
     by_contract = ("contract",)
     return [
-        graph("Freshness p50 and p99 by contract",
-              describe(m.FRESHNESS_SECONDS, how="Median and 99th percentile over the rate window."), SECONDS,
-              Query(quantile(0.5, m.FRESHNESS_SECONDS, by_contract), "{{contract}} p50"),
-              Query(quantile(0.99, m.FRESHNESS_SECONDS, by_contract), "{{contract}} p99")),
-        graph("Decode p99 by contract",
-              describe(m.DECODE_SECONDS, how="99th percentile over the rate window."), SECONDS,
-              Query(quantile(0.99, m.DECODE_SECONDS, by_contract), "{{contract}} p99")),
+        graph(
+            "Freshness p50 and p99 by contract",
+            describe(m.FRESHNESS_SECONDS, how="Median and 99th percentile over the rate window."),
+            SECONDS,
+            Query(quantile(0.5, m.FRESHNESS_SECONDS, by_contract), "{{contract}} p50"),
+            Query(quantile(0.99, m.FRESHNESS_SECONDS, by_contract), "{{contract}} p99"),
+        ),
+        graph(
+            "Decode p99 by contract",
+            describe(m.DECODE_SECONDS, how="99th percentile over the rate window."),
+            SECONDS,
+            Query(quantile(0.99, m.DECODE_SECONDS, by_contract), "{{contract}} p99"),
+        ),
     ]
 
 
 def lag_and_ledger_panels() -> list[cogbuilder.Builder[model.Panel]]:
     return [
-        graph("Lag by topic", describe(m.LAG, how="Summed over partitions."), COUNT,
-              Query(aggregate("sum", m.LAG, ("topic",)), "{{topic}}"), width=THIRD),
-        graph("Produced by topic",
-              describe(m.TOPIC_END_OFFSET, how="Records written to each topic per second (rate of the end offsets); "
-                       "compare with the records routed."),
-              RECORDS_PER_SECOND, Query(sum_rate(m.TOPIC_END_OFFSET, ("topic",)), "{{topic}}"), width=THIRD),
-        graph("Ledger by topic and stage",
-              describe(m.LEDGER_RECORDS, how="read must equal audited + quarantined + deduplicated."), COUNT,
-              Query(aggregate("max", m.LEDGER_RECORDS, ("topic", "stage")), "{{topic}} {{stage}}"), width=THIRD),
-        single("Unaccounted records", describe(m.LEDGER_UNACCOUNTED, how="Green only at exactly 0."), COUNT,
-               Query(aggregate("max", m.LEDGER_UNACCOUNTED, ("topic",)), "{{topic}}"),
-               width=HALF, thresholds=zero_is_green()),
-        single("Ledger age", describe(m.LEDGER_CHECKED, how="Seconds since the ledger was last computed."), SECONDS,
-               Query(age(m.LEDGER_CHECKED), "ledger"), width=HALF, thresholds=staleness_thresholds()),
+        graph(
+            "Lag by topic",
+            describe(m.LAG, how="Summed over partitions."),
+            COUNT,
+            Query(aggregate("sum", m.LAG, ("topic",)), "{{topic}}"),
+            width=THIRD,
+        ),
+        graph(
+            "Produced by topic",
+            describe(
+                m.TOPIC_END_OFFSET,
+                how="Records written to each topic per second (rate of the end offsets); "
+                "compare with the records routed.",
+            ),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.TOPIC_END_OFFSET, ("topic",)), "{{topic}}"),
+            width=THIRD,
+        ),
+        graph(
+            "Ledger by topic and stage",
+            describe(m.LEDGER_RECORDS, how="read must equal audited + quarantined + deduplicated."),
+            COUNT,
+            Query(aggregate("max", m.LEDGER_RECORDS, ("topic", "stage")), "{{topic}} {{stage}}"),
+            width=THIRD,
+        ),
+        single(
+            "Unaccounted records",
+            describe(m.LEDGER_UNACCOUNTED, how="Green only at exactly 0."),
+            COUNT,
+            Query(aggregate("max", m.LEDGER_UNACCOUNTED, ("topic",)), "{{topic}}"),
+            width=HALF,
+            thresholds=zero_is_green(),
+        ),
+        single(
+            "Ledger age",
+            describe(m.LEDGER_CHECKED, how="Seconds since the ledger was last computed."),
+            SECONDS,
+            Query(age(m.LEDGER_CHECKED), "ledger"),
+            width=HALF,
+            thresholds=staleness_thresholds(),
+        ),
     ]
 
 
 def job_panels() -> list[cogbuilder.Builder[model.Panel]]:
     legend = f"{{{{{FLINK_JOB_LABEL}}}}}"
     return [
-        single("Job running", describe(m.JOB_RUNNING), STATE, Query(per_flink_job("max", m.JOB_RUNNING), legend),
-               width=QUARTER, thresholds=[model.Threshold(value=None, color="red"),
-                                          model.Threshold(value=1, color="green")],
-               mappings=[running_mapping()]),
-        single("Job restarts", describe(m.JOB_RESTARTS, how="Restarts since the job was submitted."), COUNT,
-               Query(per_flink_job("max", m.JOB_RESTARTS), legend), width=QUARTER,
-               thresholds=[model.Threshold(value=None, color="green"), model.Threshold(value=1, color="orange")]),
-        single("Last checkpoint age",
-               describe(m.CHECKPOINT_LAST_COMPLETED, how="Seconds since the latest checkpoint completed."), SECONDS,
-               Query(per_flink_job_age(m.CHECKPOINT_LAST_COMPLETED), legend), width=QUARTER,
-               thresholds=staleness_thresholds()),
-        single("Last checkpoint duration", describe(m.CHECKPOINT_LAST_DURATION), SECONDS,
-               Query(per_flink_job("max", m.CHECKPOINT_LAST_DURATION), legend), width=QUARTER),
-        graph("Checkpoints completed and failed",
-              describe(m.CHECKPOINTS_COMPLETED, m.CHECKPOINTS_FAILED, how="Checkpoints per second."),
-              CHECKPOINTS_PER_SECOND,
-              Query(per_flink_job_rate(m.CHECKPOINTS_COMPLETED), f"{legend} completed"),
-              Query(per_flink_job_rate(m.CHECKPOINTS_FAILED), f"{legend} failed"), width=FULL_WIDTH),
+        single(
+            "Job running",
+            describe(m.JOB_RUNNING),
+            STATE,
+            Query(per_flink_job("max", m.JOB_RUNNING), legend),
+            width=QUARTER,
+            thresholds=[model.Threshold(value=None, color="red"), model.Threshold(value=1, color="green")],
+            mappings=[running_mapping()],
+        ),
+        single(
+            "Job restarts",
+            describe(m.JOB_RESTARTS, how="Restarts since the job was submitted."),
+            COUNT,
+            Query(per_flink_job("max", m.JOB_RESTARTS), legend),
+            width=QUARTER,
+            thresholds=[model.Threshold(value=None, color="green"), model.Threshold(value=1, color="orange")],
+        ),
+        single(
+            "Last checkpoint age",
+            describe(m.CHECKPOINT_LAST_COMPLETED, how="Seconds since the latest checkpoint completed."),
+            SECONDS,
+            Query(per_flink_job_age(m.CHECKPOINT_LAST_COMPLETED), legend),
+            width=QUARTER,
+            thresholds=staleness_thresholds(),
+        ),
+        single(
+            "Last checkpoint duration",
+            describe(m.CHECKPOINT_LAST_DURATION),
+            SECONDS,
+            Query(per_flink_job("max", m.CHECKPOINT_LAST_DURATION), legend),
+            width=QUARTER,
+        ),
+        graph(
+            "Checkpoints completed and failed",
+            describe(m.CHECKPOINTS_COMPLETED, m.CHECKPOINTS_FAILED, how="Checkpoints per second."),
+            CHECKPOINTS_PER_SECOND,
+            Query(per_flink_job_rate(m.CHECKPOINTS_COMPLETED), f"{legend} completed"),
+            Query(per_flink_job_rate(m.CHECKPOINTS_FAILED), f"{legend} failed"),
+            width=FULL_WIDTH,
+        ),
     ]
 
 
@@ -345,37 +452,79 @@ def iceberg_panels() -> list[cogbuilder.Builder[model.Panel]]:
     by_table = ("table",)
     legend = "{{table}}"
     return [
-        graph("Iceberg commits by table", describe(m.ICEBERG_COMMITS, how="Commits per second."), COMMITS_PER_SECOND,
-              Query(sum_rate(m.ICEBERG_COMMITS, by_table), legend), width=THIRD),
-        graph("Iceberg records by table", describe(m.ICEBERG_RECORDS), COUNT,
-              Query(aggregate("max", m.ICEBERG_RECORDS, by_table), legend), width=THIRD),
-        single("Iceberg last commit age by table",
-               describe(m.ICEBERG_LAST_COMMIT, how="Seconds since each table's current snapshot was committed."),
-               SECONDS, Query(age(m.ICEBERG_LAST_COMMIT, by_table), legend), width=THIRD, height=GRAPH_HEIGHT),
-        graph("Iceberg data files by table", describe(m.ICEBERG_DATA_FILES), COUNT,
-              Query(aggregate("max", m.ICEBERG_DATA_FILES, by_table), legend), width=THIRD),
-        graph("Iceberg data bytes by table", describe(m.ICEBERG_DATA_BYTES), BYTES,
-              Query(aggregate("max", m.ICEBERG_DATA_BYTES, by_table), legend), width=THIRD),
-        graph("Iceberg snapshots by table", describe(m.ICEBERG_SNAPSHOTS), COUNT,
-              Query(aggregate("max", m.ICEBERG_SNAPSHOTS, by_table), legend), width=THIRD),
+        graph(
+            "Iceberg commits by table",
+            describe(m.ICEBERG_COMMITS, how="Commits per second."),
+            COMMITS_PER_SECOND,
+            Query(sum_rate(m.ICEBERG_COMMITS, by_table), legend),
+            width=THIRD,
+        ),
+        graph(
+            "Iceberg records by table",
+            describe(m.ICEBERG_RECORDS),
+            COUNT,
+            Query(aggregate("max", m.ICEBERG_RECORDS, by_table), legend),
+            width=THIRD,
+        ),
+        single(
+            "Iceberg last commit age by table",
+            describe(m.ICEBERG_LAST_COMMIT, how="Seconds since each table's current snapshot was committed."),
+            SECONDS,
+            Query(age(m.ICEBERG_LAST_COMMIT, by_table), legend),
+            width=THIRD,
+            height=GRAPH_HEIGHT,
+        ),
+        graph(
+            "Iceberg data files by table",
+            describe(m.ICEBERG_DATA_FILES),
+            COUNT,
+            Query(aggregate("max", m.ICEBERG_DATA_FILES, by_table), legend),
+            width=THIRD,
+        ),
+        graph(
+            "Iceberg data bytes by table",
+            describe(m.ICEBERG_DATA_BYTES),
+            BYTES,
+            Query(aggregate("max", m.ICEBERG_DATA_BYTES, by_table), legend),
+            width=THIRD,
+        ),
+        graph(
+            "Iceberg snapshots by table",
+            describe(m.ICEBERG_SNAPSHOTS),
+            COUNT,
+            Query(aggregate("max", m.ICEBERG_SNAPSHOTS, by_table), legend),
+            width=THIRD,
+        ),
     ]
 
 
 def read_model_panels() -> list[cogbuilder.Builder[model.Panel]]:
     return [
-        graph("Read-model changes by model and op",
-              describe(m.READ_MODEL_CHANGES, how="Changes per second each read model emitted."),
-              RECORDS_PER_SECOND, Query(sum_rate(m.READ_MODEL_CHANGES, ("model", "op")), "{{model}} {{op}}"),
-              width=FULL_WIDTH, stacked=True),
+        graph(
+            "Read-model changes by model and op",
+            describe(m.READ_MODEL_CHANGES, how="Changes per second each read model emitted."),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.READ_MODEL_CHANGES, ("model", "op")), "{{model}} {{op}}"),
+            width=FULL_WIDTH,
+            stacked=True,
+        ),
     ]
 
 
 def exporter_panels() -> list[cogbuilder.Builder[model.Panel]]:
     return [
-        graph("Exporter refresh errors by source", describe(m.EXPORTER_ERRORS, how="Failed refreshes per second."),
-              ERRORS_PER_SECOND, Query(sum_rate(m.EXPORTER_ERRORS, ("source",)), "{{source}}")),
-        graph("Exporter refresh duration", describe(m.EXPORTER_REFRESH_SECONDS), SECONDS,
-              Query(aggregate("max", m.EXPORTER_REFRESH_SECONDS), "refresh")),
+        graph(
+            "Exporter refresh errors by source",
+            describe(m.EXPORTER_ERRORS, how="Failed refreshes per second."),
+            ERRORS_PER_SECOND,
+            Query(sum_rate(m.EXPORTER_ERRORS, ("source",)), "{{source}}"),
+        ),
+        graph(
+            "Exporter refresh duration",
+            describe(m.EXPORTER_REFRESH_SECONDS),
+            SECONDS,
+            Query(aggregate("max", m.EXPORTER_REFRESH_SECONDS), "refresh"),
+        ),
     ]
 
 
@@ -396,21 +545,34 @@ def contract_panels(contract: Contract, audit_table: str) -> list[cogbuilder.Bui
     """The panels of one contract's row; its name, topic and audit table are literal label values."""
     name = contract.name
     return [
-        graph(f"{name}: records by schema version and outcome",
-              describe(m.RECORDS, how=f"Records of contract {name} routed per second."), RECORDS_PER_SECOND,
-              Query(sum_rate(m.RECORDS, ("schema_version", "outcome"), contract=name),
-                    "v{{schema_version}} {{outcome}}"),
-              stacked=True),
-        graph(f"{name}: quarantined by reason and rule",
-              describe(m.QUARANTINED, how=f"Records of contract {name} quarantined per second."), RECORDS_PER_SECOND,
-              Query(sum_rate(m.QUARANTINED, ("reason", "rule"), contract=name), "{{reason}} {{rule}}"), stacked=True),
-        graph(f"{name}: freshness p50 and p99",
-              describe(m.FRESHNESS_SECONDS, how="Median and 99th percentile over the rate window."), SECONDS,
-              Query(quantile(0.5, m.FRESHNESS_SECONDS, contract=name), "p50"),
-              Query(quantile(0.99, m.FRESHNESS_SECONDS, contract=name), "p99")),
-        graph(f"{name}: lag of {contract.topic}", describe(m.LAG, how="By partition, stacked: the top is the total."),
-              COUNT, Query(aggregate("sum", m.LAG, ("partition",), topic=contract.topic), "partition {{partition}}"),
-              stacked=True),
+        graph(
+            f"{name}: records by schema version and outcome",
+            describe(m.RECORDS, how=f"Records of contract {name} routed per second."),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.RECORDS, ("schema_version", "outcome"), contract=name), "v{{schema_version}} {{outcome}}"),
+            stacked=True,
+        ),
+        graph(
+            f"{name}: quarantined by reason and rule",
+            describe(m.QUARANTINED, how=f"Records of contract {name} quarantined per second."),
+            RECORDS_PER_SECOND,
+            Query(sum_rate(m.QUARANTINED, ("reason", "rule"), contract=name), "{{reason}} {{rule}}"),
+            stacked=True,
+        ),
+        graph(
+            f"{name}: freshness p50 and p99",
+            describe(m.FRESHNESS_SECONDS, how="Median and 99th percentile over the rate window."),
+            SECONDS,
+            Query(quantile(0.5, m.FRESHNESS_SECONDS, contract=name), "p50"),
+            Query(quantile(0.99, m.FRESHNESS_SECONDS, contract=name), "p99"),
+        ),
+        graph(
+            f"{name}: lag of {contract.topic}",
+            describe(m.LAG, how="By partition, stacked: the top is the total."),
+            COUNT,
+            Query(aggregate("sum", m.LAG, ("partition",), topic=contract.topic), "partition {{partition}}"),
+            stacked=True,
+        ),
         *audit_table_panels(name, audit_table),
     ]
 
@@ -418,17 +580,41 @@ def contract_panels(contract: Contract, audit_table: str) -> list[cogbuilder.Bui
 def audit_table_panels(name: str, table: str) -> list[cogbuilder.Builder[model.Panel]]:
     where = {"table": table}
     return [
-        single(f"{name}: {table} commits", describe(m.ICEBERG_COMMITS, how="Commits per second."),
-               COMMITS_PER_SECOND, Query(sum_rate(m.ICEBERG_COMMITS, **where), table), width=QUARTER),
-        single(f"{name}: {table} records", describe(m.ICEBERG_RECORDS), COUNT,
-               Query(aggregate("max", m.ICEBERG_RECORDS, **where), table), width=5),
-        single(f"{name}: {table} data files", describe(m.ICEBERG_DATA_FILES), COUNT,
-               Query(aggregate("max", m.ICEBERG_DATA_FILES, **where), table), width=4),
-        single(f"{name}: {table} data bytes", describe(m.ICEBERG_DATA_BYTES), BYTES,
-               Query(aggregate("max", m.ICEBERG_DATA_BYTES, **where), table), width=4),
-        single(f"{name}: {table} last commit age",
-               describe(m.ICEBERG_LAST_COMMIT, how="Seconds since the current snapshot was committed."), SECONDS,
-               Query(age(m.ICEBERG_LAST_COMMIT, **where), table), width=5),
+        single(
+            f"{name}: {table} commits",
+            describe(m.ICEBERG_COMMITS, how="Commits per second."),
+            COMMITS_PER_SECOND,
+            Query(sum_rate(m.ICEBERG_COMMITS, **where), table),
+            width=QUARTER,
+        ),
+        single(
+            f"{name}: {table} records",
+            describe(m.ICEBERG_RECORDS),
+            COUNT,
+            Query(aggregate("max", m.ICEBERG_RECORDS, **where), table),
+            width=5,
+        ),
+        single(
+            f"{name}: {table} data files",
+            describe(m.ICEBERG_DATA_FILES),
+            COUNT,
+            Query(aggregate("max", m.ICEBERG_DATA_FILES, **where), table),
+            width=4,
+        ),
+        single(
+            f"{name}: {table} data bytes",
+            describe(m.ICEBERG_DATA_BYTES),
+            BYTES,
+            Query(aggregate("max", m.ICEBERG_DATA_BYTES, **where), table),
+            width=4,
+        ),
+        single(
+            f"{name}: {table} last commit age",
+            describe(m.ICEBERG_LAST_COMMIT, how="Seconds since the current snapshot was committed."),
+            SECONDS,
+            Query(age(m.ICEBERG_LAST_COMMIT, **where), table),
+            width=5,
+        ),
     ]
 
 
@@ -439,24 +625,39 @@ def contract_row_title(contract: Contract) -> str:
 # ---- dashboards -----------------------------------------------------------------------------------------
 def _dashboard(uid: str, title: str, description: str) -> dashboard_builders.Dashboard:
     return (
-        dashboard_builders.Dashboard(title).uid(uid).description(description).tags([TAG]).readonly()
-        .time("now-1h", "now").refresh("30s").tooltip(model.DashboardCursorSync.CROSSHAIR)
+        dashboard_builders.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags([TAG])
+        .readonly()
+        .time("now-1h", "now")
+        .refresh("30s")
+        .tooltip(model.DashboardCursorSync.CROSSHAIR)
         .with_variable(
-            dashboard_builders.DatasourceVariable(DATASOURCE_VARIABLE).label("Data source").type("prometheus")
+            dashboard_builders.DatasourceVariable(DATASOURCE_VARIABLE)
+            .label("Data source")
+            .type("prometheus")
             .current(model.VariableOption(text=DATASOURCE_NAME, value=DATASOURCE_UID))
         )
         .link(
-            dashboard_builders.DashboardLink("lakegate dashboards").type(model.DashboardLinkType.DASHBOARDS)
-            .tags([TAG]).as_dropdown(False).include_vars(True).keep_time(True)
+            dashboard_builders.DashboardLink("lakegate dashboards")
+            .type(model.DashboardLinkType.DASHBOARDS)
+            .tags([TAG])
+            .as_dropdown(False)
+            .include_vars(True)
+            .keep_time(True)
         )
     )
 
 
 def overview() -> model.Dashboard:
-    board = _dashboard(OVERVIEW_UID, OVERVIEW_TITLE,
-                       "Is lakegate healthy? Throughput, quarantine, freshness, lag, the no-loss ledger, the job, "
-                       "checkpoints and the Iceberg tables, for all contracts. Generated by "
-                       "lakegate/observe/dashboards.py: change the code, not this dashboard.")
+    board = _dashboard(
+        OVERVIEW_UID,
+        OVERVIEW_TITLE,
+        "Is lakegate healthy? Throughput, quarantine, freshness, lag, the no-loss ledger, the job, "
+        "checkpoints and the Iceberg tables, for all contracts. Generated by "
+        "lakegate/observe/dashboards.py: change the code, not this dashboard.",
+    )
     for title, section_panels in overview_sections():
         board.with_row(dashboard_builders.Row(title))  # an expanded row: its panels follow it
         for panel in section_panels:
@@ -465,10 +666,13 @@ def overview() -> model.Dashboard:
 
 
 def contracts_dashboard(contracts: Contracts, settings: Settings) -> model.Dashboard:
-    board = _dashboard(CONTRACTS_UID, CONTRACTS_TITLE,
-                       "One row per contract in schemas/: records by schema version and outcome, quarantine by "
-                       "reason and rule, freshness, lag of its topic and its audit table. Generated by "
-                       "lakegate/observe/dashboards.py: change the code, not this dashboard.")
+    board = _dashboard(
+        CONTRACTS_UID,
+        CONTRACTS_TITLE,
+        "One row per contract in schemas/: records by schema version and outcome, quarantine by "
+        "reason and rule, freshness, lag of its topic and its audit table. Generated by "
+        "lakegate/observe/dashboards.py: change the code, not this dashboard.",
+    )
     for contract in contracts:
         row = dashboard_builders.Row(contract_row_title(contract))  # collapsed: it holds its panels
         for panel in contract_panels(contract, audit_table_name(settings, contract)):
@@ -540,8 +744,10 @@ def write(out_dir: Path, contracts: Contracts, settings: Settings | None = None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lakegate.observe.dashboards",
-                                     description="Write lakegate's Grafana dashboards as JSON, one file per uid.")
+    parser = argparse.ArgumentParser(
+        prog="python -m lakegate.observe.dashboards",
+        description="Write lakegate's Grafana dashboards as JSON, one file per uid.",
+    )
     parser.add_argument("--schemas", type=Path, default=None, help="contracts root (default: the schemas_dir setting)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write <uid>.json into")
     args = parser.parse_args(argv)

@@ -79,14 +79,23 @@ class Observer:
     def refresh(self) -> Observation:
         started = time.monotonic()
         job = self._guard(FLINK, lambda: job_health(self._settings), self.latest.job)
-        tables = self._guard(LAKE, lambda: tuple(table_stats(self._settings, table_names(self._settings,
-                                                                                         self._contracts))),
-                             self.latest.tables)
+        tables = self._guard(
+            LAKE,
+            lambda: tuple(table_stats(self._settings, table_names(self._settings, self._contracts))),
+            self.latest.tables,
+        )
         positions = self._guard(KAFKA, lambda: self._view().positions(self._topics), self.latest.positions)
         lake_high = self._guard(LAKE, lambda: self._refresh_ledger(positions), self.latest.lake_high)
-        self.latest = Observation(at_s=time.time(), job=job, tables=tables, ledger=self._ledger,
-                                  ledger_at_s=self._ledger_at, positions=positions, lake_high=lake_high,
-                                  refresh_s=time.monotonic() - started)
+        self.latest = Observation(
+            at_s=time.time(),
+            job=job,
+            tables=tables,
+            ledger=self._ledger,
+            ledger_at_s=self._ledger_at,
+            positions=positions,
+            lake_high=lake_high,
+            refresh_s=time.monotonic() - started,
+        )
         return self.latest
 
     def _view(self) -> KafkaView:
@@ -126,8 +135,12 @@ class ObservationCollector(Collector):
         records = GaugeMetricFamily(m.LEDGER_RECORDS, _help(m.LEDGER_RECORDS), labels=["topic", "stage"])
         unaccounted = GaugeMetricFamily(m.LEDGER_UNACCOUNTED, _help(m.LEDGER_UNACCOUNTED), labels=["topic"])
         for row in o.ledger:
-            for stage, n in ((m.READ, row.read), (m.AUDITED, row.audited),
-                             (m.QUARANTINED_OUTCOME, row.quarantined), (m.DEDUPLICATED, row.deduplicated)):
+            for stage, n in (
+                (m.READ, row.read),
+                (m.AUDITED, row.audited),
+                (m.QUARANTINED_OUTCOME, row.quarantined),
+                (m.DEDUPLICATED, row.deduplicated),
+            ):
                 records.add_metric([row.topic, stage], n)
             unaccounted.add_metric([row.topic], row.unaccounted)
         yield records
@@ -170,8 +183,9 @@ class ObservationCollector(Collector):
 
     @staticmethod
     def _tables(tables: tuple[TableStats, ...]) -> Iterator[Metric]:
-        columns: tuple[tuple[str, type[GaugeMetricFamily] | type[CounterMetricFamily],
-                             Callable[[TableStats], float | None]], ...] = (
+        columns: tuple[
+            tuple[str, type[GaugeMetricFamily] | type[CounterMetricFamily], Callable[[TableStats], float | None]], ...
+        ] = (
             (m.ICEBERG_COMMITS, CounterMetricFamily, lambda t: t.commits),
             (m.ICEBERG_SNAPSHOTS, GaugeMetricFamily, lambda t: t.snapshots),
             (m.ICEBERG_DATA_FILES, GaugeMetricFamily, lambda t: t.data_files),
@@ -201,13 +215,13 @@ class Exporter:
         self._stop = threading.Event()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ObservationCollector(self.observer))
-        self._server, self._server_thread = start_http_server(settings.exporter_port, addr="127.0.0.1",
-                                                              registry=registry)
+        self._server, self._server_thread = start_http_server(
+            settings.exporter_port, addr="127.0.0.1", registry=registry
+        )
         self.port = int(self._server.server_port)
         self._thread = threading.Thread(target=self._loop, name="lakegate-exporter", daemon=True)
         self._thread.start()
-        log.info("exporter serving", extra=kv(url=f"http://127.0.0.1:{self.port}/metrics",
-                                              interval_s=self._interval_s))
+        log.info("exporter serving", extra=kv(url=f"http://127.0.0.1:{self.port}/metrics", interval_s=self._interval_s))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -231,8 +245,9 @@ def serving(settings: Settings, contracts: Contracts) -> Iterator[Exporter | Non
     try:
         exporter = Exporter(settings, contracts)
     except OSError as exc:
-        log.error("exporter not started: the job runs unobserved by it",
-                  extra=kv(port=settings.exporter_port, error=str(exc)))
+        log.error(
+            "exporter not started: the job runs unobserved by it", extra=kv(port=settings.exporter_port, error=str(exc))
+        )
         yield None
         return
     try:

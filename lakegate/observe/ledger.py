@@ -79,8 +79,13 @@ def _settled(rows: pa.Table, settled: Mapping[TopicPartition, int]) -> pa.Table:
     """The rows at or below their partition's settled offset (partitions without one: none)."""
     if rows.num_rows == 0 or not settled:
         return rows.slice(0, 0)
-    keys = pa.table({TOPIC: [t for t, _ in settled], PARTITION: pa.array([p for _, p in settled], pa.int32()),
-                     "settled": pa.array(list(settled.values()), pa.int64())})
+    keys = pa.table(
+        {
+            TOPIC: [t for t, _ in settled],
+            PARTITION: pa.array([p for _, p in settled], pa.int32()),
+            "settled": pa.array(list(settled.values()), pa.int64()),
+        }
+    )
     joined = rows.cast(_schema_of(rows)).join(keys, [TOPIC, PARTITION], join_type="inner")
     return joined.filter(pc.less_equal(joined[OFFSET], joined["settled"])).drop_columns(["settled"])
 
@@ -90,8 +95,12 @@ def _schema_of(rows: pa.Table) -> pa.Schema:
     return pa.schema([(name, types[name]) for name in rows.column_names])
 
 
-def tally(audit: pa.Table, quarantine: pa.Table, settled: Mapping[TopicPartition, int],
-          log_start: Mapping[TopicPartition, int]) -> Tally:
+def tally(
+    audit: pa.Table,
+    quarantine: pa.Table,
+    settled: Mapping[TopicPartition, int],
+    log_start: Mapping[TopicPartition, int],
+) -> Tally:
     """Count the lake's rows up to each settled offset and find the offsets it does not cover.
 
     ``audit``: columns topic, partition, offset (all audit tables). ``quarantine``: the same plus reason.
@@ -112,8 +121,11 @@ def tally(audit: pa.Table, quarantine: pa.Table, settled: Mapping[TopicPartition
     both = pa.concat_tables([audit, quarantine.select([TOPIC, PARTITION, OFFSET])])
     if both.num_rows == 0:
         return out
-    distinct = both.group_by([TOPIC, PARTITION, OFFSET]).aggregate([]).sort_by(
-        [(TOPIC, "ascending"), (PARTITION, "ascending"), (OFFSET, "ascending")])
+    distinct = (
+        both.group_by([TOPIC, PARTITION, OFFSET])
+        .aggregate([])
+        .sort_by([(TOPIC, "ascending"), (PARTITION, "ascending"), (OFFSET, "ascending")])
+    )
     out.covered = _count_by_topic(distinct)
     for (t, p), offsets in _split_by_partition(distinct):
         first = int(offsets[0])
@@ -133,13 +145,17 @@ def _count_by_topic(rows: pa.Table) -> dict[str, int]:
 
 def _split_by_partition(distinct: pa.Table) -> list[tuple[TopicPartition, Offsets]]:
     """(topic, partition) → its offsets, for rows sorted by topic, partition, offset."""
-    starts = distinct.group_by([TOPIC, PARTITION]).aggregate([([], "count_all")]).sort_by(
-        [(TOPIC, "ascending"), (PARTITION, "ascending")])
+    starts = (
+        distinct.group_by([TOPIC, PARTITION])
+        .aggregate([([], "count_all")])
+        .sort_by([(TOPIC, "ascending"), (PARTITION, "ascending")])
+    )
     offsets = distinct[OFFSET].to_numpy()
     out, begin = [], 0
-    for t, p, n in zip(starts[TOPIC].to_pylist(), starts[PARTITION].to_pylist(), starts["count_all"].to_pylist(),
-                       strict=True):
-        out.append(((t, p), offsets[begin:begin + n]))
+    for t, p, n in zip(
+        starts[TOPIC].to_pylist(), starts[PARTITION].to_pylist(), starts["count_all"].to_pylist(), strict=True
+    ):
+        out.append(((t, p), offsets[begin : begin + n]))
         begin += n
     return out
 
@@ -179,8 +195,15 @@ def high_water(audit: pa.Table, quarantine: pa.Table) -> dict[TopicPartition, in
     if both.num_rows == 0:
         return {}
     grouped = both.group_by([TOPIC, PARTITION]).aggregate([(OFFSET, "max")])
-    return {(t, p): o for t, p, o in zip(grouped[TOPIC].to_pylist(), grouped[PARTITION].to_pylist(),
-                                         grouped[f"{OFFSET}_max"].to_pylist(), strict=True)}
+    return {
+        (t, p): o
+        for t, p, o in zip(
+            grouped[TOPIC].to_pylist(),
+            grouped[PARTITION].to_pylist(),
+            grouped[f"{OFFSET}_max"].to_pylist(),
+            strict=True,
+        )
+    }
 
 
 def _coordinates(rows: pa.Table) -> pa.Table:

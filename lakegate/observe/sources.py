@@ -92,8 +92,9 @@ def job_health(settings: Settings) -> JobHealth | None:
         checkpoints_completed=int(counts.get("completed", 0)),
         checkpoints_failed=int(counts.get("failed", 0)),
         last_checkpoint_s=latest["latest_ack_timestamp"] / 1000 if latest.get("latest_ack_timestamp") else None,
-        last_checkpoint_duration_s=(latest["end_to_end_duration"] / 1000
-                                    if latest.get("end_to_end_duration") is not None else None),
+        last_checkpoint_duration_s=(
+            latest["end_to_end_duration"] / 1000 if latest.get("end_to_end_duration") is not None else None
+        ),
     )
 
 
@@ -124,16 +125,18 @@ def table_stats(settings: Settings, names: Iterable[str]) -> list[TableStats]:
             continue
         snapshot = table.current_snapshot()
         summary: Mapping[str, str] = snapshot.summary.additional_properties if snapshot and snapshot.summary else {}
-        out.append(TableStats(
-            table=name,
-            # Format v1 tables have no sequence numbers: their retained snapshots are the best count.
-            commits=int(getattr(table.metadata, "last_sequence_number", len(table.metadata.snapshots))),
-            snapshots=len(table.metadata.snapshots),
-            data_files=int(summary.get("total-data-files", 0)),
-            data_bytes=int(summary.get("total-files-size", 0)),
-            records=int(summary.get("total-records", 0)),
-            last_commit_s=snapshot.timestamp_ms / 1000 if snapshot else None,
-        ))
+        out.append(
+            TableStats(
+                table=name,
+                # Format v1 tables have no sequence numbers: their retained snapshots are the best count.
+                commits=int(getattr(table.metadata, "last_sequence_number", len(table.metadata.snapshots))),
+                snapshots=len(table.metadata.snapshots),
+                data_files=int(summary.get("total-data-files", 0)),
+                data_bytes=int(summary.get("total-files-size", 0)),
+                records=int(summary.get("total-records", 0)),
+                last_commit_s=snapshot.timestamp_ms / 1000 if snapshot else None,
+            )
+        )
     return out
 
 
@@ -149,8 +152,10 @@ class KafkaView:
 
     def __init__(self, settings: Settings, *, max_records_per_gap: int = 1_000_000) -> None:
         self._consumer = KafkaConsumer(
-            **kafka_clients.python_config(settings), client_id="lakegate-exporter",
-            enable_auto_commit=False, isolation_level="read_committed",
+            **kafka_clients.python_config(settings),
+            client_id="lakegate-exporter",
+            enable_auto_commit=False,
+            isolation_level="read_committed",
         )
         self._max = max_records_per_gap
         self._counted: dict[Gap, int] = {}  # the past does not change: a gap is counted once
@@ -159,14 +164,17 @@ class KafkaView:
         self._consumer.close()
 
     def positions(self, topics: Iterable[str]) -> Positions:
-        partitions = [TopicPartition(t, p) for t in topics
-                      for p in sorted(self._consumer.partitions_for_topic(t) or ())]
+        partitions = [
+            TopicPartition(t, p) for t in topics for p in sorted(self._consumer.partitions_for_topic(t) or ())
+        ]
         if not partitions:
             return Positions({}, {})
         starts = self._consumer.beginning_offsets(partitions)
         ends = self._consumer.end_offsets(partitions)
-        return Positions({(tp.topic, tp.partition): o for tp, o in starts.items()},
-                         {(tp.topic, tp.partition): o for tp, o in ends.items()})
+        return Positions(
+            {(tp.topic, tp.partition): o for tp, o in starts.items()},
+            {(tp.topic, tp.partition): o for tp, o in ends.items()},
+        )
 
     def records_in(self, gaps: Iterable[Gap]) -> dict[Gap, int]:
         out = {}
@@ -186,10 +194,14 @@ class KafkaView:
         # The position moves past transaction markers and aborted records too: stop on position, not content.
         while self._consumer.position(tp) < stop and count < self._max:
             if time.monotonic() > deadline:
-                raise StackError(f"reading {topic}[{partition}] offsets {first}..{last} from Kafka took over "
-                                 f"{timeout_s:.0f} s; is the broker at the configured bootstrap reachable?")
+                raise StackError(
+                    f"reading {topic}[{partition}] offsets {first}..{last} from Kafka took over "
+                    f"{timeout_s:.0f} s; is the broker at the configured bootstrap reachable?"
+                )
             count += sum(1 for r in self._consumer.poll(timeout_ms=500).get(tp, []) if r.offset <= last)
         if count:
-            log.warning("records missing from the lake", extra=kv(topic=topic, partition=partition,
-                                                                   first_offset=first, last_offset=last, records=count))
+            log.warning(
+                "records missing from the lake",
+                extra=kv(topic=topic, partition=partition, first_offset=first, last_offset=last, records=count),
+            )
         return count

@@ -62,8 +62,9 @@ def _ago(at_s: float | None, now_s: float) -> str:
     return "never" if at_s is None else f"{max(now_s - at_s, 0):.0f} s ago"
 
 
-def collect(settings: Settings, contracts: Contracts, interval_s: float = 2.0) -> tuple[JobSample, JobSample,
-                                                                                         Observation]:
+def collect(
+    settings: Settings, contracts: Contracts, interval_s: float = 2.0
+) -> tuple[JobSample, JobSample, Observation]:
     observer = Observer(settings, contracts)
     try:
         first = JobSample(scrape(job_endpoints(settings)), time.time())
@@ -82,9 +83,11 @@ def render(first: JobSample, second: JobSample, observation: Observation) -> str
     if job is None:
         lines.append("job: not found on the Flink REST ports (showing the lake and Kafka only)")
     else:
-        lines.append(f"job {job.job} {job.state} (id {job.job_id}): {job.restarts} restarts, "
-                     f"{job.checkpoints_completed} checkpoints completed, {job.checkpoints_failed} failed, "
-                     f"last {_ago(job.last_checkpoint_s, now)}")
+        lines.append(
+            f"job {job.job} {job.state} (id {job.job_id}): {job.restarts} restarts, "
+            f"{job.checkpoints_completed} checkpoints completed, {job.checkpoints_failed} failed, "
+            f"last {_ago(job.last_checkpoint_s, now)}"
+        )
     lines += _throughput(first, second)
     lines += _quarantine(second.text)
     lines += _latency(second.text)
@@ -96,15 +99,20 @@ def render(first: JobSample, second: JobSample, observation: Observation) -> str
     lines += [f"  {topic:<28} {n:>10}" for topic, n in sorted(lag.items())] or ["  (no topics)"]
     lines.append("")
     lines.append(f"  {'table':<28} {'records':>10} {'files':>7} {'snapshots':>10}  last commit")
-    lines += [f"  {t.table:<28} {t.records:>10} {t.data_files:>7} {t.snapshots:>10}  {_ago(t.last_commit_s, now)}"
-              for t in observation.tables] or ["  (no tables yet)"]
+    lines += [
+        f"  {t.table:<28} {t.records:>10} {t.data_files:>7} {t.snapshots:>10}  {_ago(t.last_commit_s, now)}"
+        for t in observation.tables
+    ] or ["  (no tables yet)"]
     lines.append("")
-    lines.append(f"  {'ledger (settled)':<28} {'read':>8} {'audited':>8} {'quarant.':>8} {'dedup.':>8} "
-                 f"{'unaccounted':>11}")
+    lines.append(
+        f"  {'ledger (settled)':<28} {'read':>8} {'audited':>8} {'quarant.':>8} {'dedup.':>8} {'unaccounted':>11}"
+    )
     for row in observation.ledger:
         flag = "" if row.unaccounted == 0 else "  <-- records lost" if row.unaccounted > 0 else "  <-- doubled"
-        lines.append(f"  {row.topic:<28} {row.read:>8} {row.audited:>8} {row.quarantined:>8} "
-                     f"{row.deduplicated:>8} {row.unaccounted:>11}{flag}")
+        lines.append(
+            f"  {row.topic:<28} {row.read:>8} {row.audited:>8} {row.quarantined:>8} "
+            f"{row.deduplicated:>8} {row.unaccounted:>11}{flag}"
+        )
     return "\n".join(lines)
 
 
@@ -114,8 +122,12 @@ def _throughput(first: JobSample, second: JobSample) -> list[str]:
     if not after:
         return ["", "throughput: the job's metrics endpoint does not answer"]
     elapsed = max(second.at_s - first.at_s, 1e-9)
-    lines = ["", f"  {'records/s (last ' + format(elapsed, '.0f') + ' s)':<28} "
-                 + " ".join(f"{o:>12}" for o in m.OUTCOMES) + f" {'total':>12}"]
+    lines = [
+        "",
+        f"  {'records/s (last ' + format(elapsed, '.0f') + ' s)':<28} "
+        + " ".join(f"{o:>12}" for o in m.OUTCOMES)
+        + f" {'total':>12}",
+    ]
     for contract in sorted({c for c, _ in after}):
         rates = [max(after.get((contract, o), 0) - before.get((contract, o), 0), 0) / elapsed for o in m.OUTCOMES]
         totals = sum(after.get((contract, o), 0) for o in m.OUTCOMES)
@@ -141,6 +153,8 @@ def _latency(text: str) -> list[str]:
     for contract in sorted(set(freshness) | set(decode)):
         f, d = freshness.get(contract, []), decode.get(contract, [])
         fresh_top, decode_top = max(m.FRESHNESS_BUCKETS), max(m.DECODE_BUCKETS)
-        lines.append(f"  {contract:<28} {_seconds(quantile(0.5, f), fresh_top):>10} "
-                     f"{_seconds(quantile(0.99, f), fresh_top):>10} {_seconds(quantile(0.99, d), decode_top):>11}")
+        lines.append(
+            f"  {contract:<28} {_seconds(quantile(0.5, f), fresh_top):>10} "
+            f"{_seconds(quantile(0.99, f), fresh_top):>10} {_seconds(quantile(0.99, d), decode_top):>11}"
+        )
     return lines

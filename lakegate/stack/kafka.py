@@ -36,28 +36,30 @@ def service(settings: Settings) -> Service:
 def _server_properties(settings: Settings, data_dir: Path, keystore: Path | None = None) -> str:
     port, controller = settings.kafka_port, settings.kafka_controller_port
     protocol = settings.kafka_security_protocol
-    return "\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.voters=1@127.0.0.1:{controller}",
-        f"listeners=CLIENTS://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=CLIENTS://127.0.0.1:{port}",
-        "controller.listener.names=CONTROLLER",
-        f"listener.security.protocol.map=CLIENTS:{protocol},CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name=CLIENTS",
-        *_listener_security(settings, keystore),
-        f"log.dirs={data_dir}",
-        f"num.partitions={settings.topic_partitions}",
-        # Single node: internal topics cannot have more replicas than brokers.
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "auto.create.topics.enable=false",
-        "",
-    ])
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller}",
+            f"listeners=CLIENTS://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}",
+            f"advertised.listeners=CLIENTS://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            f"listener.security.protocol.map=CLIENTS:{protocol},CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=CLIENTS",
+            *_listener_security(settings, keystore),
+            f"log.dirs={data_dir}",
+            f"num.partitions={settings.topic_partitions}",
+            # Single node: internal topics cannot have more replicas than brokers.
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "",
+        ]
+    )
 
 
 def _listener_security(settings: Settings, keystore: Path | None) -> list[str]:
@@ -66,22 +68,31 @@ def _listener_security(settings: Settings, keystore: Path | None) -> list[str]:
     protocol, lines = settings.kafka_security_protocol, []
     if protocol.endswith("SSL"):
         if keystore is None or settings.kafka_ssl_cafile is None:
-            raise StackError(f"a local {protocol} broker needs a server keystore (PEM: key and certificate) "
-                             "and kafka_ssl_cafile; lakegate.testing.tls makes both")
-        lines += ["listener.name.clients.ssl.keystore.type=PEM",
-                  f"listener.name.clients.ssl.keystore.location={keystore}",
-                  "listener.name.clients.ssl.truststore.type=PEM",
-                  f"listener.name.clients.ssl.truststore.location={settings.kafka_ssl_cafile}"]
+            raise StackError(
+                f"a local {protocol} broker needs a server keystore (PEM: key and certificate) "
+                "and kafka_ssl_cafile; lakegate.testing.tls makes both"
+            )
+        lines += [
+            "listener.name.clients.ssl.keystore.type=PEM",
+            f"listener.name.clients.ssl.keystore.location={keystore}",
+            "listener.name.clients.ssl.truststore.type=PEM",
+            f"listener.name.clients.ssl.truststore.location={settings.kafka_ssl_cafile}",
+        ]
     if protocol.startswith("SASL_"):
         if settings.kafka_sasl_mechanism != "PLAIN":
-            raise StackError("the local broker offers SASL PLAIN only (SCRAM users need a running cluster to "
-                             f"create them); got kafka_sasl_mechanism={settings.kafka_sasl_mechanism}")
+            raise StackError(
+                "the local broker offers SASL PLAIN only (SCRAM users need a running cluster to "
+                f"create them); got kafka_sasl_mechanism={settings.kafka_sasl_mechanism}"
+            )
         user, secret = settings.kafka_sasl_username, settings.kafka_sasl_password
         if any(c in secret for c in '"\\\n'):  # the JAAS line sits in a .properties file: no escapes needed
             raise StackError("the local broker cannot take a SASL password containing '\"', '\\' or a newline")
-        lines += ["sasl.enabled.mechanisms=PLAIN", "sasl.mechanism.inter.broker.protocol=PLAIN",
-                  "listener.name.clients.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule"
-                  f' required username="{user}" password="{secret}" user_{user}="{secret}";']
+        lines += [
+            "sasl.enabled.mechanisms=PLAIN",
+            "sasl.mechanism.inter.broker.protocol=PLAIN",
+            "listener.name.clients.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule"
+            f' required username="{user}" password="{secret}" user_{user}="{secret}";',
+        ]
     return lines
 
 
@@ -104,8 +115,12 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
         "appender.stdout.layout.type=PatternLayout\nappender.stdout.layout.pattern=%d %p %c: %m%n\n"
         "logger.kafka.name=kafka.server.KafkaRaftServer\nlogger.kafka.level=INFO\n"
     )
-    jvm_opts = [f"-Xmx{settings.kafka_heap_mb}m", f"-Xms{min(256, settings.kafka_heap_mb)}m",
-                "-XX:+UseSerialGC", f"-Dlog4j2.configurationFile={log4j}"]
+    jvm_opts = [
+        f"-Xmx{settings.kafka_heap_mb}m",
+        f"-Xms{min(256, settings.kafka_heap_mb)}m",
+        "-XX:+UseSerialGC",
+        f"-Dlog4j2.configurationFile={log4j}",
+    ]
     svc = service(settings)
     if svc.pid() is None and not (data_dir / "meta.properties").is_file():
         import subprocess
@@ -113,9 +128,20 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
         cluster_id = new_cluster_id()
         result = subprocess.run(
             # `--cluster-id=` keeps the id one argument whatever it starts with.
-            [java, *jvm_opts, "-cp", classpath, STORAGE_TOOL, "format", f"--cluster-id={cluster_id}",
-             "-c", str(config)],
-            capture_output=True, text=True, check=False,
+            [
+                java,
+                *jvm_opts,
+                "-cp",
+                classpath,
+                STORAGE_TOOL,
+                "format",
+                f"--cluster-id={cluster_id}",
+                "-c",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
@@ -125,8 +151,12 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
 def admin_client(settings: Settings, *, timeout_ms: int = 15_000) -> KafkaAdminClient:
     """An admin client, or a StackError that says where Kafka was expected and how to start it."""
     try:
-        return KafkaAdminClient(**kafka_clients.python_config(settings), client_id="lakegate-admin",
-                                request_timeout_ms=timeout_ms, bootstrap_timeout_ms=timeout_ms)
+        return KafkaAdminClient(
+            **kafka_clients.python_config(settings),
+            client_id="lakegate-admin",
+            request_timeout_ms=timeout_ms,
+            bootstrap_timeout_ms=timeout_ms,
+        )
     except KafkaError as exc:
         raise StackError(
             f"Kafka is not reachable at {settings.kafka_bootstrap} ({type(exc).__name__}). Start the local "
@@ -147,8 +177,9 @@ def stop(settings: Settings) -> None:
     service(settings).stop()
 
 
-def ensure_topics(settings: Settings, names: list[str], *, partitions: int | None = None,
-                  configs: dict[str, str] | None = None) -> list[str]:
+def ensure_topics(
+    settings: Settings, names: list[str], *, partitions: int | None = None, configs: dict[str, str] | None = None
+) -> list[str]:
     """Create missing topics (with these topic ``configs``); return the names created."""
     admin = admin_client(settings)
     try:
@@ -157,8 +188,9 @@ def ensure_topics(settings: Settings, names: list[str], *, partitions: int | Non
         created: list[str] = []
         for name in missing:
             try:
-                admin.create_topics([NewTopic(name, partitions or settings.topic_partitions, 1,
-                                              topic_configs=configs or {})])
+                admin.create_topics(
+                    [NewTopic(name, partitions or settings.topic_partitions, 1, topic_configs=configs or {})]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

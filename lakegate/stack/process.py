@@ -68,8 +68,13 @@ class Service:
         started = time.monotonic()
         with self.log_file.open("ab") as out:
             process = subprocess.Popen(
-                list(command), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, cwd=cwd, start_new_session=True,
+                list(command),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
             )
         self.pid_file.write_text(f"{process.pid}\n")
         log.info(f"starting {self.name}", extra=kv(pid=process.pid, log=self.log_file))

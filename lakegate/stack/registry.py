@@ -29,13 +29,19 @@ def start(settings: Settings) -> None:
     data = settings.home / "registry"
     data.mkdir(parents=True, exist_ok=True)
     command = [
-        java, f"-Xmx{settings.registry_heap_mb}m", "-XX:+UseSerialGC",
-        "-Dquarkus.http.host=127.0.0.1", f"-Dquarkus.http.port={url.port or 80}",
-        "-Dquarkus.log.level=WARN", "-Dquarkus.banner.enabled=false",
+        java,
+        f"-Xmx{settings.registry_heap_mb}m",
+        "-XX:+UseSerialGC",
+        "-Dquarkus.http.host=127.0.0.1",
+        f"-Dquarkus.http.port={url.port or 80}",
+        "-Dquarkus.log.level=WARN",
+        "-Dquarkus.banner.enabled=false",
         # No telemetry, no outbound calls: this machine may have no network.
-        "-Dquarkus.otel.enabled=false", "-Dquarkus.otel.sdk.disabled=true",
+        "-Dquarkus.otel.enabled=false",
+        "-Dquarkus.otel.sdk.disabled=true",
         f"-Dapicurio.datasource.url=jdbc:h2:file:{data / 'registry'}",
-        "-jar", str(runner),
+        "-jar",
+        str(runner),
     ]
     service(settings).start(command, lambda: ready(settings), timeout_s=120.0, cwd=runner.parent)
 

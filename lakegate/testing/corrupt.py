@@ -97,9 +97,7 @@ def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
     if contract is None:
         raise ValueError(f"{kind} needs the contract")
     if kind is Reason.oversized:
-        return good_value + bytes(
-            max(0, contract.max_record_bytes + 1 - len(good_value)) + rng.randint(0, 16)
-        )
+        return good_value + bytes(max(0, contract.max_record_bytes + 1 - len(good_value)) + rng.randint(0, 16))
     schema = contract.reader_schema if writer_schema is None else writer_schema
     if kind in (Reason.rule_violation, Reason.event_time_skew):
         return frame(good.schema_id, _rewrite(kind, body, schema, contract, rng))
@@ -133,8 +131,13 @@ def _rewrite(kind: Reason, body: bytes, schema: Any, contract: Contract, rng: ra
         record[contract.event_time_field] = YEAR_2100_MS + rng.randrange(86_400_000)
     else:
         protected = {contract.key_field, contract.event_id_field, contract.event_time_field}
-        options = [(rule.field, v) for rule in contract.rules if rule.field not in protected
-                   for v in [_breaking_value(rule, schema)] if v is not _NONE]
+        options = [
+            (rule.field, v)
+            for rule in contract.rules
+            if rule.field not in protected
+            for v in [_breaking_value(rule, schema)]
+            if v is not _NONE
+        ]
         if not options:
             raise ValueError(f"rule_violation needs a rule in {contract.name} that a value can break")
         field, value = rng.choice(options)

@@ -20,8 +20,14 @@ def lake_coordinates(settings: Settings, contracts: Contracts) -> tuple[list[Coo
         rows = read_audit(settings, contract)  # once: the job may commit between two reads
         audited += zip(*(rows[n].to_pylist() for n in ("lg_topic", "lg_partition", "lg_offset")), strict=True)
     q = read_quarantine(settings)
-    quarantined = list(zip(q["source_topic"].to_pylist(), q["source_partition"].to_pylist(),
-                           q["source_offset"].to_pylist(), strict=True))
+    quarantined = list(
+        zip(
+            q["source_topic"].to_pylist(),
+            q["source_partition"].to_pylist(),
+            q["source_offset"].to_pylist(),
+            strict=True,
+        )
+    )
     return audited, quarantined
 
 
@@ -35,8 +41,9 @@ def wait_until_drained(settings: Settings, contracts: Contracts, timeout_s: floa
             return
         time.sleep(2)
     audited, quarantined = lake_coordinates(settings, contracts)
-    raise AssertionError(f"after {timeout_s:.0f} s the lake holds {len(set(audited) | set(quarantined))} "
-                         f"of {len(expected)} records")
+    raise AssertionError(
+        f"after {timeout_s:.0f} s the lake holds {len(set(audited) | set(quarantined))} of {len(expected)} records"
+    )
 
 
 def assert_every_record_once(settings: Settings, contracts: Contracts) -> None:

@@ -93,8 +93,14 @@ def run_job() -> Callable[..., JobRun]:
         log = settings.log_dir / f"job-{name}.out"
         env = settings.child_env()
         with log.open("wb") as out:
-            result = subprocess.run([sys.executable, "-m", f"jobs.{name}"], env=env, stdout=out,
-                                    stderr=subprocess.STDOUT, timeout=JOB_TIMEOUT_S, check=False)
+            result = subprocess.run(
+                [sys.executable, "-m", f"jobs.{name}"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                timeout=JOB_TIMEOUT_S,
+                check=False,
+            )
         if check and result.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
             pytest.fail(f"job {name} exited {result.returncode}; log {log} (Flink logs in {settings.log_dir}):\n{tail}")
@@ -111,8 +117,13 @@ class RunningJob:
         self.log = settings.log_dir / f"job-{name}-background.out"
         env = settings.child_env()
         with self.log.open("ab") as out:
-            self._process = subprocess.Popen([sys.executable, "-m", f"jobs.{name}"], env=env, stdout=out,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", f"jobs.{name}"],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     @property
     def alive(self) -> bool:

@@ -71,17 +71,22 @@ class Prometheus:
 def config(scrape: Mapping[str, Sequence[str]], rule_files: Sequence[Path], interval_s: int = 1) -> dict[str, Any]:
     """A configuration scraping ``scrape`` (job name → host:port targets) every ``interval_s``."""
     return {
-        "global": {"scrape_interval": f"{interval_s}s", "evaluation_interval": f"{interval_s}s",
-                   "scrape_timeout": f"{interval_s}s"},
+        "global": {
+            "scrape_interval": f"{interval_s}s",
+            "evaluation_interval": f"{interval_s}s",
+            "scrape_timeout": f"{interval_s}s",
+        },
         "rule_files": [str(p) for p in rule_files],
-        "scrape_configs": [{"job_name": job, "static_configs": [{"targets": list(targets)}]}
-                           for job, targets in scrape.items()],
+        "scrape_configs": [
+            {"job_name": job, "static_configs": [{"targets": list(targets)}]} for job, targets in scrape.items()
+        ],
     }
 
 
 @contextmanager
-def running_prometheus(workdir: Path, scrape: Mapping[str, Sequence[str]],
-                       rule_files: Sequence[Path] | None = None) -> Iterator[Prometheus]:
+def running_prometheus(
+    workdir: Path, scrape: Mapping[str, Sequence[str]], rule_files: Sequence[Path] | None = None
+) -> Iterator[Prometheus]:
     binary = shutil.which("prometheus")
     if binary is None:
         raise PrometheusError("prometheus is not installed: run `make setup` (Debian package `prometheus`)")
@@ -92,9 +97,14 @@ def running_prometheus(workdir: Path, scrape: Mapping[str, Sequence[str]],
     port = free_port()
     log = (workdir / "prometheus.log").open("wb")
     process = subprocess.Popen(
-        [binary, f"--config.file={config_file}", f"--storage.tsdb.path={workdir / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            binary,
+            f"--config.file={config_file}",
+            f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     server = Prometheus(f"http://127.0.0.1:{port}")
     try:

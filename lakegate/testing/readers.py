@@ -46,13 +46,22 @@ def topic_coordinates(settings: Settings, topics: list[str]) -> set[tuple[str, i
 
 def read_records(settings: Settings, topics: list[str], *, timeout_s: float = 60.0) -> list[RawRecord]:
     """Every record currently in the topics, as the router receives it (raw key and value bytes)."""
-    consumer = KafkaConsumer(**kafka_clients.python_config(settings), enable_auto_commit=False,
-                             client_id="lakegate-test-records")
+    consumer = KafkaConsumer(
+        **kafka_clients.python_config(settings), enable_auto_commit=False, client_id="lakegate-test-records"
+    )
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
-        return [RawRecord(topic=m.topic, partition=m.partition, offset=m.offset, timestamp_ms=m.timestamp,
-                          key=m.key, value=m.value)
-                for m in _to_end(consumer, partitions, timeout_s, f"topics {topics}")]
+        return [
+            RawRecord(
+                topic=m.topic,
+                partition=m.partition,
+                offset=m.offset,
+                timestamp_ms=m.timestamp,
+                key=m.key,
+                value=m.value,
+            )
+            for m in _to_end(consumer, partitions, timeout_s, f"topics {topics}")
+        ]
     finally:
         consumer.close()
 
@@ -69,13 +78,17 @@ def read_quarantine(settings: Settings) -> pa.Table:
 def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[DeadLetter]:
     """Every committed record of the dead-letter topic, read up to its current end."""
     consumer = KafkaConsumer(
-        **kafka_clients.python_config(settings), isolation_level="read_committed",
-        enable_auto_commit=False, auto_offset_reset="earliest",
+        **kafka_clients.python_config(settings),
+        isolation_level="read_committed",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
         client_id="lakegate-test-reader",
     )
     try:
-        partitions = [TopicPartition(settings.dlq_topic, p)
-                      for p in sorted(consumer.partitions_for_topic(settings.dlq_topic) or ())]
+        partitions = [
+            TopicPartition(settings.dlq_topic, p)
+            for p in sorted(consumer.partitions_for_topic(settings.dlq_topic) or ())
+        ]
         out: list[DeadLetter] = []
         for message in _to_end(consumer, partitions, timeout_s, f"dead-letter topic {settings.dlq_topic}"):
             headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}

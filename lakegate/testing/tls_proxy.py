@@ -43,8 +43,12 @@ class BasicAuthTLSProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                request = urllib.request.Request(upstream + self.path, data=body, headers=headers,  # noqa: S310
-                                                 method=self.command)
+                request = urllib.request.Request(  # noqa: S310
+                    upstream + self.path,
+                    data=body,
+                    headers=headers,
+                    method=self.command,
+                )
                 try:
                     with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback upstream)
                         status, payload, kind = answer.status, answer.read(), answer.headers.get("Content-Type")
@@ -71,7 +75,8 @@ class BasicAuthTLSProxy:
         self._thread.start()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self._server.shutdown()
         self._server.server_close()

@@ -25,9 +25,29 @@ Coordinate = tuple[str, int, int]
 def compared(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
     out = tmp_path_factory.mktemp("compare")
     results, home = out / "compare.jsonl", out / "home"
-    command = [sys.executable, "-m", "bench.compare", "--events", str(EVENTS), "--parallelism", "1",
-               "--repeats", "1", "--checkpoint-ms", "1000", "--probe-rate", "50", "--probe-seconds", "3",
-               "--warmup-events", "10", "--results", str(results), "--home", str(home)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.compare",
+        "--events",
+        str(EVENTS),
+        "--parallelism",
+        "1",
+        "--repeats",
+        "1",
+        "--checkpoint-ms",
+        "1000",
+        "--probe-rate",
+        "50",
+        "--probe-seconds",
+        "3",
+        "--warmup-events",
+        "10",
+        "--results",
+        str(results),
+        "--home",
+        str(home),
+    ]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
@@ -72,8 +92,9 @@ def test_each_pipeline_wrote_every_valid_record_once(compared: tuple[dict, Path]
 
 def test_the_results_record_has_every_field(compared: tuple[dict, Path]) -> None:  # type: ignore[type-arg]
     record, _ = compared
-    assert {"date", "command", "machine", "options", "preload", "pipelines", "runs", "summary", "ratios",
-            "ok"} <= set(record)
+    assert {"date", "command", "machine", "options", "preload", "pipelines", "runs", "summary", "ratios", "ok"} <= set(
+        record
+    )
     assert record["ok"] is True
     assert {"cpu", "cores", "memory_gib", "python", "kernel"} <= set(record["machine"])
     assert record["preload"]["events"] == EVENTS and 700 < record["preload"]["avg_value_bytes"] < 1000

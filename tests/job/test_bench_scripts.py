@@ -19,8 +19,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(args: list[str], results: Path, timeout_s: int) -> dict[str, Any]:
-    result = subprocess.run([sys.executable, "-m", *args, "--results", str(results)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=timeout_s, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", *args, "--results", str(results)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
     if result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-40:])
         pytest.fail(f"{args[0]} exited {result.returncode}:\n{tail}")
@@ -38,8 +44,7 @@ def test_boundary_measures_every_variant(tmp_path: Path) -> None:
 
 
 def test_cluster_scaling_runs_each_layout_exactly_once_per_record(tmp_path: Path) -> None:
-    record = _run(["bench.cluster_scaling", "--events", "2000", "--layouts", "1x1", "2x1"], tmp_path / "c.jsonl",
-                  900)
+    record = _run(["bench.cluster_scaling", "--events", "2000", "--layouts", "1x1", "2x1"], tmp_path / "c.jsonl", 900)
     assert [(r["layout"], r["parallelism"]) for r in record["runs"]] == [("1x1", 1), ("2x1", 2)]
     for run in record["runs"]:
         assert run["ok"], run["check"]

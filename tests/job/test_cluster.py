@@ -26,16 +26,26 @@ from udfs.registry import RegistryClient
 
 pytestmark = pytest.mark.job
 
+
 @pytest.fixture(scope="module")
 def lakegate_cluster(lakegate_stack: Settings) -> Iterator[Settings]:
     settings = lakegate_stack.replace(
-        cluster_rest_url=f"http://127.0.0.1:{free_port()}", cluster_rpc_port=free_port(),
-        metrics_port=free_port_range(4), cluster_taskmanager_memory="1536m",
-        audit_namespace="cl", quarantine_namespace="cl_q", dlq_topic="cl.dlq", consumer_group="cl",
-        readmodel_namespace="cl_models", changelog_topic_prefix="cl.changelog.", drain=False,
+        cluster_rest_url=f"http://127.0.0.1:{free_port()}",
+        cluster_rpc_port=free_port(),
+        metrics_port=free_port_range(4),
+        cluster_taskmanager_memory="1536m",
+        audit_namespace="cl",
+        quarantine_namespace="cl_q",
+        dlq_topic="cl.dlq",
+        consumer_group="cl",
+        readmodel_namespace="cl_models",
+        changelog_topic_prefix="cl.changelog.",
+        drain=False,
         # Faults below fail the job several times over (each failure counts against the fixed-delay budget);
         # a registry lookup gives up after 2 attempts of 2 s, so an outage fails the routing task quickly.
-        restart_attempts=40, registry_timeout_s=2, registry_retries=1,
+        restart_attempts=40,
+        registry_timeout_s=2,
+        registry_retries=1,
     )
     cluster.up(settings)
     try:
@@ -44,8 +54,7 @@ def lakegate_cluster(lakegate_stack: Settings) -> Iterator[Settings]:
         cluster.down(settings)
 
 
-def test_upgrade_of_a_running_job_keeps_every_record(lakegate_cluster: Settings,
-                                                     lakegate_contracts: Contracts) -> None:
+def test_upgrade_of_a_running_job_keeps_every_record(lakegate_cluster: Settings, lakegate_contracts: Contracts) -> None:
     settings, contracts = lakegate_cluster, lakegate_contracts
     produce(settings, contracts, 800, bad_fraction=0.1, duplicate_fraction=0.05, seed=61)
     first = cluster.submit(settings)
@@ -107,8 +116,9 @@ def test_kill_9_of_the_taskmanager_twice_under_load_keeps_every_record(
     cluster.rest(settings, "PATCH", f"/jobs/{job}?mode=cancel")
 
 
-def test_a_broker_killed_and_restarted_mid_run_keeps_every_record(lakegate_cluster: Settings,
-                                                                  lakegate_contracts: Contracts) -> None:
+def test_a_broker_killed_and_restarted_mid_run_keeps_every_record(
+    lakegate_cluster: Settings, lakegate_contracts: Contracts
+) -> None:
     settings, contracts = lakegate_cluster, lakegate_contracts
     job = cluster.running_job(settings) or cluster.submit(settings).job_id
     produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=81)
@@ -126,8 +136,9 @@ def test_a_broker_killed_and_restarted_mid_run_keeps_every_record(lakegate_clust
     assert cluster.running_job(settings) == job
 
 
-def test_the_registry_taken_away_mid_run_quarantines_nothing_for_it(lakegate_cluster: Settings,
-                                                                    lakegate_contracts: Contracts) -> None:
+def test_the_registry_taken_away_mid_run_quarantines_nothing_for_it(
+    lakegate_cluster: Settings, lakegate_contracts: Contracts
+) -> None:
     settings, contracts = lakegate_cluster, lakegate_contracts
     job = cluster.running_job(settings) or cluster.submit(settings).job_id
     wait_until_drained(settings, contracts)
@@ -138,8 +149,15 @@ def test_the_registry_taken_away_mid_run_quarantines_nothing_for_it(lakegate_clu
     os.kill(pid, signal.SIGSTOP)  # connections hang, then time out: what a dead host looks like
     try:
         # Records with a schema id never seen before: the job must ask the registry, which does not answer.
-        report = produce(settings, contracts, 600, bad_fraction=0.1, registry=registering, seed=83,
-                         unknown_schema_id=1_000_000_000 + random.randrange(1_000_000))
+        report = produce(
+            settings,
+            contracts,
+            600,
+            bad_fraction=0.1,
+            registry=registering,
+            seed=83,
+            unknown_schema_id=1_000_000_000 + random.randrange(1_000_000),
+        )
         deadline = time.monotonic() + 240
         while "RegistryUnavailable" not in str(cluster.rest(settings, "GET", f"/jobs/{job}/exceptions")):
             assert time.monotonic() < deadline, "the outage should have failed the routing task"
@@ -151,15 +169,26 @@ def test_the_registry_taken_away_mid_run_quarantines_nothing_for_it(lakegate_clu
 
     assert_every_record_once(settings, contracts)
     q = read_quarantine(settings)
-    reasons = dict(zip(zip(q["source_topic"].to_pylist(), q["source_partition"].to_pylist(),
-                           q["source_offset"].to_pylist(), strict=True), q["reason"].to_pylist(), strict=True))
+    reasons = dict(
+        zip(
+            zip(
+                q["source_topic"].to_pylist(),
+                q["source_partition"].to_pylist(),
+                q["source_offset"].to_pylist(),
+                strict=True,
+            ),
+            q["reason"].to_pylist(),
+            strict=True,
+        )
+    )
     for record in report.records:  # each record where it belongs, a bad one for its own reason
         assert reasons.get((record.topic, record.partition, record.offset), VALID) == record.expected, record
     assert cluster.running_job(settings) == job
 
 
-def test_an_iceberg_commit_failing_keeps_every_record(lakegate_cluster: Settings,
-                                                      lakegate_contracts: Contracts) -> None:
+def test_an_iceberg_commit_failing_keeps_every_record(
+    lakegate_cluster: Settings, lakegate_contracts: Contracts
+) -> None:
     settings, contracts = lakegate_cluster, lakegate_contracts
     job = cluster.running_job(settings) or cluster.submit(settings).job_id
     wait_until_drained(settings, contracts)

@@ -29,8 +29,13 @@ def deduped(
     # The plugin's settings ignore the environment; LAKEGATE_PYTHON_EXECUTION_MODE=process runs this
     # test in the other Python execution mode (keyed state crosses the Java/Python boundary differently).
     mode = os.environ.get("LAKEGATE_PYTHON_EXECUTION_MODE", lakegate_stack.python_execution_mode)
-    settings = lakegate_stack.replace(audit_namespace="dedupe", quarantine_namespace="dedupe_q",
-                                      dlq_topic="dedupe.dlq", consumer_group="dedupe", python_execution_mode=mode)
+    settings = lakegate_stack.replace(
+        audit_namespace="dedupe",
+        quarantine_namespace="dedupe_q",
+        dlq_topic="dedupe.dlq",
+        consumer_group="dedupe",
+        python_execution_mode=mode,
+    )
     report = produce(settings, lakegate_contracts, 1500, bad_fraction=0.08, duplicate_fraction=0.1, seed=9090)
     run_job("ingest", settings)
     audit_ids: dict[Coordinate, str] = {}
@@ -71,8 +76,9 @@ def test_each_duplicate_is_quarantined_unchanged_as_duplicate_event_id(  # type:
 ) -> None:
     settings, report, _, _, dead = deduped
     by_source = {d.source: d for d in dead}
-    rows = {(r["source_topic"], r["source_partition"], r["source_offset"]): r
-            for r in read_quarantine(settings).to_pylist()}
+    rows = {
+        (r["source_topic"], r["source_partition"], r["source_offset"]): r for r in read_quarantine(settings).to_pylist()
+    }
     duplicates = [r for r in report.records if r.expected == DUPLICATE]
     for r in duplicates:
         coord = (r.topic, r.partition, r.offset)

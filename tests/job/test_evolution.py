@@ -25,8 +25,12 @@ def test_v1_and_v2_producers_interleaved_land_in_one_evolving_table(
     assert new_fields, f"{contract.name}: the latest version should add a field"
 
     # Own tables and dead-letter topic: the topics are shared with other job tests, the outputs are not.
-    settings = lakegate_stack.replace(audit_namespace="evolution", quarantine_namespace="evolution_q",
-                                      dlq_topic="evolution.dlq", consumer_group="evolution")
+    settings = lakegate_stack.replace(
+        audit_namespace="evolution",
+        quarantine_namespace="evolution_q",
+        dlq_topic="evolution.dlq",
+        consumer_group="evolution",
+    )
     report = produce(settings, lakegate_contracts, 1200, all_versions=True, seed=4242)
     run_job("ingest", settings)
 

@@ -141,8 +141,9 @@ def test_running_again_resumes_from_the_committed_offsets_and_adds_nothing(  # t
     run_job("ingest", lakegate_stack)
     after: list[Coordinate] = []
     for contract in lakegate_contracts:
-        after += [(r["lg_topic"], r["lg_partition"], r["lg_offset"])
-                  for r in read_audit(lakegate_stack, contract).to_pylist()]
+        after += [
+            (r["lg_topic"], r["lg_partition"], r["lg_offset"]) for r in read_audit(lakegate_stack, contract).to_pylist()
+        ]
     assert len(after) == len(set(after)), "the second run audited something twice"
     all_dead = [d.source for d in read_dead_letters(lakegate_stack)]
     assert len(all_dead) == len(set(all_dead)), "the second run quarantined something twice"

@@ -70,8 +70,14 @@ def test_a_field_added_while_the_job_runs(
     schemas = tmp_path / "schemas"
     shutil.copytree(lakegate_stack.schemas_dir, schemas)
     original = _v1_only(schemas)
-    settings = lakegate_stack.replace(schemas_dir=schemas, audit_namespace="live", quarantine_namespace="live_q",
-                                      dlq_topic="live.dlq", consumer_group="live", drain=False)
+    settings = lakegate_stack.replace(
+        schemas_dir=schemas,
+        audit_namespace="live",
+        quarantine_namespace="live_q",
+        dlq_topic="live.dlq",
+        consumer_group="live",
+        drain=False,
+    )
     job = start_job("ingest", settings)
     first = produce(settings, load_contracts(schemas), 300, seed=1)
     _wait_until_audited(settings, first, job)
@@ -90,12 +96,16 @@ def test_a_field_added_while_the_job_runs(
     run_job("ingest", settings.replace(drain=True))
 
     audited = _audited(settings)
-    quarantined = {(r["source_topic"], r["source_partition"], r["source_offset"])
-                   for r in read_quarantine(settings).to_pylist()}
+    quarantined = {
+        (r["source_topic"], r["source_partition"], r["source_offset"]) for r in read_quarantine(settings).to_pylist()
+    }
     for report in (first, second, third):
         for record in report.records:
             coordinate = (record.topic, record.partition, record.offset)
             assert (coordinate in audited) != (coordinate in quarantined), f"{coordinate}: not in exactly one place"
-    new_rows = [audited[(r.topic, r.partition, r.offset)] for r in third.records
-                if r.contract == "tickets" and r.expected == VALID]
+    new_rows = [
+        audited[(r.topic, r.partition, r.offset)]
+        for r in third.records
+        if r.contract == "tickets" and r.expected == VALID
+    ]
     assert any(row[NEW_FIELD] is not None for row in new_rows), "after the restart the job fills the column"

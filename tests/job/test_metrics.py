@@ -26,8 +26,13 @@ def test_a_running_job_counts_every_record_by_topic_contract_version_and_outcome
     lakegate_stack: Settings, lakegate_contracts: Contracts, start_job: Callable[[str, Settings], RunningJob]
 ) -> None:
     # Its own namespaces and a new consumer group: it reads every record in the topics once.
-    settings = lakegate_stack.replace(audit_namespace="metrics", quarantine_namespace="metrics_q",
-                                      dlq_topic="metrics.dlq", consumer_group="metrics", drain=False)
+    settings = lakegate_stack.replace(
+        audit_namespace="metrics",
+        quarantine_namespace="metrics_q",
+        dlq_topic="metrics.dlq",
+        consumer_group="metrics",
+        drain=False,
+    )
     report = produce(settings, lakegate_contracts, 1000, bad_fraction=0.2, seed=5150)
     job = start_job("ingest", settings)
     mine = Counter((r.topic, r.contract, _outcome(r.expected)) for r in report.records)

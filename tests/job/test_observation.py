@@ -49,8 +49,9 @@ def _wait_for_ledger(settings: Settings, job: RunningJob, expected: dict[str, in
 
 
 def _promtool_check_metrics(text: str) -> None:
-    result = subprocess.run(["promtool", "check", "metrics"], input=text.encode(), capture_output=True,
-                            timeout=60, check=False)
+    result = subprocess.run(
+        ["promtool", "check", "metrics"], input=text.encode(), capture_output=True, timeout=60, check=False
+    )
     assert result.returncode == 0, (result.stdout + result.stderr).decode()[-3000:]
 
 
@@ -69,13 +70,21 @@ def _rule_exprs() -> list[tuple[str, str]]:
 
 
 def test_ledger_balances_and_every_panel_and_rule_works_on_a_real_prometheus(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, start_job: Callable[[str, Settings], RunningJob],
+    lakegate_stack: Settings,
+    lakegate_contracts: Contracts,
+    start_job: Callable[[str, Settings], RunningJob],
     tmp_path: Path,
 ) -> None:
-    settings = lakegate_stack.replace(audit_namespace="observe", quarantine_namespace="observe_q",
-                                      dlq_topic="observe.dlq", consumer_group="observe", drain=False)
-    report = produce(settings, lakegate_contracts, 1500, bad_fraction=0.2, duplicate_fraction=0.05,
-                     all_versions=True, seed=4242)
+    settings = lakegate_stack.replace(
+        audit_namespace="observe",
+        quarantine_namespace="observe_q",
+        dlq_topic="observe.dlq",
+        consumer_group="observe",
+        drain=False,
+    )
+    report = produce(
+        settings, lakegate_contracts, 1500, bad_fraction=0.2, duplicate_fraction=0.05, all_versions=True, seed=4242
+    )
     assert any(r.expected == "duplicate_event_id" for r in report.records)
     topics = sorted({c.topic for c in lakegate_contracts})
     scrape_targets = {
@@ -92,8 +101,10 @@ def test_ledger_balances_and_every_panel_and_rule_works_on_a_real_prometheus(
         # 1. The ledger balances, with bad records and duplicates in the input.
         for topic in topics:
             stages = {stage: int(ledger[(topic, stage)]) for stage in catalogue.LEDGER_STAGES}
-            assert stages[catalogue.READ] == stages[catalogue.AUDITED] + stages[catalogue.QUARANTINED_OUTCOME] + \
-                stages[catalogue.DEDUPLICATED], (topic, stages)
+            assert (
+                stages[catalogue.READ]
+                == stages[catalogue.AUDITED] + stages[catalogue.QUARANTINED_OUTCOME] + stages[catalogue.DEDUPLICATED]
+            ), (topic, stages)
             assert stages[catalogue.QUARANTINED_OUTCOME] > 0, (topic, stages)
         assert sum(int(ledger[(t, catalogue.DEDUPLICATED)]) for t in topics) > 0
         unaccounted = summed(scrape([exporter_endpoint(settings)]), catalogue.LEDGER_UNACCOUNTED, ("topic",))

@@ -51,7 +51,8 @@ def _treated(contract: Contract, field: str, value: Any, salt: bytes) -> Any:
 def _events(settings: Settings, contract: Contract) -> list[dict[str, Any]]:
     """The audit log in routing order."""
     rows = read_audit(settings, contract).sort_by(
-        [("lg_ingest_time", "ascending"), ("lg_partition", "ascending"), ("lg_offset", "ascending")])
+        [("lg_ingest_time", "ascending"), ("lg_partition", "ascending"), ("lg_offset", "ascending")]
+    )
     return rows.to_pylist()
 
 
@@ -60,8 +61,9 @@ def _order(model: ReadModel, row: dict[str, Any]) -> tuple[int, int, int]:
     return first, row["lg_partition"], row["lg_offset"]
 
 
-def expected_current(model: CurrentModel, contract: Contract, events: list[dict[str, Any]],
-                     salt: bytes) -> dict[Key, dict[str, Any]]:
+def expected_current(
+    model: CurrentModel, contract: Contract, events: list[dict[str, Any]], salt: bytes
+) -> dict[Key, dict[str, Any]]:
     """Per key, the event with the greatest (order, partition, offset) among upserts and deletes."""
     latest: dict[Key, dict[str, Any]] = {}
     for row in events:
@@ -72,12 +74,14 @@ def expected_current(model: CurrentModel, contract: Contract, events: list[dict[
             latest[key] = row
     return {
         key: {f: _treated(contract, f, row[f], salt) for f in (*model.key, *model.fields)}
-        for key, row in latest.items() if row[model.event_type_field] in model.upsert_on
+        for key, row in latest.items()
+        if row[model.event_type_field] in model.upsert_on
     }
 
 
-def expected_aggregate(model: AggregateModel, contract: Contract, events: list[dict[str, Any]],
-                       salt: bytes) -> dict[Key, dict[str, Any]]:
+def expected_aggregate(
+    model: AggregateModel, contract: Contract, events: list[dict[str, Any]], salt: bytes
+) -> dict[Key, dict[str, Any]]:
     groups: dict[Key, list[dict[str, Any]]] = {}
     watermark = 0
     for row in events:
@@ -125,8 +129,9 @@ def _plain_key(key: Key) -> Key:
 def _changelog_state(settings: Settings, model: ReadModel) -> dict[str, dict[str, Any]]:
     """The topic as compaction leaves it: the last record per key; a tombstone removes the key."""
     topic = readmodels.changelog_topic(settings, model)
-    consumer = KafkaConsumer(**kafka_clients.python_config(settings), isolation_level="read_committed",
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        **kafka_clients.python_config(settings), isolation_level="read_committed", enable_auto_commit=False
+    )
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)
@@ -153,11 +158,16 @@ def _comparable(row: dict[str, Any]) -> dict[str, Any]:
 def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees(
     lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
 ) -> None:
-    settings = lakegate_stack.replace(audit_namespace="rm", quarantine_namespace="rm_q", dlq_topic="rm.dlq",
-                                      consumer_group="rm", readmodel_namespace="rm_models",
-                                      changelog_topic_prefix="rm.changelog.", checkpoint_interval_ms=200)
-    produce(settings, lakegate_contracts, 3000, bad_fraction=0.1, duplicate_fraction=0.05, all_versions=True,
-            seed=2024)
+    settings = lakegate_stack.replace(
+        audit_namespace="rm",
+        quarantine_namespace="rm_q",
+        dlq_topic="rm.dlq",
+        consumer_group="rm",
+        readmodel_namespace="rm_models",
+        changelog_topic_prefix="rm.changelog.",
+        checkpoint_interval_ms=200,
+    )
+    produce(settings, lakegate_contracts, 3000, bad_fraction=0.1, duplicate_fraction=0.05, all_versions=True, seed=2024)
     run_job("ingest", settings)
     salt = settings.pii_salt.encode()
     models = readmodels.all_models(lakegate_contracts)
@@ -177,14 +187,15 @@ def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees
             names = [*model.group_by, *(["window_start"] if model.window else []), *(m.name for m in model.measures)]
         table = _table_state(settings, model, names)
         assert table.keys() == expected.keys(), f"{model.name}: keys differ"
-        mismatched = {k: (table[k], expected[k]) for k in expected
-                      if _comparable(table[k]) != _comparable(expected[k])}
+        mismatched = {k: (table[k], expected[k]) for k in expected if _comparable(table[k]) != _comparable(expected[k])}
         assert not mismatched, f"{model.name}: {len(mismatched)} rows differ, e.g. {next(iter(mismatched.items()))}"
         changelog = _changelog_state(settings, model)
         assert all(row["_op"] == "upsert" for row in changelog.values())
         as_text = [json.dumps(_comparable(v), sort_keys=True, default=str) for v in table.values()]
-        from_log = [json.dumps(_comparable({n: row[n] for n in names}), sort_keys=True, default=str)
-                    for row in changelog.values()]
+        from_log = [
+            json.dumps(_comparable({n: row[n] for n in names}), sort_keys=True, default=str)
+            for row in changelog.values()
+        ]
         assert sorted(from_log) == sorted(as_text), f"{model.name}: the compacted changelog differs from the table"
 
     # A rebuild from the audit log yields the same model, key for key (then swap it in: the job is stopped).

@@ -29,9 +29,15 @@ MAX_OUTAGE_S = 300.0
 def test_a_frozen_registry_delays_the_job_and_quarantines_nothing(
     lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
 ) -> None:
-    settings = lakegate_stack.replace(audit_namespace="outage", quarantine_namespace="outage_q",
-                                      dlq_topic="outage.dlq", consumer_group="outage", restart_attempts=20,
-                                      registry_timeout_s=1, registry_retries=1)
+    settings = lakegate_stack.replace(
+        audit_namespace="outage",
+        quarantine_namespace="outage_q",
+        dlq_topic="outage.dlq",
+        consumer_group="outage",
+        restart_attempts=20,
+        registry_timeout_s=1,
+        registry_retries=1,
+    )
     report = produce(settings, lakegate_contracts, 600, seed=31337)  # all valid
     pid = registry.service(settings).pid()
     assert pid is not None
@@ -51,8 +57,10 @@ def test_a_frozen_registry_delays_the_job_and_quarantines_nothing(
     rows = [r for c in lakegate_contracts for r in read_audit(settings, c).to_pylist()]
     audited = {(r["lg_topic"], r["lg_partition"], r["lg_offset"]): r for r in rows}
     assert len(audited) == len(rows), "a record was audited twice across the restarts"
-    quarantined = {(r["source_topic"], r["source_partition"], r["source_offset"]): r["reason"]
-                   for r in read_quarantine(settings).to_pylist()}
+    quarantined = {
+        (r["source_topic"], r["source_partition"], r["source_offset"]): r["reason"]
+        for r in read_quarantine(settings).to_pylist()
+    }
     mine = {(r.topic, r.partition, r.offset) for r in report.records}
     assert mine <= set(audited), f"{len(mine - set(audited))} of our records were not audited"
     assert not mine & set(quarantined), "a registry outage must never quarantine a record"

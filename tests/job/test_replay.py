@@ -40,16 +40,25 @@ def test_replay_after_a_contract_fix_lands_fixed_records_once(
 ) -> None:
     schemas = tmp_path / "schemas"
     shutil.copytree(lakegate_stack.schemas_dir, schemas)
-    settings = lakegate_stack.replace(schemas_dir=schemas, audit_namespace="replay", quarantine_namespace="replay_q",
-                                      dlq_topic="replay.dlq", consumer_group="replay")
+    settings = lakegate_stack.replace(
+        schemas_dir=schemas,
+        audit_namespace="replay",
+        quarantine_namespace="replay_q",
+        dlq_topic="replay.dlq",
+        consumer_group="replay",
+    )
     contracts = load_contracts(schemas)
-    report = produce(settings, contracts, 800, bad_fraction=0.25, seed=909,
-                     bad_kinds=[Reason.rule_violation, Reason.bad_magic_byte])
+    report = produce(
+        settings, contracts, 800, bad_fraction=0.25, seed=909, bad_kinds=[Reason.rule_violation, Reason.bad_magic_byte]
+    )
     run_job("ingest", settings)
     before = _audit(settings)
     quarantined = read_quarantine(settings).to_pylist()
-    fixable = {(r["source_topic"], r["source_partition"], r["source_offset"])
-               for r in quarantined if r["reason"] == "rule_violation"}
+    fixable = {
+        (r["source_topic"], r["source_partition"], r["source_offset"])
+        for r in quarantined
+        if r["reason"] == "rule_violation"
+    }
     mine = {(r.topic, r.partition, r.offset): r for r in report.records}
     assert {c for c, r in mine.items() if r.expected == "rule_violation"} <= fixable
     assert fixable.isdisjoint(before)

@@ -50,15 +50,25 @@ def secured(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactor
     canary = "canary" + secrets.token_hex(12)
     upstream, front = free_port(), free_port()
     plain = lakegate_settings.replace(
-        home=home, kafka_bootstrap=f"127.0.0.1:{free_port()}", kafka_controller_port=free_port(),
+        home=home,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
         registry_url=f"http://127.0.0.1:{upstream}/apis/ccompat/v7",
-        cluster_rest_url=f"http://127.0.0.1:{free_port()}", cluster_rpc_port=free_port(),
-        metrics_port=free_port_range(4), cluster_taskmanager_memory="1536m", drain=False, restart_attempts=3,
+        cluster_rest_url=f"http://127.0.0.1:{free_port()}",
+        cluster_rpc_port=free_port(),
+        metrics_port=free_port_range(4),
+        cluster_taskmanager_memory="1536m",
+        drain=False,
+        restart_attempts=3,
     )
     settings = plain.replace(
-        kafka_security_protocol="SASL_SSL", kafka_sasl_username=USER, kafka_sasl_password=canary,
-        kafka_ssl_cafile=tls.ca, registry_url=f"https://{USER}:{canary}@127.0.0.1:{front}/apis/ccompat/v7",
-        registry_ca_file=tls.ca, pii_salt=f"{canary}-pii-salt",
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username=USER,
+        kafka_sasl_password=canary,
+        kafka_ssl_cafile=tls.ca,
+        registry_url=f"https://{USER}:{canary}@127.0.0.1:{front}/apis/ccompat/v7",
+        registry_ca_file=tls.ca,
+        pii_salt=f"{canary}-pii-salt",
     )
     try:
         kafka.start(settings, keystore=tls.keystore)
@@ -128,9 +138,19 @@ def _changelog_records(settings: Settings, contracts: Contracts) -> int:
 
 
 def _rest_answers_with(settings: Settings, job_id: str, secret: str) -> list[str]:
-    paths = ["/config", "/jobmanager/config", "/jobmanager/environment", "/overview", "/taskmanagers",
-             f"/jobs/{job_id}", f"/jobs/{job_id}/config", f"/jobs/{job_id}/jobmanager/config",
-             f"/jobs/{job_id}/jobmanager/environment", f"/jobs/{job_id}/plan", f"/jobs/{job_id}/exceptions"]
+    paths = [
+        "/config",
+        "/jobmanager/config",
+        "/jobmanager/environment",
+        "/overview",
+        "/taskmanagers",
+        f"/jobs/{job_id}",
+        f"/jobs/{job_id}/config",
+        f"/jobs/{job_id}/jobmanager/config",
+        f"/jobs/{job_id}/jobmanager/environment",
+        f"/jobs/{job_id}/plan",
+        f"/jobs/{job_id}/exceptions",
+    ]
     taskmanagers = cluster.rest(settings, "GET", "/taskmanagers")["taskmanagers"]
     paths += [f"/taskmanagers/{urllib.parse.quote(tm['id'], safe='')}" for tm in taskmanagers]
     answers = {path: str(cluster.rest(settings, "GET", path)) for path in paths}

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.job
 
 def test_registry_keeps_its_schemas_across_a_restart(lakegate_settings: Settings, tmp_path: Path) -> None:
     port = free_port()
-    settings = lakegate_settings.replace(home=tmp_path / "home",
-                                         registry_url=f"http://127.0.0.1:{port}/apis/ccompat/v7")
+    settings = lakegate_settings.replace(
+        home=tmp_path / "home", registry_url=f"http://127.0.0.1:{port}/apis/ccompat/v7"
+    )
     text = '{"type": "record", "name": "Kept", "fields": [{"name": "a", "type": "string"}]}'
     registry.start(settings)
     try:

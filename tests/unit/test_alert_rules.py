@@ -33,8 +33,10 @@ ANNOTATIONS = {"summary", "description", "runbook"}
 def promtool(*args: str) -> None:
     binary = shutil.which("promtool")
     if binary is None:
-        pytest.fail("promtool is not on PATH: run `make setup` (deploy/install-prometheus.sh installs the Debian "
-                    "package prometheus, which provides it)")
+        pytest.fail(
+            "promtool is not on PATH: run `make setup` (deploy/install-prometheus.sh installs the Debian "
+            "package prometheus, which provides it)"
+        )
     result = subprocess.run([binary, *args], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, (
         f"promtool {' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"

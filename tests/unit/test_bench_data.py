@@ -19,7 +19,9 @@ def test_bench_contracts_add_the_padding_field_and_keep_everything_else(tmp_path
         assert after.topic == f"bench.x.{before.name}"
         assert after.schema_texts[:-1] == before.schema_texts  # one version more, a compatible one
         assert [f["name"] for f in after.reader_schema_json["fields"]] == [
-            *(f["name"] for f in before.reader_schema_json["fields"]), PAD_FIELD]
+            *(f["name"] for f in before.reader_schema_json["fields"]),
+            PAD_FIELD,
+        ]
         assert after.rules == before.rules and after.pii == before.pii
     assert [m.name for c in derived for m in c.read_models] == ["open_tickets"]
     every = bench_contracts(SCHEMAS, tmp_path / "all", topic_prefix="b.", read_models=None)

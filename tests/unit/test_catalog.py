@@ -60,7 +60,7 @@ def test_a_new_contract_version_adds_its_column_at_the_end(settings: Settings, t
 
     evolved = ensure_audit_table(catalog, settings, v2)
     names = [f.name for f in evolved.schema().fields]
-    added = names[len(old):]
+    added = names[len(old) :]
     assert names[: len(old)] == old, "existing columns keep their ids and order"
     assert added, "the v2 reader schema has a field v1 lacks; the table must gain it"
     assert all(not evolved.schema().find_field(name).required for name in added)
@@ -72,7 +72,6 @@ def test_quarantine_table_has_the_quarantine_columns(settings: Settings) -> None
     table = ensure_quarantine_table(open_catalog(settings), settings)
     assert [f.name for f in table.schema().fields] == [c.name for c in QUARANTINE_COLUMNS]
     assert table.spec().fields[0].name == "quarantined_day"
-
 
 
 def test_tables_are_written_with_zstd_and_older_tables_are_brought_in_line(settings: Settings) -> None:

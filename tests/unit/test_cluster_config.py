@@ -18,8 +18,14 @@ def _settings(tmp_path: Path) -> Settings:
 
 def test_the_cluster_listens_on_loopback_only_on_its_ports(tmp_path: Path) -> None:
     conf = cluster.configuration(_settings(tmp_path))
-    for key in ("jobmanager.bind-host", "jobmanager.rpc.address", "taskmanager.bind-host", "taskmanager.host",
-                "rest.address", "rest.bind-address"):
+    for key in (
+        "jobmanager.bind-host",
+        "jobmanager.rpc.address",
+        "taskmanager.bind-host",
+        "taskmanager.host",
+        "rest.address",
+        "rest.bind-address",
+    ):
         assert conf[key] == "127.0.0.1", key
     assert conf["rest.port"] == 28100 and conf["jobmanager.rpc.port"] == 28101
 
@@ -57,8 +63,7 @@ def test_several_taskmanagers_are_services_of_their_own_and_all_are_stopped(tmp_
     one = _settings(tmp_path)
     assert [s.name for s in cluster._services(one)] == ["jobmanager", "taskmanager"]
     three = one.replace(cluster_taskmanagers=3, cluster_slots=1)
-    assert [s.name for s in cluster._services(three)] == ["jobmanager", "taskmanager", "taskmanager-2",
-                                                          "taskmanager-3"]
+    assert [s.name for s in cluster._services(three)] == ["jobmanager", "taskmanager", "taskmanager-2", "taskmanager-3"]
     # `down` with fewer configured than were started still finds the others by their pid files.
     run = tmp_path / "cluster" / "run"
     run.mkdir(parents=True)

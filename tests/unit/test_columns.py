@@ -68,9 +68,7 @@ def test_users_columns_and_values_with_logical_objects(contracts: Contracts) -> 
         event_time=dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=dt.UTC),
         signed_up_at=None,
     )
-    row = dict(
-        zip([c.name for c in columns], audit_values(Valid("users", ENVELOPE, event), columns), strict=True)
-    )
+    row = dict(zip([c.name for c in columns], audit_values(Valid("users", ENVELOPE, event), columns), strict=True))
     assert row["event_id"] == str(uuid.UUID(int=7))
     assert row["event_time"] == 1_700_000_000_123
     assert row["signed_up_at"] is None
@@ -115,8 +113,6 @@ def test_all_supported_kinds() -> None:
 )
 def test_unsupported_types_name_the_field(avro: object) -> None:
     with pytest.raises(ContractError) as info:
-        payload_columns(
-            {"fields": [{"name": "ok", "type": "int"}, {"name": "bad", "type": avro}]}, source="x.avsc"
-        )
+        payload_columns({"fields": [{"name": "ok", "type": "int"}, {"name": "bad", "type": avro}]}, source="x.avsc")
     assert info.value.field == "bad"
     assert "not supported yet in audit columns" in str(info.value)

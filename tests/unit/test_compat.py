@@ -37,36 +37,76 @@ CASES: list[tuple[str, Any, Any, str | None]] = [
     ("long->int", rec(f("a", "int")), rec(f("a", "long")), "type changed from long to int"),
     ("double->float", rec(f("a", "float")), rec(f("a", "double")), "not a legal promotion"),
     ("int->string", rec(f("a", "string")), rec(f("a", "int")), "type changed from int to string"),
-    ("logical types ignored", rec(f("a", {"type": "long", "logicalType": "timestamp-millis"})),
-     rec(f("a", "long")), None),
+    (
+        "logical types ignored",
+        rec(f("a", {"type": "long", "logicalType": "timestamp-millis"})),
+        rec(f("a", "long")),
+        None,
+    ),
     ("field added with default", rec(f("a", "int"), f("b", "string", default="")), rec(f("a", "int")), None),
-    ("field added without default", rec(f("a", "int"), f("b", "string")), rec(f("a", "int")),
-     "R.b: field is missing in the writer and has no default"),
+    (
+        "field added without default",
+        rec(f("a", "int"), f("b", "string")),
+        rec(f("a", "int")),
+        "R.b: field is missing in the writer and has no default",
+    ),
     ("field removed (writer extra)", rec(f("a", "int")), rec(f("a", "int"), f("b", "string")), None),
     ("field renamed via alias", rec(f("c", "int", aliases=["a"])), rec(f("a", "int")), None),
     ("record name changed", rec(f("a", "int"), name="S"), rec(f("a", "int")), "record name changed"),
     ("record renamed via alias", rec(f("a", "int"), name="S", aliases=["R"]), rec(f("a", "int")), None),
     ("enum symbol added", rec(f("e", enum("A", "B", "C"))), rec(f("e", enum("A", "B"))), None),
     ("enum symbol removed", rec(f("e", enum("A"))), rec(f("e", enum("A", "B"))), "enum symbols ['B'] were removed"),
-    ("enum symbol removed, reader default", rec(f("e", enum("A", "Z", default="Z"))), rec(f("e", enum("A", "B"))),
-     None),
+    (
+        "enum symbol removed, reader default",
+        rec(f("e", enum("A", "Z", default="Z"))),
+        rec(f("e", enum("A", "B"))),
+        None,
+    ),
     ("nullable widened", rec(f("a", ["null", "int"], default=None)), rec(f("a", "int")), None),
-    ("nullable narrowed", rec(f("a", "int")), rec(f("a", ["null", "int"], default=None)),
-     "R.a[null]: type changed from null to int"),
-    ("union branch missing", rec(f("a", ["null", "string"])), rec(f("a", ["null", "int"])),
-     "R.a[int]: the reader's union ['null', 'string'] has no branch for the writer's int"),
+    (
+        "nullable narrowed",
+        rec(f("a", "int")),
+        rec(f("a", ["null", "int"], default=None)),
+        "R.a[null]: type changed from null to int",
+    ),
+    (
+        "union branch missing",
+        rec(f("a", ["null", "string"])),
+        rec(f("a", ["null", "int"])),
+        "R.a[int]: the reader's union ['null', 'string'] has no branch for the writer's int",
+    ),
     ("union branch promoted", rec(f("a", ["null", "long"])), rec(f("a", ["null", "int"])), None),
-    ("array items", rec(f("a", {"type": "array", "items": "int"})), rec(f("a", {"type": "array", "items": "long"})),
-     "R.a.items: type changed from long to int"),
-    ("map values", rec(f("a", {"type": "map", "values": "double"})), rec(f("a", {"type": "map", "values": "int"})),
-     None),
-    ("fixed size", rec(f("a", {"type": "fixed", "name": "F", "size": 4})),
-     rec(f("a", {"type": "fixed", "name": "F", "size": 8})), "fixed size changed from 8 to 4"),
-    ("nested record", rec(f("n", rec(f("x", "int"), f("y", "int"), name="N"))),
-     rec(f("n", rec(f("x", "int"), name="N"))), "R.n.y: field is missing"),
+    (
+        "array items",
+        rec(f("a", {"type": "array", "items": "int"})),
+        rec(f("a", {"type": "array", "items": "long"})),
+        "R.a.items: type changed from long to int",
+    ),
+    (
+        "map values",
+        rec(f("a", {"type": "map", "values": "double"})),
+        rec(f("a", {"type": "map", "values": "int"})),
+        None,
+    ),
+    (
+        "fixed size",
+        rec(f("a", {"type": "fixed", "name": "F", "size": 4})),
+        rec(f("a", {"type": "fixed", "name": "F", "size": 8})),
+        "fixed size changed from 8 to 4",
+    ),
+    (
+        "nested record",
+        rec(f("n", rec(f("x", "int"), f("y", "int"), name="N"))),
+        rec(f("n", rec(f("x", "int"), name="N"))),
+        "R.n.y: field is missing",
+    ),
     ("named reference", rec(f("a", enum("A", "B")), f("b", "E")), rec(f("a", enum("A", "B")), f("b", "E")), None),
-    ("recursive type", rec(f("v", "int"), f("next", ["null", "R"], default=None)),
-     rec(f("v", "int"), f("next", ["null", "R"], default=None)), None),
+    (
+        "recursive type",
+        rec(f("v", "int"), f("next", ["null", "R"], default=None)),
+        rec(f("v", "int"), f("next", ["null", "R"], default=None)),
+        None,
+    ),
     ("primitive roots", "long", "int", None),
     ("record vs primitive", rec(f("a", "int")), "int", "type changed from int to record"),
 ]
@@ -82,8 +122,24 @@ def test_can_read(case: str, reader: Any, writer: Any, expected: str | None) -> 
         assert any(expected in str(p) for p in problems), [str(p) for p in problems]
 
 
-@pytest.mark.parametrize(("case", "reader", "writer", "expected"), [c for c in CASES if c[0].startswith((
-    "int->", "long->", "field added with", "enum symbol added", "nullable widened", "field removed", "union branch"))])
+@pytest.mark.parametrize(
+    ("case", "reader", "writer", "expected"),
+    [
+        c
+        for c in CASES
+        if c[0].startswith(
+            (
+                "int->",
+                "long->",
+                "field added with",
+                "enum symbol added",
+                "nullable widened",
+                "field removed",
+                "union branch",
+            )
+        )
+    ],
+)
 def test_compatible_verdicts_agree_with_fastavro(case: str, reader: Any, writer: Any, expected: str | None) -> None:
     """Cross-check against a real Avro implementation: write with the writer, read with the reader."""
     record = {"a": 1} if "a" in {x["name"] for x in writer["fields"]} else {}

@@ -239,9 +239,10 @@ def test_matching_table(settings: Settings) -> None:
     contract = load_contract(SCHEMAS / "users")
     table = ensure_audit_table(open_catalog(settings), settings, contract)
     assert audit_table_problems(table, contract) == ([], [])
-    assert f"{OK} audit table: matches the contract" in check_contracts(
-        SCHEMAS, audit_table=lambda c: table if c.name == "users" else None
-    ).render()
+    assert (
+        f"{OK} audit table: matches the contract"
+        in check_contracts(SCHEMAS, audit_table=lambda c: table if c.name == "users" else None).render()
+    )
 
 
 # -- CLI --------------------------------------------------------------------------------------------------
@@ -300,8 +301,9 @@ def test_publish_refuses_without_a_registry(tmp_path: Path, capsys: pytest.Captu
 def test_the_online_check_fails_when_the_registry_cannot_be_asked(tmp_path: Path) -> None:
     from lakegate.contracts_check import run_check
 
-    settings = Settings.load(env={}, home=tmp_path / "home", schemas_dir=SCHEMAS,
-                             registry_url="http://127.0.0.1:1/apis/ccompat/v7")  # nothing listens on port 1
+    settings = Settings.load(
+        env={}, home=tmp_path / "home", schemas_dir=SCHEMAS, registry_url="http://127.0.0.1:1/apis/ccompat/v7"
+    )  # nothing listens on port 1
     out: list[str] = []
     assert run_check(settings, out=out.append) == 1
     assert any("registry is not reachable" in line for line in out)

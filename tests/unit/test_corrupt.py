@@ -35,9 +35,7 @@ def test_kinds_cover_every_reason_but_the_documented_ones() -> None:
 
 
 @pytest.mark.parametrize("kind", sorted(VALUE_KINDS))
-def test_deterministic_with_rng_and_changes_the_value(
-    kind: Reason, contracts: Contracts, encode: Encode
-) -> None:
+def test_deterministic_with_rng_and_changes_the_value(kind: Reason, contracts: Contracts, encode: Encode) -> None:
     tickets = contracts.by_name("tickets")
     value = encode(tickets, ticket_event())
     a = corrupt(kind, value, rng=random.Random(5), unknown_schema_id=77, contract=tickets)
@@ -54,9 +52,7 @@ def test_contract_kinds_need_the_contract(kind: Reason, contracts: Contracts, en
 
 
 @pytest.mark.parametrize("kind", [Reason.no_contract, Reason.missing_key, Reason.incompatible_schema])
-def test_kinds_not_made_from_the_value_are_refused(
-    kind: Reason, contracts: Contracts, encode: Encode
-) -> None:
+def test_kinds_not_made_from_the_value_are_refused(kind: Reason, contracts: Contracts, encode: Encode) -> None:
     value = encode(contracts.by_name("tickets"), ticket_event())
     with pytest.raises(ValueError, match="not producible"):
         corrupt(kind, value, rng=random.Random(1))

@@ -37,8 +37,13 @@ Key = tuple[str, frozenset[tuple[str, str]]]  # sample name, labels
 
 def job(**overrides: Any) -> JobHealth:
     fields: dict[str, Any] = {
-        "job": JOB_NAME, "job_id": "4f1e0c0b8e7b2a55c1d3e9f2a6b7c8d9", "state": "RUNNING", "restarts": 2,
-        "checkpoints_completed": 41, "checkpoints_failed": 1, "last_checkpoint_s": 1_700_000_123.5,
+        "job": JOB_NAME,
+        "job_id": "4f1e0c0b8e7b2a55c1d3e9f2a6b7c8d9",
+        "state": "RUNNING",
+        "restarts": 2,
+        "checkpoints_completed": 41,
+        "checkpoints_failed": 1,
+        "last_checkpoint_s": 1_700_000_123.5,
         "last_checkpoint_duration_s": 0.75,
     }
     fields.update(overrides)
@@ -50,10 +55,18 @@ def observation(**overrides: Any) -> Observation:
         "at_s": 1_700_000_130.0,
         "job": job(),
         "tables": (
-            TableStats(AUDIT_USERS, commits=12, snapshots=9, data_files=30, data_bytes=81_920, records=995,
-                       last_commit_s=1_700_000_120.0),
-            TableStats(QUARANTINE, commits=3, snapshots=3, data_files=3, data_bytes=4_096, records=22,
-                       last_commit_s=None),  # e.g. snapshots expired to none: no timestamp to report
+            TableStats(
+                AUDIT_USERS,
+                commits=12,
+                snapshots=9,
+                data_files=30,
+                data_bytes=81_920,
+                records=995,
+                last_commit_s=1_700_000_120.0,
+            ),
+            TableStats(
+                QUARANTINE, commits=3, snapshots=3, data_files=3, data_bytes=4_096, records=22, last_commit_s=None
+            ),  # e.g. snapshots expired to none: no timestamp to report
         ),
         "ledger": (
             TopicLedger(TICKETS, read=520, audited=500, quarantined=12, deduplicated=7),  # one record lost
@@ -86,8 +99,11 @@ def exposition(latest: Observation, errors: Counter[str] | None = None) -> str:
 
 
 def parsed(text: str) -> dict[Key, float]:
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 def names_and_labels(text: str) -> dict[str, set[str]]:
@@ -104,10 +120,13 @@ def value(text: str, name: str, **labels: str) -> float:
 def promtool_check_metrics(text: str) -> None:
     binary = shutil.which("promtool")
     if binary is None:
-        pytest.fail("promtool is not on PATH: run `make setup` (deploy/install-prometheus.sh installs the Debian "
-                    "package prometheus, which provides it)")
-    result = subprocess.run([binary, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60,
-                            check=False)
+        pytest.fail(
+            "promtool is not on PATH: run `make setup` (deploy/install-prometheus.sh installs the Debian "
+            "package prometheus, which provides it)"
+        )
+    result = subprocess.run(
+        [binary, "check", "metrics"], input=text, capture_output=True, text=True, timeout=60, check=False
+    )
     assert (result.returncode, result.stdout, result.stderr) == (0, "", ""), (
         f"promtool check metrics exited {result.returncode}\n{result.stdout}\n{result.stderr}"
     )
@@ -154,8 +173,7 @@ def test_a_job_not_running_is_zero(state: str) -> None:
 
 
 def test_checkpoint_times_are_left_out_before_the_first_checkpoint() -> None:
-    names = names_and_labels(exposition(observation(job=job(last_checkpoint_s=None,
-                                                             last_checkpoint_duration_s=None))))
+    names = names_and_labels(exposition(observation(job=job(last_checkpoint_s=None, last_checkpoint_duration_s=None))))
     assert catalogue.CHECKPOINT_LAST_COMPLETED not in names
     assert catalogue.CHECKPOINT_LAST_DURATION not in names
     assert catalogue.CHECKPOINTS_COMPLETED in names
@@ -187,10 +205,14 @@ def test_a_table_without_a_commit_time_has_no_last_commit_series() -> None:
 def test_ledger_values_per_topic_and_stage() -> None:
     text = exposition(observation())
     assert summed(text, catalogue.LEDGER_RECORDS, ("topic", "stage")) == {
-        (TICKETS, catalogue.READ): 520, (TICKETS, catalogue.AUDITED): 500,
-        (TICKETS, catalogue.QUARANTINED_OUTCOME): 12, (TICKETS, catalogue.DEDUPLICATED): 7,
-        (USERS, catalogue.READ): 1_000, (USERS, catalogue.AUDITED): 990,
-        (USERS, catalogue.QUARANTINED_OUTCOME): 5, (USERS, catalogue.DEDUPLICATED): 5,
+        (TICKETS, catalogue.READ): 520,
+        (TICKETS, catalogue.AUDITED): 500,
+        (TICKETS, catalogue.QUARANTINED_OUTCOME): 12,
+        (TICKETS, catalogue.DEDUPLICATED): 7,
+        (USERS, catalogue.READ): 1_000,
+        (USERS, catalogue.AUDITED): 990,
+        (USERS, catalogue.QUARANTINED_OUTCOME): 5,
+        (USERS, catalogue.DEDUPLICATED): 5,
     }
     assert value(text, catalogue.LEDGER_UNACCOUNTED, topic=TICKETS) == 1
     assert value(text, catalogue.LEDGER_UNACCOUNTED, topic=USERS) == 0
@@ -216,7 +238,9 @@ def test_lag_and_end_offsets_per_partition() -> None:
         (TICKETS, "0"): 620 - 100,
     }
     assert summed(text, catalogue.TOPIC_END_OFFSET, ("topic", "partition")) == {
-        (USERS, "0"): 600, (USERS, "1"): 400, (TICKETS, "0"): 620,
+        (USERS, "0"): 600,
+        (USERS, "1"): 400,
+        (TICKETS, "0"): 620,
     }
 
 
@@ -264,11 +288,15 @@ FLINK_RECORDS = catalogue.RECORDS
 
 def flink_text(subtask_values: dict[tuple[str, str], float]) -> str:
     """What Flink's Prometheus reporter serves: a gauge, scope labels, a trailing comma in every label set."""
-    lines = [f"# HELP {FLINK_RECORDS} records (scope: taskmanager_job_task_operator_lakegate)",
-             f"# TYPE {FLINK_RECORDS} gauge"]
+    lines = [
+        f"# HELP {FLINK_RECORDS} records (scope: taskmanager_job_task_operator_lakegate)",
+        f"# TYPE {FLINK_RECORDS} gauge",
+    ]
     for (subtask, contract), n in subtask_values.items():
-        lines.append(f'{FLINK_RECORDS}{{host="tm_1",job_name="{JOB_NAME}",subtask_index="{subtask}",'
-                     f'topic="{USERS}",contract="{contract}",schema_version="1",outcome="audited",}} {n}')
+        lines.append(
+            f'{FLINK_RECORDS}{{host="tm_1",job_name="{JOB_NAME}",subtask_index="{subtask}",'
+            f'topic="{USERS}",contract="{contract}",schema_version="1",outcome="audited",}} {n}'
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -288,7 +316,8 @@ def test_samples_of_a_flink_gauge_with_labels() -> None:
     text = flink_text({("0", "users"): 42, ("1", "users"): 8})
     got = samples(text, FLINK_RECORDS)
     assert [(labels["subtask_index"], labels["contract"], labels["outcome"], v) for labels, v in got] == [
-        ("0", "users", "audited", 42.0), ("1", "users", "audited", 8.0),
+        ("0", "users", "audited", 42.0),
+        ("1", "users", "audited", 8.0),
     ]
 
 
@@ -370,12 +399,15 @@ def test_scrape_concatenates_the_endpoints_that_answer_and_skips_the_others(serv
     assert summed(text, FLINK_RECORDS, ("contract",)) == {("users",): 50.0, ("tickets",): 5.0}
 
 
-@pytest.mark.parametrize("reply", [
-    b"SSH-2.0-OpenSSH_9.2\r\n",  # something else took a port of the range
-    b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n# TYPE x gauge\nx 1\n",  # gone mid-answer
-], ids=["not-http", "truncated"])
-def test_scrape_skips_an_endpoint_that_does_not_answer_http_in_full(serve: Callable[[str], str],
-                                                                     reply: bytes) -> None:
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"SSH-2.0-OpenSSH_9.2\r\n",  # something else took a port of the range
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n# TYPE x gauge\nx 1\n",  # gone mid-answer
+    ],
+    ids=["not-http", "truncated"],
+)
+def test_scrape_skips_an_endpoint_that_does_not_answer_http_in_full(serve: Callable[[str], str], reply: bytes) -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
 
@@ -411,5 +443,7 @@ def test_the_served_exporter_reads_back_through_scrape() -> None:
         thread.join()
     assert summed(text, catalogue.LEDGER_UNACCOUNTED, ("topic",)) == {(TICKETS,): 1.0, (USERS,): 0.0}
     assert samples(text, catalogue.EXPORTER_ERRORS) == [
-        ({"source": "flink"}, 0.0), ({"source": "lake"}, 0.0), ({"source": "kafka"}, 4.0),
+        ({"source": "flink"}, 0.0),
+        ({"source": "lake"}, 0.0),
+        ({"source": "kafka"}, 4.0),
     ]

@@ -39,16 +39,35 @@ EXPECTED = {
 # (x-kubernetes-preserve-unknown-fields; up to 1.12 it was map<string,string>, hence string values here).
 # v2_1 first appears in the flinkVersion enum of release-1.13.0; the main branch (commit 6e9caeb4) adds v2_3, v2_4.
 CRD_SPEC_TYPES = {
-    "flinkConfiguration": object, "flinkVersion": str, "image": str, "imagePullPolicy": str, "ingress": dict,
-    "job": dict, "jobManager": dict, "logConfiguration": dict, "mode": str, "podTemplate": dict,
-    "restartNonce": int, "serviceAccount": str, "taskManager": dict,
+    "flinkConfiguration": object,
+    "flinkVersion": str,
+    "image": str,
+    "imagePullPolicy": str,
+    "ingress": dict,
+    "job": dict,
+    "jobManager": dict,
+    "logConfiguration": dict,
+    "mode": str,
+    "podTemplate": dict,
+    "restartNonce": int,
+    "serviceAccount": str,
+    "taskManager": dict,
 }
 CRD_FLINK_VERSIONS = {"v1_13", "v1_14", "v1_15", "v1_16", "v1_17", "v1_18", "v1_19", "v1_20", "v2_0", "v2_1", "v2_2"}
 CRD_MODES = {"native", "standalone"}
 CRD_JOB_TYPES = {
-    "allowNonRestoredState": bool, "args": list, "autoscalerResetNonce": int, "checkpointTriggerNonce": int,
-    "entryClass": str, "initialSavepointPath": str, "jarURI": str, "parallelism": int, "savepointRedeployNonce": int,
-    "savepointTriggerNonce": int, "state": str, "upgradeMode": str,
+    "allowNonRestoredState": bool,
+    "args": list,
+    "autoscalerResetNonce": int,
+    "checkpointTriggerNonce": int,
+    "entryClass": str,
+    "initialSavepointPath": str,
+    "jarURI": str,
+    "parallelism": int,
+    "savepointRedeployNonce": int,
+    "savepointTriggerNonce": int,
+    "state": str,
+    "upgradeMode": str,
 }
 CRD_JOB_STATES = {"running", "suspended"}
 CRD_UPGRADE_MODES = {"last-state", "savepoint", "stateless"}
@@ -57,39 +76,159 @@ CRD_RESOURCE_TYPES = {"cpu": (int, float), "memory": str, "ephemeralStorage": st
 # spec.podTemplate (and jobManager/taskManager.podTemplate): the Pod schema, keys of the parts used here.
 POD_KEYS = {
     (): {"apiVersion", "kind", "metadata", "spec", "status"},
-    ("metadata",): {"annotations", "creationTimestamp", "deletionGracePeriodSeconds", "deletionTimestamp",
-                    "finalizers", "generateName", "generation", "labels", "managedFields", "name", "namespace",
-                    "ownerReferences", "resourceVersion", "selfLink", "uid"},
-    ("spec",): {"activeDeadlineSeconds", "affinity", "automountServiceAccountToken", "containers", "dnsConfig",
-                "dnsPolicy", "enableServiceLinks", "ephemeralContainers", "hostAliases", "hostIPC", "hostNetwork",
-                "hostPID", "hostUsers", "hostname", "imagePullSecrets", "initContainers", "nodeName", "nodeSelector",
-                "os", "overhead", "preemptionPolicy", "priority", "priorityClassName", "readinessGates",
-                "resourceClaims", "resources", "restartPolicy", "runtimeClassName", "schedulerName",
-                "schedulingGates", "securityContext", "serviceAccount", "serviceAccountName", "setHostnameAsFQDN",
-                "shareProcessNamespace", "subdomain", "terminationGracePeriodSeconds", "tolerations",
-                "topologySpreadConstraints", "volumes"},
-    ("spec", "securityContext"): {"appArmorProfile", "fsGroup", "fsGroupChangePolicy", "runAsGroup", "runAsNonRoot",
-                                  "runAsUser", "seLinuxChangePolicy", "seLinuxOptions", "seccompProfile",
-                                  "supplementalGroups", "supplementalGroupsPolicy", "sysctls", "windowsOptions"},
-    ("spec", "containers", "[]"): {"args", "command", "env", "envFrom", "image", "imagePullPolicy", "lifecycle",
-                                   "livenessProbe", "name", "ports", "readinessProbe", "resizePolicy", "resources",
-                                   "restartPolicy", "securityContext", "startupProbe", "stdin", "stdinOnce",
-                                   "terminationMessagePath", "terminationMessagePolicy", "tty", "volumeDevices",
-                                   "volumeMounts", "workingDir"},
+    ("metadata",): {
+        "annotations",
+        "creationTimestamp",
+        "deletionGracePeriodSeconds",
+        "deletionTimestamp",
+        "finalizers",
+        "generateName",
+        "generation",
+        "labels",
+        "managedFields",
+        "name",
+        "namespace",
+        "ownerReferences",
+        "resourceVersion",
+        "selfLink",
+        "uid",
+    },
+    ("spec",): {
+        "activeDeadlineSeconds",
+        "affinity",
+        "automountServiceAccountToken",
+        "containers",
+        "dnsConfig",
+        "dnsPolicy",
+        "enableServiceLinks",
+        "ephemeralContainers",
+        "hostAliases",
+        "hostIPC",
+        "hostNetwork",
+        "hostPID",
+        "hostUsers",
+        "hostname",
+        "imagePullSecrets",
+        "initContainers",
+        "nodeName",
+        "nodeSelector",
+        "os",
+        "overhead",
+        "preemptionPolicy",
+        "priority",
+        "priorityClassName",
+        "readinessGates",
+        "resourceClaims",
+        "resources",
+        "restartPolicy",
+        "runtimeClassName",
+        "schedulerName",
+        "schedulingGates",
+        "securityContext",
+        "serviceAccount",
+        "serviceAccountName",
+        "setHostnameAsFQDN",
+        "shareProcessNamespace",
+        "subdomain",
+        "terminationGracePeriodSeconds",
+        "tolerations",
+        "topologySpreadConstraints",
+        "volumes",
+    },
+    ("spec", "securityContext"): {
+        "appArmorProfile",
+        "fsGroup",
+        "fsGroupChangePolicy",
+        "runAsGroup",
+        "runAsNonRoot",
+        "runAsUser",
+        "seLinuxChangePolicy",
+        "seLinuxOptions",
+        "seccompProfile",
+        "supplementalGroups",
+        "supplementalGroupsPolicy",
+        "sysctls",
+        "windowsOptions",
+    },
+    ("spec", "containers", "[]"): {
+        "args",
+        "command",
+        "env",
+        "envFrom",
+        "image",
+        "imagePullPolicy",
+        "lifecycle",
+        "livenessProbe",
+        "name",
+        "ports",
+        "readinessProbe",
+        "resizePolicy",
+        "resources",
+        "restartPolicy",
+        "securityContext",
+        "startupProbe",
+        "stdin",
+        "stdinOnce",
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "tty",
+        "volumeDevices",
+        "volumeMounts",
+        "workingDir",
+    },
     ("spec", "containers", "[]", "ports", "[]"): {"containerPort", "hostIP", "hostPort", "name", "protocol"},
     ("spec", "containers", "[]", "env", "[]"): {"name", "value", "valueFrom"},
-    ("spec", "containers", "[]", "env", "[]", "valueFrom"): {"configMapKeyRef", "fieldRef", "resourceFieldRef",
-                                                             "secretKeyRef"},
+    ("spec", "containers", "[]", "env", "[]", "valueFrom"): {
+        "configMapKeyRef",
+        "fieldRef",
+        "resourceFieldRef",
+        "secretKeyRef",
+    },
     ("spec", "containers", "[]", "env", "[]", "valueFrom", "secretKeyRef"): {"key", "name", "optional"},
     ("spec", "containers", "[]", "envFrom", "[]"): {"configMapRef", "prefix", "secretRef"},
     ("spec", "containers", "[]", "envFrom", "[]", "configMapRef"): {"name", "optional"},
-    ("spec", "containers", "[]", "volumeMounts", "[]"): {"mountPath", "mountPropagation", "name", "readOnly",
-                                                         "recursiveReadOnly", "subPath", "subPathExpr"},
-    ("spec", "volumes", "[]"): {"awsElasticBlockStore", "azureDisk", "azureFile", "cephfs", "cinder", "configMap",
-                                "csi", "downwardAPI", "emptyDir", "ephemeral", "fc", "flexVolume", "flocker",
-                                "gcePersistentDisk", "gitRepo", "glusterfs", "hostPath", "image", "iscsi", "name",
-                                "nfs", "persistentVolumeClaim", "photonPersistentDisk", "portworxVolume",
-                                "projected", "quobyte", "rbd", "scaleIO", "secret", "storageos", "vsphereVolume"},
+    ("spec", "containers", "[]", "volumeMounts", "[]"): {
+        "mountPath",
+        "mountPropagation",
+        "name",
+        "readOnly",
+        "recursiveReadOnly",
+        "subPath",
+        "subPathExpr",
+    },
+    ("spec", "volumes", "[]"): {
+        "awsElasticBlockStore",
+        "azureDisk",
+        "azureFile",
+        "cephfs",
+        "cinder",
+        "configMap",
+        "csi",
+        "downwardAPI",
+        "emptyDir",
+        "ephemeral",
+        "fc",
+        "flexVolume",
+        "flocker",
+        "gcePersistentDisk",
+        "gitRepo",
+        "glusterfs",
+        "hostPath",
+        "image",
+        "iscsi",
+        "name",
+        "nfs",
+        "persistentVolumeClaim",
+        "photonPersistentDisk",
+        "portworxVolume",
+        "projected",
+        "quobyte",
+        "rbd",
+        "scaleIO",
+        "secret",
+        "storageos",
+        "vsphereVolume",
+    },
     ("spec", "volumes", "[]", "persistentVolumeClaim"): {"claimName", "readOnly"},
 }
 # What the CRD leaves to the operator's validation: flink-kubernetes-operator/src/main/java/org/apache/flink/
@@ -104,11 +243,19 @@ MAIN_CONTAINER = "flink-main-container"
 # Keys jobs/runtime.py sets (execution_target "local", as the ConfigMap has it) that the manifest must set to the
 # same value (durations compared as durations), and the ones not compared, with the reason.
 SHARED_WITH_RUNTIME = (
-    "python.execution-mode", "execution.checkpointing.interval", "execution.checkpointing.mode",
-    "execution.checkpointing.dir", "execution.checkpointing.externalized-checkpoint-retention",
-    "restart-strategy.type", "restart-strategy.fixed-delay.attempts", "restart-strategy.fixed-delay.delay",
-    "table.exec.uid.generation", "metrics.reporter.prom.factory.class", "metrics.reporter.prom.port",
-    "metrics.reporter.prom.filter.includes", "metrics.reporter.prom.filterLabelValueCharacters",
+    "python.execution-mode",
+    "execution.checkpointing.interval",
+    "execution.checkpointing.mode",
+    "execution.checkpointing.dir",
+    "execution.checkpointing.externalized-checkpoint-retention",
+    "restart-strategy.type",
+    "restart-strategy.fixed-delay.attempts",
+    "restart-strategy.fixed-delay.delay",
+    "table.exec.uid.generation",
+    "metrics.reporter.prom.factory.class",
+    "metrics.reporter.prom.port",
+    "metrics.reporter.prom.filter.includes",
+    "metrics.reporter.prom.filterLabelValueCharacters",
     "taskmanager.memory.managed.size",
 )
 NOT_COMPARED = {
@@ -199,8 +346,9 @@ def known_env_names() -> set[str]:
 
 def masked_env_names() -> set[str]:
     """The settings `lakegate settings` hides: whatever Settings.masked() does not print as it is."""
-    probe = Settings.load(env={}, registry_url="https://user:password@registry.example.com/x",
-                          pii_salt="a-probe-salt-of-16-bytes")
+    probe = Settings.load(
+        env={}, registry_url="https://user:password@registry.example.com/x", pii_salt="a-probe-salt-of-16-bytes"
+    )
     shown = probe.masked()
     return {ENV_PREFIX + f.name.upper() for f in fields(Settings) if shown[f.name] != str(getattr(probe, f.name))}
 
@@ -290,7 +438,8 @@ def test_the_deployment_uses_only_fields_the_crd_defines_with_their_types() -> N
     for key, value in job.items():
         expected = CRD_JOB_TYPES[key]
         assert isinstance(value, expected) and (expected is bool or not isinstance(value, bool)), (
-            f"spec.job.{key}: {type(value).__name__}")
+            f"spec.job.{key}: {type(value).__name__}"
+        )
     assert all(isinstance(arg, str) for arg in job["args"])
     for component in ("jobManager", "taskManager"):
         assert set(s[component]) <= CRD_COMPONENT_KEYS, component
@@ -324,8 +473,10 @@ def test_the_deployment_passes_what_the_operator_validator_requires() -> None:
         assert s[component]["resource"]["memory"].strip(), f"{component} memory"
         assert s[component].get("replicas", 1) >= 1
     # The last-state fallback of savepoint upgrades and last-state itself restore through the HA metadata.
-    if s["job"]["upgradeMode"] == "last-state" or conf.get(
-            "kubernetes.operator.job.upgrade.last-state-fallback.enabled", "true") == "true":
+    if (
+        s["job"]["upgradeMode"] == "last-state"
+        or conf.get("kubernetes.operator.job.upgrade.last-state-fallback.enabled", "true") == "true"
+    ):
         assert conf.get("high-availability.type") == "kubernetes" and conf.get("high-availability.storageDir")
 
 
@@ -463,8 +614,7 @@ def test_checkpoints_savepoints_and_ha_live_on_the_mounted_volume() -> None:
     home = configmap_data()["LAKEGATE_HOME"]
     assert any(home.startswith(root) for root in roots), "LAKEGATE_HOME (catalog, warehouse) must be on the volume"
     assert conf["execution.checkpointing.dir"] == (Path(home) / "checkpoints").as_uri()
-    for key in ("execution.checkpointing.dir", "execution.checkpointing.savepoint-dir",
-                "high-availability.storageDir"):
+    for key in ("execution.checkpointing.dir", "execution.checkpointing.savepoint-dir", "high-availability.storageDir"):
         assert any(conf[key].startswith("file://" + root) for root in roots), f"{key} is not on the volume"
     assert conf["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
 
@@ -478,7 +628,8 @@ def test_the_prometheus_port_is_the_reporters_everywhere() -> None:
     assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == str(port)
     assert configmap_data()["LAKEGATE_METRICS_PORT"] == str(port)
     assert conf["metrics.reporter.prom.factory.class"] == (
-        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory")
+        "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+    )
     assert conf["metrics.reporter.prom.filterLabelValueCharacters"] == "false"
 
 

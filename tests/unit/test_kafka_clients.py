@@ -23,22 +23,33 @@ def ca(tmp_path: Path) -> Path:
 
 
 def _sasl_ssl(ca: Path, **extra: str) -> Settings:
-    return Settings.load(env={"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "LAKEGATE_KAFKA_SASL_USERNAME": "svc",
-                              "LAKEGATE_KAFKA_SASL_PASSWORD": CANARY, "LAKEGATE_KAFKA_SSL_CAFILE": str(ca), **extra})
+    return Settings.load(
+        env={
+            "LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "LAKEGATE_KAFKA_SASL_USERNAME": "svc",
+            "LAKEGATE_KAFKA_SASL_PASSWORD": CANARY,
+            "LAKEGATE_KAFKA_SSL_CAFILE": str(ca),
+            **extra,
+        }
+    )
 
 
 def test_plaintext_by_default_adds_nothing_but_the_protocol() -> None:
     settings = Settings.load(env={})
     assert kafka_clients.java_properties(settings) == {"security.protocol": "PLAINTEXT"}
-    assert kafka_clients.python_config(settings) == {"bootstrap_servers": settings.kafka_bootstrap,
-                                                     "security_protocol": "PLAINTEXT"}
+    assert kafka_clients.python_config(settings) == {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": "PLAINTEXT",
+    }
 
 
 def test_java_clients_get_sasl_and_tls_with_the_password_as_a_reference(ca: Path) -> None:
     props = kafka_clients.java_properties(_sasl_ssl(ca))
     assert props["security.protocol"] == "SASL_SSL" and props["sasl.mechanism"] == "PLAIN"
-    assert props["sasl.jaas.config"] == ('org.apache.kafka.common.security.plain.PlainLoginModule required '
-                                         'username="svc" password="${lakegate_env:LAKEGATE_KAFKA_SASL_PASSWORD}";')
+    assert props["sasl.jaas.config"] == (
+        "org.apache.kafka.common.security.plain.PlainLoginModule required "
+        'username="svc" password="${lakegate_env:LAKEGATE_KAFKA_SASL_PASSWORD}";'
+    )
     assert props["config.providers.lakegate_env.class"].endswith("EnvVarConfigProvider")
     assert props["config.providers.lakegate_env.param.allowlist.pattern"] == "^LAKEGATE_KAFKA_SASL_PASSWORD$"
     assert props["ssl.truststore.type"] == "PEM" and props["ssl.truststore.location"] == str(ca)
@@ -64,17 +75,35 @@ def test_python_clients_get_the_same_settings(ca: Path) -> None:
     [
         ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "TLS"}, "kafka_security_protocol must be one of"),
         ({"LAKEGATE_KAFKA_SASL_MECHANISM": "GSSAPI"}, "kafka_sasl_mechanism must be one of"),
-        ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_PASSWORD": "x"},
-         "kafka_sasl_username must be set"),
-        ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_USERNAME": 'a" b',
-          "LAKEGATE_KAFKA_SASL_PASSWORD": "x"}, "kafka_sasl_username must be set"),
-        ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_USERNAME": "svc"},
-         "LAKEGATE_KAFKA_SASL_PASSWORD"),
+        (
+            {"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_PASSWORD": "x"},
+            "kafka_sasl_username must be set",
+        ),
+        (
+            {
+                "LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "LAKEGATE_KAFKA_SASL_USERNAME": 'a" b',
+                "LAKEGATE_KAFKA_SASL_PASSWORD": "x",
+            },
+            "kafka_sasl_username must be set",
+        ),
+        (
+            {"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_USERNAME": "svc"},
+            "LAKEGATE_KAFKA_SASL_PASSWORD",
+        ),
         ({"LAKEGATE_KAFKA_SASL_USERNAME": "svc"}, "use SASL_PLAINTEXT or SASL_SSL"),
-        ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LAKEGATE_KAFKA_SASL_USERNAME": "svc",
-          "LAKEGATE_KAFKA_SASL_PASSWORD": 'pa"ss'}, "must not contain"),
-        ({"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SSL", "LAKEGATE_KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"},
-         "kafka_ssl_cafile /nonexistent/ca.pem is not a file"),
+        (
+            {
+                "LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+                "LAKEGATE_KAFKA_SASL_USERNAME": "svc",
+                "LAKEGATE_KAFKA_SASL_PASSWORD": 'pa"ss',
+            },
+            "must not contain",
+        ),
+        (
+            {"LAKEGATE_KAFKA_SECURITY_PROTOCOL": "SSL", "LAKEGATE_KAFKA_SSL_CAFILE": "/nonexistent/ca.pem"},
+            "kafka_ssl_cafile /nonexistent/ca.pem is not a file",
+        ),
         ({"LAKEGATE_REGISTRY_CA_FILE": "/nonexistent/ca.pem"}, "registry_ca_file"),
     ],
 )
@@ -97,8 +126,9 @@ def test_the_password_is_masked_and_left_out_of_flink_functions(ca: Path) -> Non
 
 
 def test_workers_take_the_secrets_back_from_their_own_environment(ca: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    settings = _sasl_ssl(ca, LAKEGATE_REGISTRY_URL=f"https://svc:{CANARY}@registry.example/api",
-                         LAKEGATE_PII_SALT="p" * 20)
+    settings = _sasl_ssl(
+        ca, LAKEGATE_REGISTRY_URL=f"https://svc:{CANARY}@registry.example/api", LAKEGATE_PII_SALT="p" * 20
+    )
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
     restored = settings.without_secrets().with_worker_secrets()
@@ -115,8 +145,9 @@ def test_the_job_functions_as_pickled_into_the_job_graph_carry_no_secret(ca: Pat
     from jobs.readmodels import ReadModelFunction
     from jobs.replay import ReplayFunction
 
-    settings = _sasl_ssl(ca, LAKEGATE_REGISTRY_URL=f"https://svc:{CANARY}@registry.example/api",
-                         LAKEGATE_PII_SALT=CANARY)
+    settings = _sasl_ssl(
+        ca, LAKEGATE_REGISTRY_URL=f"https://svc:{CANARY}@registry.example/api", LAKEGATE_PII_SALT=CANARY
+    )
     carried = settings.without_secrets()
     for function in (RouteFunction(carried), ReadModelFunction(carried), ReplayFunction(carried)):
         assert CANARY.encode() not in cloudpickle.dumps(function)

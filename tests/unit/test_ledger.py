@@ -23,30 +23,39 @@ RULE = str(Reason.rule_violation)
 
 def audit(*rows: tuple[str, int, int]) -> pa.Table:
     """Normalised audit coordinates (topic, partition, offset), as read_lake returns them."""
-    return pa.table({
-        "topic": pa.array([t for t, _, _ in rows], pa.string()),
-        "partition": pa.array([p for _, p, _ in rows], pa.int32()),
-        "offset": pa.array([o for _, _, o in rows], pa.int64()),
-    })
+    return pa.table(
+        {
+            "topic": pa.array([t for t, _, _ in rows], pa.string()),
+            "partition": pa.array([p for _, p, _ in rows], pa.int32()),
+            "offset": pa.array([o for _, _, o in rows], pa.int64()),
+        }
+    )
 
 
 def quarantine(*rows: tuple[str, int, int, str]) -> pa.Table:
     """Normalised quarantine coordinates and reasons."""
-    return pa.table({
-        "topic": pa.array([t for t, _, _, _ in rows], pa.string()),
-        "partition": pa.array([p for _, p, _, _ in rows], pa.int32()),
-        "offset": pa.array([o for _, _, o, _ in rows], pa.int64()),
-        "reason": pa.array([r for _, _, _, r in rows], pa.string()),
-    })
+    return pa.table(
+        {
+            "topic": pa.array([t for t, _, _, _ in rows], pa.string()),
+            "partition": pa.array([p for _, p, _, _ in rows], pa.int32()),
+            "offset": pa.array([o for _, _, o, _ in rows], pa.int64()),
+            "reason": pa.array([r for _, _, _, r in rows], pa.string()),
+        }
+    )
 
 
 def audited(topic: str, partition: int, offsets: range | list[int]) -> list[tuple[str, int, int]]:
     return [(topic, partition, o) for o in offsets]
 
 
-def count(audit_rows: pa.Table, quarantine_rows: pa.Table, settled: Mapping[TopicPartition, int],
-          log_start: Mapping[TopicPartition, int] | None = None, records_in_gaps: Mapping[Gap, int] | None = None,
-          topics: tuple[str, ...] = (USERS,)) -> tuple[Tally, list[TopicLedger]]:
+def count(
+    audit_rows: pa.Table,
+    quarantine_rows: pa.Table,
+    settled: Mapping[TopicPartition, int],
+    log_start: Mapping[TopicPartition, int] | None = None,
+    records_in_gaps: Mapping[Gap, int] | None = None,
+    topics: tuple[str, ...] = (USERS,),
+) -> tuple[Tally, list[TopicLedger]]:
     counted = tally(audit_rows, quarantine_rows, settled, log_start or {})
     return counted, ledger(counted, records_in_gaps or {}, list(topics))
 
@@ -56,7 +65,8 @@ def test_every_offset_covered_balances_with_no_gaps() -> None:
     counted, rows = count(
         audit(*audited(USERS, 0, [0, 1, 3])),
         quarantine((USERS, 0, 2, MISMATCH), (USERS, 0, 4, DUPLICATE)),
-        settled={(USERS, 0): 4}, log_start={(USERS, 0): 0},
+        settled={(USERS, 0): 4},
+        log_start={(USERS, 0): 0},
     )
     assert counted.gaps == []
     assert rows == [TopicLedger(USERS, read=5, audited=3, quarantined=1, deduplicated=1)]
@@ -99,47 +109,69 @@ def test_a_gap_kafka_has_not_counted_is_an_error_not_zero() -> None:
 
 
 def test_a_gap_holding_a_record_is_a_lost_record() -> None:
-    _, rows = count(audit(*audited(USERS, 0, [0, 1, 3, 4])), quarantine(), settled={(USERS, 0): 4},
-                    records_in_gaps={(USERS, 0, 2, 2): 1})
+    _, rows = count(
+        audit(*audited(USERS, 0, [0, 1, 3, 4])),
+        quarantine(),
+        settled={(USERS, 0): 4},
+        records_in_gaps={(USERS, 0, 2, 2): 1},
+    )
     assert rows == [TopicLedger(USERS, read=5, audited=4, quarantined=0, deduplicated=0)]
     assert rows[0].unaccounted == 1
 
 
 def test_a_gap_holding_no_record_balances() -> None:
     """A transaction marker (or a compacted record) takes an offset but holds no record."""
-    _, rows = count(audit(*audited(USERS, 0, [0, 1, 3, 4])), quarantine(), settled={(USERS, 0): 4},
-                    records_in_gaps={(USERS, 0, 2, 2): 0})
+    _, rows = count(
+        audit(*audited(USERS, 0, [0, 1, 3, 4])),
+        quarantine(),
+        settled={(USERS, 0): 4},
+        records_in_gaps={(USERS, 0, 2, 2): 0},
+    )
     assert rows == [TopicLedger(USERS, read=4, audited=4, quarantined=0, deduplicated=0)]
     assert rows[0].unaccounted == 0
 
 
 def test_consecutive_missing_offsets_form_one_maximal_gap() -> None:
-    counted, rows = count(audit(*audited(USERS, 0, [0, 5, 6, 9])), quarantine(), settled={(USERS, 0): 9},
-                          records_in_gaps={(USERS, 0, 1, 4): 3, (USERS, 0, 7, 8): 0})
+    counted, rows = count(
+        audit(*audited(USERS, 0, [0, 5, 6, 9])),
+        quarantine(),
+        settled={(USERS, 0): 9},
+        records_in_gaps={(USERS, 0, 1, 4): 3, (USERS, 0, 7, 8): 0},
+    )
     assert counted.gaps == [(USERS, 0, 1, 4), (USERS, 0, 7, 8)]
     assert rows[0].read == 4 + 3
     assert rows[0].unaccounted == 3
 
 
 def test_a_log_start_before_the_first_covered_offset_is_a_leading_gap() -> None:
-    counted, rows = count(audit(*audited(USERS, 0, range(3, 6))), quarantine(), settled={(USERS, 0): 5},
-                          log_start={(USERS, 0): 0}, records_in_gaps={(USERS, 0, 0, 2): 3})
+    counted, rows = count(
+        audit(*audited(USERS, 0, range(3, 6))),
+        quarantine(),
+        settled={(USERS, 0): 5},
+        log_start={(USERS, 0): 0},
+        records_in_gaps={(USERS, 0, 0, 2): 3},
+    )
     assert counted.gaps == [(USERS, 0, 0, 2)]
     assert rows[0].unaccounted == 3
 
 
 def test_a_log_start_after_the_first_covered_offset_adds_no_gap() -> None:
     """Retention deleted records the lake already holds: the ledger counts from the lake's first offset."""
-    counted, rows = count(audit(*audited(USERS, 0, range(3, 6))), quarantine(), settled={(USERS, 0): 5},
-                          log_start={(USERS, 0): 4})
+    counted, rows = count(
+        audit(*audited(USERS, 0, range(3, 6))), quarantine(), settled={(USERS, 0): 5}, log_start={(USERS, 0): 4}
+    )
     assert counted.gaps == []
     assert rows == [TopicLedger(USERS, read=3, audited=3, quarantined=0, deduplicated=0)]
 
 
 def test_offsets_missing_below_the_settled_offset_at_the_end_are_a_trailing_gap() -> None:
     """Rows the lake held when the offset settled and no longer holds (deleted) are missing too."""
-    counted, rows = count(audit(*audited(USERS, 0, range(4))), quarantine(), settled={(USERS, 0): 6},
-                          records_in_gaps={(USERS, 0, 4, 6): 3})
+    counted, rows = count(
+        audit(*audited(USERS, 0, range(4))),
+        quarantine(),
+        settled={(USERS, 0): 6},
+        records_in_gaps={(USERS, 0, 4, 6): 3},
+    )
     assert counted.gaps == [(USERS, 0, 4, 6)]
     assert rows[0].unaccounted == 3
 
@@ -153,8 +185,9 @@ def test_a_coordinate_written_twice_to_the_audit_log_is_minus_one() -> None:
 
 
 def test_a_coordinate_quarantined_twice_is_minus_one() -> None:
-    _, rows = count(audit(*audited(USERS, 0, [0, 1])), quarantine((USERS, 0, 2, RULE), (USERS, 0, 2, RULE)),
-                    settled={(USERS, 0): 2})
+    _, rows = count(
+        audit(*audited(USERS, 0, [0, 1])), quarantine((USERS, 0, 2, RULE), (USERS, 0, 2, RULE)), settled={(USERS, 0): 2}
+    )
     assert rows == [TopicLedger(USERS, read=3, audited=2, quarantined=2, deduplicated=0)]
     assert rows[0].unaccounted == -1
 
@@ -188,8 +221,7 @@ def test_nothing_is_counted_before_any_offset_has_settled() -> None:
 
 
 def test_a_topic_with_no_rows_appears_with_zeros() -> None:
-    _, rows = count(audit(*audited(USERS, 0, range(2))), quarantine(), settled={(USERS, 0): 1},
-                    topics=(TICKETS, USERS))
+    _, rows = count(audit(*audited(USERS, 0, range(2))), quarantine(), settled={(USERS, 0): 1}, topics=(TICKETS, USERS))
     assert rows == [
         TopicLedger(TICKETS, read=0, audited=0, quarantined=0, deduplicated=0),
         TopicLedger(USERS, read=2, audited=2, quarantined=0, deduplicated=0),
@@ -198,8 +230,9 @@ def test_a_topic_with_no_rows_appears_with_zeros() -> None:
 
 
 def test_an_empty_lake_counts_nothing() -> None:
-    counted, rows = count(audit(), quarantine(), settled={(USERS, 0): 4}, log_start={(USERS, 0): 0},
-                          topics=(TICKETS, USERS))
+    counted, rows = count(
+        audit(), quarantine(), settled={(USERS, 0): 4}, log_start={(USERS, 0): 0}, topics=(TICKETS, USERS)
+    )
     assert counted.gaps == []
     assert [r.read for r in rows] == [0, 0]
 
@@ -236,8 +269,9 @@ def test_several_topics_and_partitions_are_counted_apart_and_summed_per_topic() 
 
 def test_partition_columns_wider_than_int32_are_accepted() -> None:
     """The join with the settled offsets normalises the column types first."""
-    rows = pa.table({"topic": [USERS, USERS], "partition": pa.array([0, 0], pa.int64()),
-                     "offset": pa.array([0, 1], pa.int64())})
+    rows = pa.table(
+        {"topic": [USERS, USERS], "partition": pa.array([0, 0], pa.int64()), "offset": pa.array([0, 1], pa.int64())}
+    )
     _, result = count(rows, quarantine(), settled={(USERS, 0): 1})
     assert result == [TopicLedger(USERS, read=2, audited=2, quarantined=0, deduplicated=0)]
 

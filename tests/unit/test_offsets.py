@@ -9,10 +9,21 @@ from lakegate.offsets import by_topic, specific_offsets_option
 
 
 def test_highest_offset_per_partition_wins_across_tables() -> None:
-    audit = pa.table({"topic": ["t", "t", "t", "x"], "partition": pa.array([0, 0, 1, 0], pa.int32()),
-                      "offset": pa.array([5, 9, 2, 99], pa.int64())})
-    quarantine = pa.table({"topic": ["t", "u"], "partition": pa.array([1, 2], pa.int32()),
-                           "offset": pa.array([7, 3], pa.int64()), "reason": ["a", "b"]})
+    audit = pa.table(
+        {
+            "topic": ["t", "t", "t", "x"],
+            "partition": pa.array([0, 0, 1, 0], pa.int32()),
+            "offset": pa.array([5, 9, 2, 99], pa.int64()),
+        }
+    )
+    quarantine = pa.table(
+        {
+            "topic": ["t", "u"],
+            "partition": pa.array([1, 2], pa.int32()),
+            "offset": pa.array([7, 3], pa.int64()),
+            "reason": ["a", "b"],
+        }
+    )
     seen = by_topic(high_water(audit, quarantine), {"t", "u"})
     assert seen == {"t": {0: 9, 1: 7}, "u": {2: 3}}, "topics without a contract are ignored"
 

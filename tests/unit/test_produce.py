@@ -28,9 +28,16 @@ def _maker(
         variant = incompatible_variant(c)
         assert variant is not None
         incompatible[c.name] = (schemas.add(json.dumps(variant)), fastavro.parse_schema(variant))
-    maker = RecordMaker(contracts, ids, incompatible, random.Random(3), bad_fraction=bad_fraction,
-                        bad_kinds=DEFAULT_BAD_KINDS, all_versions=all_versions,
-                        duplicate_fraction=duplicate_fraction)
+    maker = RecordMaker(
+        contracts,
+        ids,
+        incompatible,
+        random.Random(3),
+        bad_fraction=bad_fraction,
+        bad_kinds=DEFAULT_BAD_KINDS,
+        all_versions=all_versions,
+        duplicate_fraction=duplicate_fraction,
+    )
     return maker, Router(contracts, schemas, clock=lambda: 1_900_000_000_000)
 
 
@@ -65,12 +72,17 @@ def test_retries_repeat_valid_records_unchanged_right_after_the_original() -> No
         first = drafts[0]
         same = plain.make(i)  # (event times follow the wall clock, so the value bytes may differ)
         assert (first.event_id, first.key, first.expected) == (same.event_id, same.key, same.expected), (
-            "asking for retries must not change which records are made")
+            "asking for retries must not change which records are made"
+        )
         if len(drafts) == 2:
             retry = drafts[1]
             assert first.expected == VALID, "only valid records are retried"
             assert (retry.key, retry.value, retry.event_id, retry.contract) == (
-                first.key, first.value, first.event_id, first.contract)
+                first.key,
+                first.value,
+                first.event_id,
+                first.contract,
+            )
             assert retry.expected == DUPLICATE == "duplicate_event_id"
             # The router alone is stateless: a retry is valid to it, only the job's keyed state tells.
             assert isinstance(router.route(RawRecord(retry.contract.topic, 0, i, 0, retry.key, retry.value)), Valid)

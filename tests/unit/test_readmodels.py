@@ -80,8 +80,9 @@ def aggregate(contracts: Contracts, name: str) -> tuple[AggregateModel, Contract
     return found, contract
 
 
-def user(event_type: str, event_time: int, partition: int, offset: int, user_id: str = "U-1",
-         **fields: object) -> Record:
+def user(
+    event_type: str, event_time: int, partition: int, offset: int, user_id: str = "U-1", **fields: object
+) -> Record:
     payload = user_event(event_type=event_type, event_time=event_time, user_id=user_id, **fields)
     return payload, envelope(partition, offset, event_time)
 
@@ -123,8 +124,12 @@ def run_aggregate(m: AggregateModel, evs: Iterable[ModelEvent]) -> list[Change]:
 
 def test_current_models_keyed_by_the_key_field_are_applied_where_the_topic_is_keyed(contracts: Contracts) -> None:
     placed = {m.name: keyed_like_the_topic(m, c) for c in contracts for m in c.read_models}
-    assert placed == {"open_tickets": True, "users_current": True,
-                      "ticket_events_by_status": False, "ticket_events_per_hour": False}
+    assert placed == {
+        "open_tickets": True,
+        "users_current": True,
+        "ticket_events_by_status": False,
+        "ticket_events_per_hour": False,
+    }
     tickets, contract = current(contracts, "open_tickets")
     assert not keyed_like_the_topic(replace(tickets, key=("customer_id",)), contract)
     assert not keyed_like_the_topic(replace(tickets, key=("ticket_id", "customer_id")), contract)
@@ -137,8 +142,13 @@ def test_repo_contracts_load_with_their_read_models(contracts: Contracts) -> Non
     }
     users, _ = current(contracts, "users_current")
     assert users == CurrentModel(
-        "users_current", "users", ("user_id",), ("email", "display_name", "locale", "plan", "is_agent"),
-        "event_type", frozenset({"SIGNED_UP", "PROFILE_UPDATED", "DEACTIVATED"}), frozenset({"DELETED"}),
+        "users_current",
+        "users",
+        ("user_id",),
+        ("email", "display_name", "locale", "plan", "is_agent"),
+        "event_type",
+        frozenset({"SIGNED_UP", "PROFILE_UPDATED", "DEACTIVATED"}),
+        frozenset({"DELETED"}),
         "event_time",
     )
     tickets, _ = current(contracts, "open_tickets")
@@ -158,18 +168,46 @@ def test_repo_contracts_load_with_their_read_models(contracts: Contracts) -> Non
 
 
 S, L, N, B, T = ColumnKind.string, ColumnKind.long, ColumnKind.int, ColumnKind.boolean, ColumnKind.timestamp_ms
-MODEL_TAIL = [("lg_op", S, False), ("lg_order", L, False), ("lg_partition", N, False), ("lg_offset", L, False),
-              ("lg_event_time", T, False), ("lg_topic", S, False), ("lg_version", L, False)]
+MODEL_TAIL = [
+    ("lg_op", S, False),
+    ("lg_order", L, False),
+    ("lg_partition", N, False),
+    ("lg_offset", L, False),
+    ("lg_event_time", T, False),
+    ("lg_topic", S, False),
+    ("lg_version", L, False),
+]
 EXPECTED_COLUMNS = {
-    "users_current": [("user_id", S, False), ("email", S, True), ("display_name", S, True), ("locale", S, True),
-                      ("plan", S, True), ("is_agent", B, True)],
-    "open_tickets": [("ticket_id", S, False), ("customer_id", S, True), ("status", S, True), ("priority", S, True),
-                     ("assignee_id", S, True), ("reply_count", N, True)],
-    "ticket_events_by_status": [("status", S, False), ("events", L, False), ("replies", L, False),
-                                ("slowest_first_response_s", L, True), ("fastest_first_response_s", L, True),
-                                ("last_subject", S, True)],
-    "ticket_events_per_hour": [("channel", S, False), ("window_start", T, False), ("events", L, False),
-                               ("replies", L, False)],
+    "users_current": [
+        ("user_id", S, False),
+        ("email", S, True),
+        ("display_name", S, True),
+        ("locale", S, True),
+        ("plan", S, True),
+        ("is_agent", B, True),
+    ],
+    "open_tickets": [
+        ("ticket_id", S, False),
+        ("customer_id", S, True),
+        ("status", S, True),
+        ("priority", S, True),
+        ("assignee_id", S, True),
+        ("reply_count", N, True),
+    ],
+    "ticket_events_by_status": [
+        ("status", S, False),
+        ("events", L, False),
+        ("replies", L, False),
+        ("slowest_first_response_s", L, True),
+        ("fastest_first_response_s", L, True),
+        ("last_subject", S, True),
+    ],
+    "ticket_events_per_hour": [
+        ("channel", S, False),
+        ("window_start", T, False),
+        ("events", L, False),
+        ("replies", L, False),
+    ],
 }
 
 
@@ -178,7 +216,7 @@ def test_model_columns_of_every_repo_model(contracts: Contracts, name: str) -> N
     m, contract = model(contracts, name)
     columns = model_columns(m, contract)
     assert [(c.name, c.kind, c.nullable) for c in columns] == EXPECTED_COLUMNS[name] + MODEL_TAIL
-    assert columns[-len(MODEL_COLUMNS):] == MODEL_COLUMNS
+    assert columns[-len(MODEL_COLUMNS) :] == MODEL_COLUMNS
     assert len({c.name for c in columns}) == len(columns)
 
 
@@ -243,89 +281,166 @@ ERRORS = [
     # (TOML, field, words in the message)
     (CURRENT + 'feilds = ["x"]\n', "read_models[0].feilds", ["unknown key", "did you mean 'fields'"]),
     (CURRENT + 'group_by = ["status"]\n', "read_models[0].group_by", ["unknown key for a current read model"]),
-    (edit(AGGREGATE, 'group_by = ["status"]', 'key = ["status"]'), "read_models[0].key",
-     ["unknown key for a aggregate read model"]),
+    (
+        edit(AGGREGATE, 'group_by = ["status"]', 'key = ["status"]'),
+        "read_models[0].key",
+        ["unknown key for a aggregate read model"],
+    ),
     (edit(CURRENT, 'kind = "current"', 'kind = "latest"'), "read_models[0].kind", ["'current' or 'aggregate'"]),
     (edit(CURRENT, 'kind = "current"\n', ""), "read_models[0].kind", ["'current' or 'aggregate'"]),
     (edit(CURRENT, 'name = "m"', 'name = "Open-Tickets"'), "read_models[0].name", ["[a-z][a-z0-9_]*"]),
     (edit(CURRENT, 'name = "m"\n', ""), "read_models[0].name", ["identifier"]),
-    (edit(CURRENT, '["ticket_id"]', '["tiket_id"]'), "read_models[0].key", ["not in the reader schema",
-                                                                            "did you mean 'ticket_id'"]),
+    (
+        edit(CURRENT, '["ticket_id"]', '["tiket_id"]'),
+        "read_models[0].key",
+        ["not in the reader schema", "did you mean 'ticket_id'"],
+    ),
     (edit(CURRENT, '["ticket_id"]', '["assignee_id"]'), "read_models[0].key", ["non-null", "nullable string"]),
     (edit(CURRENT, '["ticket_id"]', "[]"), "read_models[0].key", ["non-empty list"]),
     (edit(CURRENT, 'key = ["ticket_id"]\n', ""), "read_models[0].key", ["is required"]),
-    (edit(CURRENT, 'fields = ["status"]', 'fields = ["stauts"]'), "read_models[0].fields",
-     ["'stauts'", "did you mean 'status'"]),
-    (edit(CURRENT, 'fields = ["status"]', 'fields = ["status", "ticket_id"]'), "read_models[0].fields",
-     ["'ticket_id' is a key field", "remove 'ticket_id'"]),
-    (edit(CURRENT, 'fields = ["status"]', 'fields = ["status", "status"]'), "read_models[0].fields",
-     ["listed twice"]),
+    (
+        edit(CURRENT, 'fields = ["status"]', 'fields = ["stauts"]'),
+        "read_models[0].fields",
+        ["'stauts'", "did you mean 'status'"],
+    ),
+    (
+        edit(CURRENT, 'fields = ["status"]', 'fields = ["status", "ticket_id"]'),
+        "read_models[0].fields",
+        ["'ticket_id' is a key field", "remove 'ticket_id'"],
+    ),
+    (edit(CURRENT, 'fields = ["status"]', 'fields = ["status", "status"]'), "read_models[0].fields", ["listed twice"]),
     (edit(CURRENT, 'fields = ["status"]', 'fields = "status"'), "read_models[0].fields", ["list of field names"]),
     (edit(CURRENT, 'event_type_field = "event_type"\n', ""), "read_models[0].event_type_field", ["is required"]),
-    (edit(CURRENT, 'event_type_field = "event_type"', 'event_type_field = "reply_count"'),
-     "read_models[0].event_type_field", ["enum or string"]),
-    (edit(CURRENT, 'upsert_on = ["CREATED"]', 'upsert_on = ["CREATED", "OPENED"]'), "read_models[0].upsert_on",
-     ["['OPENED'] are not symbols of the enum 'event_type'", "CLOSED"]),
+    (
+        edit(CURRENT, 'event_type_field = "event_type"', 'event_type_field = "reply_count"'),
+        "read_models[0].event_type_field",
+        ["enum or string"],
+    ),
+    (
+        edit(CURRENT, 'upsert_on = ["CREATED"]', 'upsert_on = ["CREATED", "OPENED"]'),
+        "read_models[0].upsert_on",
+        ["['OPENED'] are not symbols of the enum 'event_type'", "CLOSED"],
+    ),
     (edit(CURRENT, 'upsert_on = ["CREATED"]', "upsert_on = []"), "read_models[0].upsert_on", ["non-empty list"]),
-    (edit(CURRENT, 'delete_on = ["CLOSED"]', 'delete_on = ["CLOSED", "CREATED"]'), "read_models[0].delete_on",
-     ["['CREATED'] are in both upsert_on and delete_on"]),
+    (
+        edit(CURRENT, 'delete_on = ["CLOSED"]', 'delete_on = ["CLOSED", "CREATED"]'),
+        "read_models[0].delete_on",
+        ["['CREATED'] are in both upsert_on and delete_on"],
+    ),
     (edit(CURRENT, 'order_by = "event_time"\n', ""), "read_models[0].order_by", ["is required", '"event_time"']),
-    (edit(CURRENT, '["ticket_id"]', '["customer_id"]').replace('"event_time"\n', '"offset"\n'),
-     "read_models[0].order_by", ['only when key = ["ticket_id"]', "one Kafka partition", 'order_by = "event_time"']),
-    (edit(CURRENT, 'order_by = "event_time"', 'order_by = "first_response_seconds"'), "read_models[0].order_by",
-     ["non-null long, int or timestamp-millis", "nullable long"]),
-    (edit(CURRENT, 'order_by = "event_time"', 'order_by = "subject"'), "read_models[0].order_by",
-     ["not string"]),
-    (edit(CURRENT, 'order_by = "event_time"', 'order_by = "event_tim"'), "read_models[0].order_by",
-     ["did you mean 'event_time'"]),
-    (edit(AGGREGATE, 'measures = [{ name = "events", fn = "count" }, { name = "last", fn = "latest", '
-                     'field = "subject" }]\n', ""), "read_models[0].measures", ["non-empty list of measures"]),
-    (edit(AGGREGATE, '{ name = "events", fn = "count" }, { name = "last", fn = "latest", field = "subject" }', ""),
-     "read_models[0].measures", ["non-empty list of measures"]),
-    (AGGREGATE.replace('fn = "count" }', 'fn = "sum", field = "subject" }'), "read_models[0].measures[0].field",
-     ["sum does not fit field 'subject' of type string", "int, long, float or double"]),
-    (AGGREGATE.replace('fn = "count" }', 'fn = "max", field = "customer_id" }'), "read_models[0].measures[0].field",
-     ["max does not fit", "or timestamp"]),
-    (AGGREGATE.replace('fn = "count" }', 'fn = "min", field = "channel" }'), "read_models[0].measures[0].field",
-     ["min does not fit"]),
+    (
+        edit(CURRENT, '["ticket_id"]', '["customer_id"]').replace('"event_time"\n', '"offset"\n'),
+        "read_models[0].order_by",
+        ['only when key = ["ticket_id"]', "one Kafka partition", 'order_by = "event_time"'],
+    ),
+    (
+        edit(CURRENT, 'order_by = "event_time"', 'order_by = "first_response_seconds"'),
+        "read_models[0].order_by",
+        ["non-null long, int or timestamp-millis", "nullable long"],
+    ),
+    (edit(CURRENT, 'order_by = "event_time"', 'order_by = "subject"'), "read_models[0].order_by", ["not string"]),
+    (
+        edit(CURRENT, 'order_by = "event_time"', 'order_by = "event_tim"'),
+        "read_models[0].order_by",
+        ["did you mean 'event_time'"],
+    ),
+    (
+        edit(
+            AGGREGATE,
+            'measures = [{ name = "events", fn = "count" }, { name = "last", fn = "latest", field = "subject" }]\n',
+            "",
+        ),
+        "read_models[0].measures",
+        ["non-empty list of measures"],
+    ),
+    (
+        edit(AGGREGATE, '{ name = "events", fn = "count" }, { name = "last", fn = "latest", field = "subject" }', ""),
+        "read_models[0].measures",
+        ["non-empty list of measures"],
+    ),
+    (
+        AGGREGATE.replace('fn = "count" }', 'fn = "sum", field = "subject" }'),
+        "read_models[0].measures[0].field",
+        ["sum does not fit field 'subject' of type string", "int, long, float or double"],
+    ),
+    (
+        AGGREGATE.replace('fn = "count" }', 'fn = "max", field = "customer_id" }'),
+        "read_models[0].measures[0].field",
+        ["max does not fit", "or timestamp"],
+    ),
+    (
+        AGGREGATE.replace('fn = "count" }', 'fn = "min", field = "channel" }'),
+        "read_models[0].measures[0].field",
+        ["min does not fit"],
+    ),
     (AGGREGATE.replace(', field = "subject" }', " }"), "read_models[0].measures[1].field", ["latest needs a field"]),
-    (AGGREGATE.replace('fn = "count" }', 'fn = "count", field = "subject" }'), "read_models[0].measures[0].field",
-     ["count takes no field"]),
-    (AGGREGATE.replace('fn = "count" }', 'fn = "avg" }'), "read_models[0].measures[0].fn",
-     ["unknown function 'avg'", "count, sum, min, max, latest"]),
-    (AGGREGATE.replace('field = "subject"', 'feild = "subject"'), "read_models[0].measures[1].feild",
-     ["did you mean 'field'"]),
-    (AGGREGATE.replace('name = "last"', 'name = "events"'), "read_models[0].measures[1].name",
-     ["'events' is already a column"]),
-    (AGGREGATE.replace('name = "last"', 'name = "status"'), "read_models[0].measures[1].name",
-     ["'status' is already a column"]),
-    (AGGREGATE.replace('name = "last"', 'name = "window_start"'), "read_models[0].measures[1].name",
-     ["'window_start' is already a column"]),
-    (AGGREGATE.replace('name = "last"', 'name = "lg_last"'), "read_models[0].measures[1].name",
-     ["reserved"]),
-    (AGGREGATE.replace('{ name = "events", fn = "count" }', '{ fn = "count" }'), "read_models[0].measures[0].name",
-     ["identifier"]),
+    (
+        AGGREGATE.replace('fn = "count" }', 'fn = "count", field = "subject" }'),
+        "read_models[0].measures[0].field",
+        ["count takes no field"],
+    ),
+    (
+        AGGREGATE.replace('fn = "count" }', 'fn = "avg" }'),
+        "read_models[0].measures[0].fn",
+        ["unknown function 'avg'", "count, sum, min, max, latest"],
+    ),
+    (
+        AGGREGATE.replace('field = "subject"', 'feild = "subject"'),
+        "read_models[0].measures[1].feild",
+        ["did you mean 'field'"],
+    ),
+    (
+        AGGREGATE.replace('name = "last"', 'name = "events"'),
+        "read_models[0].measures[1].name",
+        ["'events' is already a column"],
+    ),
+    (
+        AGGREGATE.replace('name = "last"', 'name = "status"'),
+        "read_models[0].measures[1].name",
+        ["'status' is already a column"],
+    ),
+    (
+        AGGREGATE.replace('name = "last"', 'name = "window_start"'),
+        "read_models[0].measures[1].name",
+        ["'window_start' is already a column"],
+    ),
+    (AGGREGATE.replace('name = "last"', 'name = "lg_last"'), "read_models[0].measures[1].name", ["reserved"]),
+    (
+        AGGREGATE.replace('{ name = "events", fn = "count" }', '{ fn = "count" }'),
+        "read_models[0].measures[0].name",
+        ["identifier"],
+    ),
     (AGGREGATE.replace("size_s = 60", "size_s = 0"), "read_models[0].window.size_s", ["> 0"]),
     (AGGREGATE.replace("size_s = 60, ", ""), "read_models[0].window.size_s", ["> 0"]),
-    (AGGREGATE.replace("allowed_lateness_s = 0", "allowed_lateness_s = -1"),
-     "read_models[0].window.allowed_lateness_s", [">= 0"]),
-    (AGGREGATE.replace("size_s = 60", "size = 60"), "read_models[0].window.size",
-     ["unknown key for a window", "did you mean 'size_s'"]),
-    (AGGREGATE.replace("window = { size_s = 60, allowed_lateness_s = 0 }", "window = 60"), "read_models[0].window",
-     ["must be a table"]),
+    (
+        AGGREGATE.replace("allowed_lateness_s = 0", "allowed_lateness_s = -1"),
+        "read_models[0].window.allowed_lateness_s",
+        [">= 0"],
+    ),
+    (
+        AGGREGATE.replace("size_s = 60", "size = 60"),
+        "read_models[0].window.size",
+        ["unknown key for a window", "did you mean 'size_s'"],
+    ),
+    (
+        AGGREGATE.replace("window = { size_s = 60, allowed_lateness_s = 0 }", "window = 60"),
+        "read_models[0].window",
+        ["must be a table"],
+    ),
     (AGGREGATE.replace('order_by = "event_time"\n', ""), "read_models[0].order_by", ["is required"]),
-    (AGGREGATE.replace('order_by = "event_time"', 'order_by = "offset"'), "read_models[0].order_by",
-     ['only when group_by = ["ticket_id"]']),
+    (
+        AGGREGATE.replace('order_by = "event_time"', 'order_by = "offset"'),
+        "read_models[0].order_by",
+        ['only when group_by = ["ticket_id"]'],
+    ),
     (AGGREGATE.replace('["status"]', '["assignee_id"]'), "read_models[0].group_by", ["non-null"]),
-    (AGGREGATE.replace('["status"]', '["window_start"]'), "read_models[0].group_by",
-     ["not in the reader schema"]),
+    (AGGREGATE.replace('["status"]', '["window_start"]'), "read_models[0].group_by", ["not in the reader schema"]),
     (CURRENT + CURRENT, "read_models[1].name", ["'m' is declared twice"]),
 ]
 
 
 @pytest.mark.parametrize(("toml", "field", "needles"), ERRORS)
-def test_declaration_errors_name_file_field_and_fix(tmp_path: Path, toml: str, field: str,
-                                                    needles: list[str]) -> None:
+def test_declaration_errors_name_file_field_and_fix(tmp_path: Path, toml: str, field: str, needles: list[str]) -> None:
     error = load_error(with_models(tmp_path, toml))
     assert error.field == field, str(error)
     assert error.path == tmp_path / "tickets" / "contract.toml"
@@ -351,21 +466,43 @@ order_by = "event_time"
 @pytest.mark.parametrize(
     ("toml", "pii", "field", "needles"),
     [
-        (USERS_CURRENT.replace('fields = ["email", "display_name"]', 'fields = ["locale"]'), 'locale = "drop"',
-         "read_models[0].fields", ["tagged pii 'drop': it would be dropped anyway", "tag it 'hash' or 'mask'"]),
-        (USERS_CURRENT.replace('key = ["user_id"]', 'key = ["display_name"]').replace(', "display_name"]', "]"),
-         "", "read_models[0].key", ["tagged pii 'mask'", "cannot identify a row", "tag it 'hash'"]),
-        (USERS_CURRENT.replace('key = ["user_id"]', 'key = ["locale"]'), 'locale = "drop"', "read_models[0].key",
-         ["tagged pii 'drop'"]),
-        ('[[read_models]]\nname = "a"\nkind = "aggregate"\ngroup_by = ["display_name"]\n'
-         'measures = [{ name = "n", fn = "count" }]\n', "", "read_models[0].group_by", ["tagged pii 'mask'"]),
-        ('[[read_models]]\nname = "a"\nkind = "aggregate"\ngroup_by = ["plan"]\n'
-         'measures = [{ name = "l", fn = "latest", field = "locale" }]\norder_by = "event_time"\n',
-         'locale = "drop"', "read_models[0].measures[0].field", ["dropped anyway"]),
+        (
+            USERS_CURRENT.replace('fields = ["email", "display_name"]', 'fields = ["locale"]'),
+            'locale = "drop"',
+            "read_models[0].fields",
+            ["tagged pii 'drop': it would be dropped anyway", "tag it 'hash' or 'mask'"],
+        ),
+        (
+            USERS_CURRENT.replace('key = ["user_id"]', 'key = ["display_name"]').replace(', "display_name"]', "]"),
+            "",
+            "read_models[0].key",
+            ["tagged pii 'mask'", "cannot identify a row", "tag it 'hash'"],
+        ),
+        (
+            USERS_CURRENT.replace('key = ["user_id"]', 'key = ["locale"]'),
+            'locale = "drop"',
+            "read_models[0].key",
+            ["tagged pii 'drop'"],
+        ),
+        (
+            '[[read_models]]\nname = "a"\nkind = "aggregate"\ngroup_by = ["display_name"]\n'
+            'measures = [{ name = "n", fn = "count" }]\n',
+            "",
+            "read_models[0].group_by",
+            ["tagged pii 'mask'"],
+        ),
+        (
+            '[[read_models]]\nname = "a"\nkind = "aggregate"\ngroup_by = ["plan"]\n'
+            'measures = [{ name = "l", fn = "latest", field = "locale" }]\norder_by = "event_time"\n',
+            'locale = "drop"',
+            "read_models[0].measures[0].field",
+            ["dropped anyway"],
+        ),
     ],
 )
-def test_pii_tags_limit_what_a_model_may_hold(tmp_path: Path, toml: str, pii: str, field: str,
-                                              needles: list[str]) -> None:
+def test_pii_tags_limit_what_a_model_may_hold(
+    tmp_path: Path, toml: str, pii: str, field: str, needles: list[str]
+) -> None:
     error = load_error(with_models(tmp_path, toml, "users", pii))
     assert error.field == field, str(error)
     for needle in needles:
@@ -373,9 +510,11 @@ def test_pii_tags_limit_what_a_model_may_hold(tmp_path: Path, toml: str, pii: st
 
 
 def test_hashed_fields_may_key_and_group(tmp_path: Path) -> None:
-    toml = (USERS_CURRENT.replace('key = ["user_id"]', 'key = ["email"]').replace('"email", ', "")
-            + '[[read_models]]\nname = "by_email"\nkind = "aggregate"\ngroup_by = ["email"]\n'
-              'measures = [{ name = "n", fn = "count" }, { name = "first", fn = "min", field = "event_time" }]\n')
+    toml = (
+        USERS_CURRENT.replace('key = ["user_id"]', 'key = ["email"]').replace('"email", ', "")
+        + '[[read_models]]\nname = "by_email"\nkind = "aggregate"\ngroup_by = ["email"]\n'
+        'measures = [{ name = "n", fn = "count" }, { name = "first", fn = "min", field = "event_time" }]\n'
+    )
     contract = load_contract(with_models(tmp_path, toml, "users"))
     assert [m.name for m in contract.read_models] == ["u", "by_email"]
     assert isinstance(contract.read_models[0], CurrentModel)
@@ -455,8 +594,9 @@ def test_offset_order_and_datetime_normalisation(contracts: Contracts) -> None:
     users = contracts.by_name("users")
     when = dt.datetime(2024, 1, 2, 3, 4, 5, 678_000, tzinfo=dt.UTC)
     millis = 1_704_164_645_678
-    stamped = CurrentModel("s", "users", ("user_id",), ("signed_up_at",), "event_type", frozenset({"SIGNED_UP"}),
-                           frozenset(), "event_time")
+    stamped = CurrentModel(
+        "s", "users", ("user_id",), ("signed_up_at",), "event_type", frozenset({"SIGNED_UP"}), frozenset(), "event_time"
+    )
     payload, env = user("SIGNED_UP", millis, 0, 1)
     event = prepare(stamped, users, {**payload, "event_time": when, "signed_up_at": when}, env, SALT)
     assert event is not None
@@ -519,7 +659,8 @@ def test_delete_then_older_upsert_does_not_resurrect(contracts: Contracts) -> No
     history = [user("SIGNED_UP", 100, 0, 1), user("DELETED", 300, 1, 1), user("PROFILE_UPDATED", 200, 0, 2)]
     states, changes = run_current(m, events(m, users, history))
     assert [(c.op, c.version, c.row) for c in changes] == [
-        ("upsert", 1, changes[0].row), ("delete", 2, {"user_id": "U-1"}),
+        ("upsert", 1, changes[0].row),
+        ("delete", 2, {"user_id": "U-1"}),
     ]
     assert states[("U-1",)] == CurrentState((300, 1, 1), True, 2)
     assert fold(m, users, history, SALT) == {}
@@ -530,9 +671,15 @@ def test_delete_of_a_key_the_state_never_saw_is_emitted_and_keeps_a_tombstone(co
     # The state may be younger than the key (a job started without its checkpoint): the delete must reach
     # the table and the changelog; for a key that never existed it is a harmless no-op there.
     m, users = current(contracts, "users_current")
-    delete, older, newer = events(m, users, [
-        user("DELETED", 300, 0, 7), user("SIGNED_UP", 200, 1, 1), user("SIGNED_UP", 400, 1, 2),
-    ])
+    delete, older, newer = events(
+        m,
+        users,
+        [
+            user("DELETED", 300, 0, 7),
+            user("SIGNED_UP", 200, 1, 1),
+            user("SIGNED_UP", 400, 1, 2),
+        ],
+    )
     state, change = apply_current(m, None, delete)
     assert state == CurrentState((300, 0, 7), True, 1)
     assert change is not None and (change.op, change.version, change.row) == ("delete", 1, {"user_id": "U-1"})
@@ -548,17 +695,29 @@ def test_delete_of_a_key_the_state_never_saw_is_emitted_and_keeps_a_tombstone(co
 def test_versions_increase_by_one_per_emitted_change(contracts: Contracts) -> None:
     m, users = current(contracts, "users_current")
     history = [
-        user("SIGNED_UP", 1, 0, 1), user("PROFILE_UPDATED", 2, 0, 2), user("PROFILE_UPDATED", 1, 0, 0),  # ignored
-        user("DELETED", 3, 0, 3), user("DELETED", 4, 0, 4),  # second delete: nothing
-        user("SIGNED_UP", 5, 0, 5), user("DEACTIVATED", 6, 0, 6),
+        user("SIGNED_UP", 1, 0, 1),
+        user("PROFILE_UPDATED", 2, 0, 2),
+        user("PROFILE_UPDATED", 1, 0, 0),  # ignored
+        user("DELETED", 3, 0, 3),
+        user("DELETED", 4, 0, 4),  # second delete: nothing
+        user("SIGNED_UP", 5, 0, 5),
+        user("DEACTIVATED", 6, 0, 6),
     ]
     _, changes = run_current(m, events(m, users, history))
     assert [(c.op, c.version) for c in changes] == [
-        ("upsert", 1), ("upsert", 2), ("delete", 3), ("upsert", 4), ("upsert", 5),
+        ("upsert", 1),
+        ("upsert", 2),
+        ("delete", 3),
+        ("upsert", 4),
+        ("upsert", 5),
     ]
     last = changes[-1]
     assert (last.order, last.event_time_ms, last.topic, last.partition, last.offset) == (
-        (6, 0, 6), 6, "support.users.v1", 0, 6,
+        (6, 0, 6),
+        6,
+        "support.users.v1",
+        0,
+        6,
     )
 
 
@@ -584,26 +743,53 @@ def test_aggregate_measures_are_exact_including_nulls(contracts: Contracts) -> N
     changes = run_aggregate(m, events(m, tickets, history))
     assert [c.version for c in changes if c.key == ("OPEN",)] == [1, 2, 3, 4]
     assert all(c.op == "upsert" for c in changes)
-    assert fold(m, tickets, history, SALT) == current_rows(changes) == {
-        ("OPEN",): {"status": "OPEN", "events": 4, "replies": 10, "slowest_first_response_s": 120,
-                    "fastest_first_response_s": 30, "last_subject": "newest"},
-        ("NEW",): {"status": "NEW", "events": 1, "replies": 1, "slowest_first_response_s": None,
-                   "fastest_first_response_s": None, "last_subject": "only"},
-    }
+    assert (
+        fold(m, tickets, history, SALT)
+        == current_rows(changes)
+        == {
+            ("OPEN",): {
+                "status": "OPEN",
+                "events": 4,
+                "replies": 10,
+                "slowest_first_response_s": 120,
+                "fastest_first_response_s": 30,
+                "last_subject": "newest",
+            },
+            ("NEW",): {
+                "status": "NEW",
+                "events": 1,
+                "replies": 1,
+                "slowest_first_response_s": None,
+                "fastest_first_response_s": None,
+                "last_subject": "only",
+            },
+        }
+    )
     second = changes[1]  # after two events: "third" (t+30) then "first" (t+10)
     assert second.row["last_subject"] == "third"
     assert second.row["slowest_first_response_s"] == second.row["fastest_first_response_s"] == 90
 
 
 def test_latest_can_be_null_ties_break_by_partition_and_min_max_skip_nan() -> None:
-    m = AggregateModel("x", "c", ("g",), (
-        Measure("n", "count", None), Measure("last", "latest", "v"), Measure("lo", "min", "f"),
-        Measure("hi", "max", "f"), Measure("total", "sum", "f"),
-    ), "t")
+    m = AggregateModel(
+        "x",
+        "c",
+        ("g",),
+        (
+            Measure("n", "count", None),
+            Measure("last", "latest", "v"),
+            Measure("lo", "min", "f"),
+            Measure("hi", "max", "f"),
+            Measure("total", "sum", "f"),
+        ),
+        "t",
+    )
     contract = replace_pii_free_contract()
-    rows = [({"g": "a", "t": 5, "v": "x", "f": 1.5}, envelope(1, 1, 5)),
-            ({"g": "a", "t": 5, "v": None, "f": math.nan}, envelope(2, 1, 5)),  # same t, higher partition: latest
-            ({"g": "a", "t": 4, "v": "old", "f": -2.0}, envelope(9, 9, 4))]
+    rows = [
+        ({"g": "a", "t": 5, "v": "x", "f": 1.5}, envelope(1, 1, 5)),
+        ({"g": "a", "t": 5, "v": None, "f": math.nan}, envelope(2, 1, 5)),  # same t, higher partition: latest
+        ({"g": "a", "t": 4, "v": "old", "f": -2.0}, envelope(9, 9, 4)),
+    ]
     for history in (rows, rows[::-1]):
         result = fold(m, contract, history, SALT)[("a",)]
         assert (result["n"], result["last"], result["lo"], result["hi"]) == (3, None, -2.0, 1.5)
@@ -655,10 +841,31 @@ def test_change_values_follow_model_columns(contracts: Contracts) -> None:
     _, (upsert, delete) = run_current(m, events(m, users, history))
     columns = model_columns(m, users)
     values = dict(zip([c.name for c in columns], change_values(upsert, columns), strict=True))
-    assert values == {**upsert.row, "lg_op": "upsert", "lg_order": 1_000, "lg_partition": 2, "lg_offset": 17,
-                      "lg_event_time": 1_000, "lg_topic": "support.users.v1", "lg_version": 1}
-    assert change_values(delete, columns) == ("U-1", None, None, None, None, None, "delete", 2_000, 2, 18, 2_000,
-                                              "support.users.v1", 2)
+    assert values == {
+        **upsert.row,
+        "lg_op": "upsert",
+        "lg_order": 1_000,
+        "lg_partition": 2,
+        "lg_offset": 17,
+        "lg_event_time": 1_000,
+        "lg_topic": "support.users.v1",
+        "lg_version": 1,
+    }
+    assert change_values(delete, columns) == (
+        "U-1",
+        None,
+        None,
+        None,
+        None,
+        None,
+        "delete",
+        2_000,
+        2,
+        18,
+        2_000,
+        "support.users.v1",
+        2,
+    )
     double = (Column("d", ColumnKind.double, False), Column("flag", ColumnKind.boolean, True))
     floaty = replace(upsert, row={"d": 0, "flag": True})
     assert change_values(floaty, double) == (0.0, True)
@@ -697,10 +904,12 @@ def test_event_json_round_trip(contracts: Contracts) -> None:
 
 
 def test_state_json_round_trips() -> None:
-    for state in (CurrentState((1, 2, 3), False, 4), CurrentState((9, 0, 9), True, 0),
-                  AggregateState({"n": 3, "s": 2.5, "l": None, "b": b"\xfe", "t": "ü"}, {"n": 3, "s": 2},
-                                 (5, 1, 2), 3),
-                  AggregateState({"n": 0}, {"n": 0}, None, 0)):
+    for state in (
+        CurrentState((1, 2, 3), False, 4),
+        CurrentState((9, 0, 9), True, 0),
+        AggregateState({"n": 3, "s": 2.5, "l": None, "b": b"\xfe", "t": "ü"}, {"n": 3, "s": 2}, (5, 1, 2), 3),
+        AggregateState({"n": 0}, {"n": 0}, None, 0),
+    ):
         assert state_from_json(state_to_json(state)) == state
 
 
@@ -715,9 +924,18 @@ def user_history(rng: random.Random, count: int) -> list[Record]:
         partition = rng.randrange(3)
         offsets[partition] += 1
         event_type = rng.choice(["SIGNED_UP", "PROFILE_UPDATED", "DEACTIVATED", "DELETED"])
-        history.append(user(event_type, 1_000 + rng.randrange(40), partition, offsets[partition],
-                            user_id=f"U-{rng.randrange(8)}", locale=rng.choice(["de-DE", "fr-FR", "en-US"]),
-                            display_name=rng.choice(["ann", "bob", "cy"]), plan=rng.choice(["FREE", "TEAM"])))
+        history.append(
+            user(
+                event_type,
+                1_000 + rng.randrange(40),
+                partition,
+                offsets[partition],
+                user_id=f"U-{rng.randrange(8)}",
+                locale=rng.choice(["de-DE", "fr-FR", "en-US"]),
+                display_name=rng.choice(["ann", "bob", "cy"]),
+                plan=rng.choice(["FREE", "TEAM"]),
+            )
+        )
     return history
 
 
@@ -729,11 +947,19 @@ def ticket_history(rng: random.Random, count: int) -> list[Record]:
         number = rng.randrange(10)
         partition = number % 3
         offsets[partition] += 1
-        history.append(ticket(H0 + rng.randrange(10 * HOUR), partition, offsets[partition], ticket_id=f"T-{number}",
-                              event_type=rng.choice(["CREATED", "UPDATED", "SOLVED", "CLOSED"]),
-                              status=rng.choice(["NEW", "OPEN", "SOLVED"]), reply_count=rng.randrange(5),
-                              first_response_seconds=rng.choice([None, 10, 20, 400]),
-                              subject=f"s{rng.randrange(1000)}"))
+        history.append(
+            ticket(
+                H0 + rng.randrange(10 * HOUR),
+                partition,
+                offsets[partition],
+                ticket_id=f"T-{number}",
+                event_type=rng.choice(["CREATED", "UPDATED", "SOLVED", "CLOSED"]),
+                status=rng.choice(["NEW", "OPEN", "SOLVED"]),
+                reply_count=rng.randrange(5),
+                first_response_seconds=rng.choice([None, 10, 20, 400]),
+                subject=f"s{rng.randrange(1000)}",
+            )
+        )
     return history
 
 
@@ -772,8 +998,7 @@ def test_unwindowed_aggregates_do_not_depend_on_arrival_order(contracts: Contrac
     assert fold(m, tickets, shuffled, SALT) == expected
 
 
-@pytest.mark.parametrize("name", ["users_current", "open_tickets", "ticket_events_by_status",
-                                  "ticket_events_per_hour"])
+@pytest.mark.parametrize("name", ["users_current", "open_tickets", "ticket_events_by_status", "ticket_events_per_hour"])
 def test_current_rows_of_the_change_log_equal_fold(contracts: Contracts, name: str) -> None:
     rng = random.Random(name)
     m, contract = model(contracts, name)

@@ -20,8 +20,16 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def _row(offset: int, reason: str, key: bytes | None, value: bytes | None, topic: str) -> dict[str, Any]:
-    return {"reason": reason, "contract": "tickets", "source_topic": topic, "source_partition": 0,
-            "source_offset": offset, "source_timestamp": None, "original_key": key, "original_value": value}
+    return {
+        "reason": reason,
+        "contract": "tickets",
+        "source_topic": topic,
+        "source_partition": 0,
+        "source_offset": offset,
+        "source_timestamp": None,
+        "original_key": key,
+        "original_value": value,
+    }
 
 
 def _tickets_event(seed: int) -> tuple[Router, dict[str, Any], bytes, bytes]:
@@ -57,8 +65,10 @@ def test_plan_selects_what_now_passes_and_skips_what_is_audited() -> None:
 def test_plan_never_replays_an_event_whose_id_is_already_audited() -> None:
     router, event, key, value = _tickets_event(2)
     topic = "support.tickets.v1"
-    rows = [_row(7, "duplicate_event_id", key, value, topic),
-            _row(8, "rule_violation", key, value, topic)]  # the same event quarantined twice
+    rows = [
+        _row(7, "duplicate_event_id", key, value, topic),
+        _row(8, "rule_violation", key, value, topic),
+    ]  # the same event quarantined twice
     audited_original = Audited(event_ids={("tickets", str(event["event_id"]))})
     blocked = plan(rows, audited_original, router)
     assert blocked.passing == [] and blocked.event_already_audited == 2

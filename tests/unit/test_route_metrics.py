@@ -148,32 +148,51 @@ def test_a_flush_with_nothing_observed_creates_nothing(metrics: RouteMetrics, re
 
 # ---- records and quarantine ---------------------------------------------------------------------------------
 def test_records_are_counted_by_topic_contract_schema_version_and_outcome(
-        metrics: RouteMetrics, reporter: FakeReporter) -> None:
+    metrics: RouteMetrics, reporter: FakeReporter
+) -> None:
     for _ in range(3):
         metrics.routed(USERS_TOPIC, "users", 2, catalogue.AUDITED, 0.0001)
     metrics.routed(USERS_TOPIC, "users", 1, catalogue.AUDITED, 0.0001)
     metrics.routed(USERS_TOPIC, "users", 2, catalogue.DEDUPLICATED, 0.0001)
     metrics.flush()
     assert reporter.values(catalogue.RECORDS) == {
-        frozenset({("topic", USERS_TOPIC), ("contract", "users"), ("schema_version", "2"),
-                   ("outcome", catalogue.AUDITED)}): 3,
-        frozenset({("topic", USERS_TOPIC), ("contract", "users"), ("schema_version", "1"),
-                   ("outcome", catalogue.AUDITED)}): 1,
-        frozenset({("topic", USERS_TOPIC), ("contract", "users"), ("schema_version", "2"),
-                   ("outcome", catalogue.DEDUPLICATED)}): 1,
+        frozenset(
+            {("topic", USERS_TOPIC), ("contract", "users"), ("schema_version", "2"), ("outcome", catalogue.AUDITED)}
+        ): 3,
+        frozenset(
+            {("topic", USERS_TOPIC), ("contract", "users"), ("schema_version", "1"), ("outcome", catalogue.AUDITED)}
+        ): 1,
+        frozenset(
+            {
+                ("topic", USERS_TOPIC),
+                ("contract", "users"),
+                ("schema_version", "2"),
+                ("outcome", catalogue.DEDUPLICATED),
+            }
+        ): 1,
     }
 
 
 def test_records_without_contract_or_schema_version_are_labelled_unknown(
-        metrics: RouteMetrics, reporter: FakeReporter) -> None:
+    metrics: RouteMetrics, reporter: FakeReporter
+) -> None:
     metrics.routed(TICKETS_TOPIC, None, None, catalogue.QUARANTINED_OUTCOME, 0.00002)
     metrics.flush()
-    assert reporter.value(catalogue.RECORDS, topic=TICKETS_TOPIC, contract=catalogue.UNKNOWN,
-                          schema_version=catalogue.UNKNOWN, outcome=catalogue.QUARANTINED_OUTCOME) == 1
+    assert (
+        reporter.value(
+            catalogue.RECORDS,
+            topic=TICKETS_TOPIC,
+            contract=catalogue.UNKNOWN,
+            schema_version=catalogue.UNKNOWN,
+            outcome=catalogue.QUARANTINED_OUTCOME,
+        )
+        == 1
+    )
 
 
 def test_quarantined_records_are_counted_by_contract_reason_and_rule(
-        metrics: RouteMetrics, reporter: FakeReporter) -> None:
+    metrics: RouteMetrics, reporter: FakeReporter
+) -> None:
     metrics.quarantined("tickets", "rule_violation", "priority_known")
     metrics.quarantined("tickets", "rule_violation", "priority_known")
     metrics.quarantined("tickets", "rule_violation", "subject_not_blank")
@@ -190,7 +209,8 @@ def test_quarantined_records_are_counted_by_contract_reason_and_rule(
 
 # ---- histograms -----------------------------------------------------------------------------------------------
 def test_decode_buckets_are_cumulative_and_inf_counts_every_observation(
-        metrics: RouteMetrics, reporter: FakeReporter) -> None:
+    metrics: RouteMetrics, reporter: FakeReporter
+) -> None:
     for seconds in (0.00001, 0.0003, 0.0003, 0.5):  # on a bound, between bounds twice, above every bound
         metrics.routed(USERS_TOPIC, "users", 1, catalogue.AUDITED, seconds)
     metrics.flush()
@@ -241,7 +261,8 @@ def test_negative_freshness_is_clamped_to_zero(metrics: RouteMetrics, reporter: 
 
 # ---- first seen -----------------------------------------------------------------------------------------------
 def test_first_seen_is_the_wall_clock_once_per_contract_version(
-        metrics: RouteMetrics, reporter: FakeReporter, clock: Clock) -> None:
+    metrics: RouteMetrics, reporter: FakeReporter, clock: Clock
+) -> None:
     metrics.routed(USERS_TOPIC, "users", 1, catalogue.AUDITED, 0.0001)
     clock.now = NOW + 30
     metrics.routed(USERS_TOPIC, "users", 1, catalogue.AUDITED, 0.0001)
@@ -260,8 +281,7 @@ def test_first_seen_is_the_wall_clock_once_per_contract_version(
     assert clock.calls == 2  # read once per new version, never per record
 
 
-def test_no_first_seen_without_a_schema_version(metrics: RouteMetrics, reporter: FakeReporter,
-                                                clock: Clock) -> None:
+def test_no_first_seen_without_a_schema_version(metrics: RouteMetrics, reporter: FakeReporter, clock: Clock) -> None:
     metrics.routed(TICKETS_TOPIC, None, None, catalogue.QUARANTINED_OUTCOME, 0.0001)
     metrics.routed(TICKETS_TOPIC, "tickets", None, catalogue.QUARANTINED_OUTCOME, 0.0001)
     metrics.flush()
@@ -316,12 +336,15 @@ def test_every_series_starts_with_the_job_prefix(metrics: RouteMetrics, reporter
 
 
 # ---- building blocks --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("bound", "label"), [
-    (float("inf"), "+Inf"),
-    (60, "60.0"),  # what the alert rules select: bound="60.0"
-    (60.0, "60.0"),
-    (0.25, "0.25"),
-])
+@pytest.mark.parametrize(
+    ("bound", "label"),
+    [
+        (float("inf"), "+Inf"),
+        (60, "60.0"),  # what the alert rules select: bound="60.0"
+        (60.0, "60.0"),
+        (0.25, "0.25"),
+    ],
+)
 def test_bucket_label(bound: float, label: str) -> None:
     assert bucket_label(bound) == label
 

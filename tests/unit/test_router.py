@@ -52,9 +52,7 @@ def test_valid_record_gets_envelope(name: str, contracts: Contracts, router: Rou
     assert (env.schema_version, env.producer_team) == (len(contract.schema_texts), contract.owner_team)
 
 
-CASES = [
-    (name, kind, seed) for name in ("tickets", "users") for kind in sorted(VALUE_KINDS) for seed in range(8)
-]
+CASES = [(name, kind, seed) for name in ("tickets", "users") for kind in sorted(VALUE_KINDS) for seed in range(8)]
 
 
 @pytest.mark.parametrize(("name", "kind", "seed"), CASES)
@@ -78,9 +76,7 @@ def test_corrupted_value_gets_exactly_its_reason(
 
 @pytest.mark.parametrize("kind", sorted(KEY_KINDS))
 @pytest.mark.parametrize("name", ["tickets", "users"])
-def test_key_corruptions(
-    name: str, kind: Reason, contracts: Contracts, router: Router, encode: Encode
-) -> None:
+def test_key_corruptions(name: str, kind: Reason, contracts: Contracts, router: Router, encode: Encode) -> None:
     contract = contracts.by_name(name)
     _, value, key = good(contract, encode)
     result = router.route(raw(contract, value, corrupt_key(kind, key)))

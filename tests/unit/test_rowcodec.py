@@ -24,8 +24,10 @@ COLUMNS = (
 
 def test_rows_round_trip_with_nulls_and_unicode() -> None:
     encoder = RowEncoder(COLUMNS)
-    for values in [("ü ✓", True, -5, 2**62, -0.5, b"\x00\xff", 1_700_000_000_000, None),
-                   ("", False, 0, 0, 0.0, b"", 0, "set")]:
+    for values in [
+        ("ü ✓", True, -5, 2**62, -0.5, b"\x00\xff", 1_700_000_000_000, None),
+        ("", False, 0, 0, 0.0, b"", 0, "set"),
+    ]:
         assert decode(COLUMNS, encoder.encode(values)) == values
 
 
@@ -33,7 +35,15 @@ def test_the_bytes_are_plain_avro_of_the_documented_schema() -> None:
     """What AvroRowDecoder.java reads: null first in unions, timestamps as longs, fields in column order."""
     schema = avro_schema(COLUMNS)
     assert [f["type"] for f in schema["fields"]] == [
-        "string", "boolean", "int", "long", "double", "bytes", "long", ["null", "string"]]
+        "string",
+        "boolean",
+        "int",
+        "long",
+        "double",
+        "bytes",
+        "long",
+        ["null", "string"],
+    ]
     values = ("x", True, 1, 2, 3.0, b"r", 4, "m")
     encoded = RowEncoder(COLUMNS).encode(values)
     record = fastavro.schemaless_reader(io.BytesIO(encoded), fastavro.parse_schema(schema), None)
@@ -41,11 +51,14 @@ def test_the_bytes_are_plain_avro_of_the_documented_schema() -> None:
     assert encoded.endswith(b"\x02\x02m")  # union branch 1 (zig-zag 2), length 1 (zig-zag 2), "m"
 
 
-@pytest.mark.parametrize(("values", "problem"), [
-    (("x", True, 1, 2, 3.0, b"r", 4), "7 values for 8 columns"),
-    ((None, True, 1, 2, 3.0, b"r", 4, None), "does not fit"),
-    (("x", True, "one", 2, 3.0, b"r", 4, None), "does not fit"),
-])
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [
+        (("x", True, 1, 2, 3.0, b"r", 4), "7 values for 8 columns"),
+        ((None, True, 1, 2, 3.0, b"r", 4, None), "does not fit"),
+        (("x", True, "one", 2, 3.0, b"r", 4, None), "does not fit"),
+    ],
+)
 def test_rows_that_do_not_fit_the_columns_are_refused(values: tuple[object, ...], problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         RowEncoder(COLUMNS).encode(values)

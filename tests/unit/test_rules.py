@@ -87,8 +87,7 @@ def test_null_passes_every_check_but_not_null(tmp_path: Path) -> None:
 
 def test_first_failing_rule_in_contract_order_is_reported_with_its_custom_name(tmp_path: Path) -> None:
     rules = (
-        '[[rules]]\nname = "csat"\nfield = "satisfaction_score"\nmax = 5\n'
-        '[[rules]]\nfield = "reply_count"\nmin = 0\n'
+        '[[rules]]\nname = "csat"\nfield = "satisfaction_score"\nmax = 5\n[[rules]]\nfield = "reply_count"\nmin = 0\n'
     )
     contract = load_contract(tickets_with(tmp_path, rules))
     result = route(contract, ticket_event(satisfaction_score=9, reply_count=-1))
@@ -184,11 +183,11 @@ def test_event_time_skew_uses_the_router_clock(tmp_path: Path, skew_line: str, a
             "rules[1].name",
             "used twice",
         ),
-        ("[pii]\nsubjekt = \"mask\"\n", "pii.subjekt", "did you mean 'subject'"),
-        ("[pii]\nsubject = \"encrypt\"\n", "pii.subject", "unknown treatment"),
-        ("[pii]\nreply_count = \"hash\"\n", "pii.reply_count", "does not fit"),
-        ("[pii]\npriority = \"mask\"\n", None, None),  # enums are strings: mask is fine
-        ("[pii]\nreply_count = \"drop\"\n", None, None),
+        ('[pii]\nsubjekt = "mask"\n', "pii.subjekt", "did you mean 'subject'"),
+        ('[pii]\nsubject = "encrypt"\n', "pii.subject", "unknown treatment"),
+        ('[pii]\nreply_count = "hash"\n', "pii.reply_count", "does not fit"),
+        ('[pii]\npriority = "mask"\n', None, None),  # enums are strings: mask is fine
+        ('[pii]\nreply_count = "drop"\n', None, None),
     ],
 )
 def test_rule_and_pii_validation_errors(tmp_path: Path, extra: str, field: str | None, needle: str | None) -> None:

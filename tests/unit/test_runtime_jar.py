@@ -13,8 +13,9 @@ from lakegate.errors import SetupError
 from lakegate.settings import Settings
 
 
-def test_without_sources_the_built_jar_is_used_and_its_absence_explained(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_sources_the_built_jar_is_used_and_its_absence_explained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = Settings.load(env={}, home=tmp_path, artifacts_dir=tmp_path / "jvm")
     monkeypatch.setattr(jvm, "RUNTIME_SOURCES", tmp_path / "not-installed")
     with pytest.raises(SetupError, match=r"run `lakegate setup` from a lakegate checkout"):

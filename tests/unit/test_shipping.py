@@ -15,7 +15,8 @@ def test_the_staged_folder_holds_the_packages_and_the_contracts_and_nothing_comp
     for package in runtime.SHIPPED_PACKAGES:
         assert (stage / package / "__init__.py").is_file()
     assert sorted(p.name for p in (stage / "schemas").rglob("contract.toml")) == sorted(
-        p.name for p in settings.schemas_dir.rglob("contract.toml"))
+        p.name for p in settings.schemas_dir.rglob("contract.toml")
+    )
     assert not list(stage.rglob("__pycache__")) and not list(stage.rglob("*.pyc"))
     (stage / "udfs" / "stale.py").write_text("")  # left from an older submission
     assert not (runtime.stage_python_code(settings) / "udfs" / "stale.py").exists()

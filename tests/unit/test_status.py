@@ -33,16 +33,19 @@ def test_quantile_of_no_observations_is_unknown() -> None:
 def _job_text(audited: int, quarantined: int) -> str:
     records = catalogue.RECORDS
     fresh = catalogue.FRESHNESS_SECONDS
-    return "\n".join([
-        f'{records}{{topic="t.v1",contract="users",schema_version="1",outcome="audited",subtask_index="0"}} {audited}',
-        f'{records}{{topic="t.v1",contract="users",schema_version="unknown",outcome="quarantined",'
-        f'subtask_index="0"}} {quarantined}',
-        f'{catalogue.QUARANTINED}{{contract="users",reason="rule_violation",rule="email.shape"}} {quarantined}',
-        f'{fresh}{{contract="users",bound="1.0"}} {audited}',
-        f'{fresh}{{contract="users",bound="3600.0"}} {audited}',
-        f'{fresh}{{contract="users",bound="+Inf"}} {audited}',
-        "",
-    ])
+    return "\n".join(
+        [
+            f'{records}{{topic="t.v1",contract="users",schema_version="1",outcome="audited",'
+            f'subtask_index="0"}} {audited}',
+            f'{records}{{topic="t.v1",contract="users",schema_version="unknown",outcome="quarantined",'
+            f'subtask_index="0"}} {quarantined}',
+            f'{catalogue.QUARANTINED}{{contract="users",reason="rule_violation",rule="email.shape"}} {quarantined}',
+            f'{fresh}{{contract="users",bound="1.0"}} {audited}',
+            f'{fresh}{{contract="users",bound="3600.0"}} {audited}',
+            f'{fresh}{{contract="users",bound="+Inf"}} {audited}',
+            "",
+        ]
+    )
 
 
 def test_render_shows_rates_quarantine_freshness_lag_tables_and_an_unbalanced_ledger() -> None:
