@@ -1,10 +1,15 @@
-# lakegate: the two commands that matter are `make demo` and `make test`.
+# lakegate: the two commands that matter are `make demo` and `make test`; `make help` lists the rest.
 PYTHON ?= python3.11
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit job bench bench-setup clean
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint format typecheck unit job bench bench-setup clean
+
+## help: this list
+help:
+	@awk 'sub(/^## /, "") { split($$0, a, ": "); printf "  make %-12s %s\n", a[1], substr($$0, length(a[1]) + 3) }' $(MAKEFILE_LIST)
 
 ## setup: Python venv from pinned files, the pinned JVM artifacts, promtool (all no-ops when up to date)
 setup: $(STAMP)
@@ -21,24 +26,33 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup
 	$(BIN)/lakegate demo
 
-## test: ruff, mypy, unit tests (no JVM), then job tests (MiniCluster + real broker, registry, Iceberg)
-test: setup bench-setup lint typecheck
+## test: lint (format check, ruff, mypy), unit tests, then job tests (MiniCluster + real services)
+test: setup bench-setup lint
 	$(BIN)/pytest
 
+## lint: format check, ruff, mypy (strict)
 lint: $(STAMP)
+	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## format: apply ruff's formatter and its safe fixes
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## unit: the unit tests only (no JVM, seconds)
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+## job: the job tests only (MiniCluster + real broker, registry, Iceberg)
 job: setup bench-setup
 	$(BIN)/pytest -m job
 
-## bench: lakegate vs pure-Java Flink SQL vs a plain Python consumer on 2M events (bench/README.md);
-## appends to bench/results/compare.jsonl. Long: run it on an otherwise idle machine.
+## bench: lakegate vs pure-Java Flink SQL vs a plain Python consumer on 2M events (bench/README.md). Long: idle machine
 bench: setup bench-setup
 	$(BIN)/python -m bench.compare --events 2000000
 
@@ -46,6 +60,7 @@ bench: setup bench-setup
 bench-setup: $(STAMP)
 	$(BIN)/python -m bench.plain_env
 
+## clean: stop the local stack, remove the venv and everything under .lakegate
 clean:
 	-$(BIN)/lakegate stack down
 	rm -rf $(VENV) .lakegate .mypy_cache .ruff_cache .pytest_cache
