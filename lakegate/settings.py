@@ -45,6 +45,10 @@ _MINIMUMS = {
     "exporter_interval_s": 1,
     "cluster_slots": 1,
     "cluster_taskmanagers": 1,
+    "batch_max_records": 1,
+    "batch_max_bytes": 1024,
+    "batch_max_delay_ms": 1,
+    "readmodel_minibatch_ms": 1,
 }
 
 
@@ -116,6 +120,13 @@ class Settings:
     start_from: str = "lake"
     drain: bool = False  # stop once every topic is read up to the offsets current at job start
     restart_attempts: int = 3
+    # The hot path (docs/hotpath.md): raw records cross into Python in batches of at most this many records
+    # and bytes, waiting at most this long for a batch to fill; read models emit at most one change per key
+    # per mini-batch (never less often than once per checkpoint).
+    batch_max_records: int = 512
+    batch_max_bytes: int = 4_194_304
+    batch_max_delay_ms: int = 20
+    readmodel_minibatch_ms: int = 200
     # Where the job's Prometheus endpoint listens (a range: the first free port is taken). Flink's reporter
     # binds every interface; it has no address option.
     metrics_port: str = "9249-9259"

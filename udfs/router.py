@@ -164,12 +164,19 @@ def duplicate(raw: RawRecord, valid: Valid, contract: Contract) -> Quarantined:
     return Quarantined(
         raw,
         Reason.duplicate_event_id,
-        f"event id already accepted within the contract's dedupe window of {contract.dedupe_window_s} s "
-        "(a producer retry; the first occurrence is audited)",
+        duplicate_message(contract),
         contract.event_id_field,
         "DuplicateEventId",
         valid.envelope.schema_id,
         valid.contract,
+    )
+
+
+def duplicate_message(contract: Contract) -> str:
+    """The quarantine message of a duplicate: the same for every duplicate of the contract, no payload values."""
+    return (
+        f"event id already accepted within the contract's dedupe window of {contract.dedupe_window_s} s "
+        "(a producer retry; the first occurrence is audited)"
     )
 
 
