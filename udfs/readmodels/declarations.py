@@ -13,7 +13,6 @@ the fix, so events and folds rely on a declaration without checking it.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from udfs.columns import Column, ColumnKind, payload_columns
 from udfs.errors import ContractError
+from udfs.naming import check_field, check_keys
 
 if TYPE_CHECKING:
     from udfs.contract import Contract
@@ -103,8 +103,12 @@ class _Scope:
     enums: Mapping[str, Sequence[str]]
     pii: Mapping[str, str]
 
+    def at(self, key: str | None) -> str:
+        """Where ``key`` of this table sits, as a :class:`ContractError` names it."""
+        return self.where if key is None else f"{self.where}.{key}"
+
     def error(self, key: str | None, problem: str, fix: str) -> ContractError:
-        return ContractError(self.path, self.where if key is None else f"{self.where}.{key}", problem, fix)
+        return ContractError(self.path, self.at(key), problem, fix)
 
 
 def parse_read_models(  # noqa: PLR0917
@@ -145,7 +149,7 @@ def _parse_model(table: dict[str, Any], scope: _Scope) -> ReadModel:
             'add kind = "current" (latest row per key) or kind = "aggregate" (measures per group)',
         )
     allowed = _CURRENT_KEYS if kind == "current" else _AGGREGATE_KEYS
-    _no_unknown_keys(table, allowed, scope, None, f"{kind} read model")
+    check_keys(table, allowed, path=scope.path, where=scope.where, problem=f"unknown key for a {kind} read model")
     name = table.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
         raise scope.error(
@@ -154,17 +158,6 @@ def _parse_model(table: dict[str, Any], scope: _Scope) -> ReadModel:
             'e.g. name = "users_current"; it names the model table',
         )
     return _parse_current(table, scope, name) if kind == "current" else _parse_aggregate(table, scope, name)
-
-
-def _no_unknown_keys(
-    table: Mapping[str, Any], allowed: frozenset[str], scope: _Scope, key: str | None, what: str
-) -> None:
-    for found in table:
-        if found not in allowed:
-            close = difflib.get_close_matches(found, allowed, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(allowed))}"
-            where = found if key is None else f"{key}.{found}"
-            raise scope.error(where, f"unknown key for a {what}", f"remove it; {hint}")
 
 
 def _parse_current(table: dict[str, Any], scope: _Scope, name: str) -> CurrentModel:
@@ -211,15 +204,7 @@ def _parse_aggregate(table: dict[str, Any], scope: _Scope, name: str) -> Aggrega
 
 
 def _column(field: object, key: str, scope: _Scope) -> Column:
-    if not isinstance(field, str) or field not in scope.columns:
-        close = difflib.get_close_matches(str(field), scope.columns, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise scope.error(
-            key,
-            f"field {field!r} is not in the reader schema",
-            f"name a top-level field of the last schema version{hint}",
-        )
-    return scope.columns[field]
+    return scope.columns[check_field(field, scope.columns, path=scope.path, where=scope.at(key))]
 
 
 def _field_list(table: Mapping[str, Any], key: str, scope: _Scope, *, required: bool) -> tuple[str, ...]:
@@ -342,7 +327,7 @@ def _window(raw: object, scope: _Scope) -> Window | None:
         return None
     if not isinstance(raw, dict):
         raise scope.error("window", "must be a table", "e.g. window = { size_s = 3600, allowed_lateness_s = 600 }")
-    _no_unknown_keys(raw, _WINDOW_KEYS, scope, "window", "window")
+    check_keys(raw, _WINDOW_KEYS, path=scope.path, where=scope.at("window"), problem="unknown key for a window")
     size, lateness = raw.get("size_s"), raw.get("allowed_lateness_s", 0)
     if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
         raise scope.error("window.size_s", "must be an integer number of seconds > 0", "e.g. size_s = 3600")
@@ -377,7 +362,7 @@ def _measures(raw: object, scope: _Scope, taken: set[str]) -> tuple[Measure, ...
 
 
 def _measure(table: Mapping[str, Any], where: str, scope: _Scope) -> Measure:
-    _no_unknown_keys(table, _MEASURE_KEYS, scope, where, "measure")
+    check_keys(table, _MEASURE_KEYS, path=scope.path, where=scope.at(where), problem="unknown key for a measure")
     name, fn, field = table.get("name"), table.get("fn"), table.get("field")
     if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or name.startswith("lg_"):
         raise scope.error(
