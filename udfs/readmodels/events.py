@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
-from udfs.columns import _millis
+from udfs.columns import as_epoch_millis
 from udfs.pii import treat
 from udfs.readmodels.declarations import OFFSET, CurrentModel, ReadModel
 
@@ -85,7 +85,7 @@ def _plain(value: object) -> object:
     if value is None or isinstance(value, str | bool | int | float | bytes):
         return value
     if isinstance(value, dt.datetime):
-        return _millis(value)
+        return as_epoch_millis(value)
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     return str(value)
