@@ -38,7 +38,8 @@ from pyiceberg.table import Table
 from bench.task import Task
 from lakegate import catalog
 from lakegate.settings import Settings
-from udfs.columns import ColumnKind, audit_columns
+from udfs.audit import audit_columns
+from udfs.columns import ColumnKind
 from udfs.contract import Contract, load_contracts
 from udfs.errors import RegistryUnavailable
 from udfs.registry import RegistryClient

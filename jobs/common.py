@@ -14,7 +14,7 @@ from jobs import rowbytes
 from jobs.runtime import worker_schemas_dir
 from lakegate import catalog, kafka_clients
 from lakegate.settings import Settings
-from udfs.columns import audit_columns, audit_values
+from udfs.audit import audit_columns, audit_values
 from udfs.contract import Contract, load_contracts
 from udfs.router import Router, Valid
 from udfs.rowcodec import RowEncoder

@@ -31,7 +31,8 @@ from pyiceberg.types import (
 
 from lakegate.logs import kv
 from lakegate.settings import Settings
-from udfs.columns import Column, ColumnKind, audit_columns
+from udfs.audit import audit_columns
+from udfs.columns import Column, ColumnKind
 from udfs.contract import Contract
 from udfs.quarantine import QUARANTINE_COLUMNS
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from udfs.columns import audit_columns
+from udfs.audit import audit_columns
 from udfs.compat import check_versions
 from udfs.contract import CONTRACT_FILE, Contract, load_contract
 from udfs.errors import ContractError, RegistryRejected, RegistryUnavailable

@@ -1,24 +1,22 @@
-"""Typed audit-table columns derived from a contract's reader schema.
+"""Typed columns: the column types of lakegate's tables, and the payload columns of a contract's reader schema.
 
-The Iceberg audit table (created by the control plane) and the Flink sink row both come from
-:func:`audit_columns`, so table DDL and row values cannot drift apart. Only flat records of primitive
-types are supported for now; anything else is a :class:`~udfs.errors.ContractError` at contract load.
+:class:`Column` and :class:`ColumnKind` describe every table lakegate writes (audit log, quarantine, read
+models); :func:`payload_columns` derives one column per top-level field of a reader schema, and
+:func:`as_epoch_millis` gives a timestamp value as a ``timestamp_ms`` column holds it. Only flat records of
+primitive types are supported for now; anything else is a :class:`~udfs.errors.ContractError` at contract
+load. This module imports nothing of lakegate's but the errors, so every other module may import it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from udfs.errors import ContractError
-
-if TYPE_CHECKING:
-    from udfs.contract import Contract
-    from udfs.router import Valid
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MS = dt.timedelta(milliseconds=1)
@@ -92,63 +90,9 @@ def payload_columns(
     return tuple(columns)
 
 
-def audit_columns(contract: Contract) -> tuple[Column, ...]:
-    """Payload columns (reader-schema order) followed by the ``lg_`` envelope columns."""
-    from udfs.envelope import ENVELOPE_COLUMNS
-
-    return payload_columns(contract.reader_schema_json, source=contract.directory) + ENVELOPE_COLUMNS
-
-
-def audit_values(valid: Valid, columns: tuple[Column, ...]) -> tuple[object, ...]:
-    """Row values in column order: enums as str, timestamp_ms as int epoch millis, bytes as bytes."""
-    payload, envelope = valid.payload, valid.envelope
-    return tuple([get(payload, envelope) for get in _getters(columns)])
-
-
-_Getter = Callable[[Mapping[str, object], object], object]
-_getter_cache: dict[int, tuple[tuple[Column, ...], tuple[_Getter, ...]]] = {}
-
-
-def _getters(columns: tuple[Column, ...]) -> tuple[_Getter, ...]:
-    cached = _getter_cache.get(id(columns))
-    if cached is not None and cached[0] is columns:
-        return cached[1]
-    from udfs.envelope import ENVELOPE_ATTRIBUTES
-
-    getters = tuple(
-        _envelope_getter(ENVELOPE_ATTRIBUTES[c.name]) if c.name in ENVELOPE_ATTRIBUTES else _payload_getter(c)
-        for c in columns
-    )
-    if len(_getter_cache) > 256:
-        _getter_cache.clear()
-    _getter_cache[id(columns)] = (columns, getters)  # keeps columns alive, so the id stays unique
-    return getters
-
-
-def _envelope_getter(attribute: str) -> _Getter:
-    return lambda _payload, envelope: getattr(envelope, attribute)
-
-
-def _payload_getter(column: Column) -> _Getter:
-    name = column.name
-    if column.kind is ColumnKind.timestamp_ms:
-        return lambda payload, _env: _millis(payload.get(name))
-    if column.kind is ColumnKind.string:
-        return lambda payload, _env: _text(payload.get(name))
-    if column.kind is ColumnKind.bytes:
-        return lambda payload, _env: _bytes(payload.get(name))
-    return lambda payload, _env: payload.get(name)
-
-
-def _millis(value: object) -> object:
-    if isinstance(value, dt.datetime):  # a payload decoded with logical types
+def as_epoch_millis(value: object) -> object:
+    """A timestamp value as a ``timestamp_ms`` column holds it: a datetime (a payload decoded with logical
+    types) as int epoch millis, anything else unchanged."""
+    if isinstance(value, dt.datetime):
         return (value - _EPOCH) // _MS
     return value
-
-
-def _text(value: object) -> object:
-    return value if value is None or type(value) is str else str(value)  # uuid.UUID, enum-like objects
-
-
-def _bytes(value: object) -> object:
-    return value if value is None or type(value) is bytes else bytes(value)  # type: ignore[call-overload]

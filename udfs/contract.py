@@ -8,7 +8,6 @@ The format is documented in ``schemas/README.md``.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import tomllib
 from collections.abc import Iterator, Mapping
@@ -22,6 +21,7 @@ from fastavro.schema import to_parsing_canonical_form
 from udfs.columns import payload_columns
 from udfs.compat import Compatibility
 from udfs.errors import ContractError
+from udfs.naming import check_keys
 from udfs.pii import parse_pii
 from udfs.readmodels import ReadModel, parse_read_models
 from udfs.rules import Rule, parse_rules
@@ -166,11 +166,7 @@ def load_contract(directory: Path) -> Contract:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ContractError(path, None, f"not valid TOML ({exc})", "fix the TOML syntax") from None
 
-    for key in raw:
-        if key not in _ALLOWED:
-            close = difflib.get_close_matches(key, _ALLOWED, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(_ALLOWED))}"
-            raise ContractError(path, key, "unknown key", f"remove it; {hint}")
+    check_keys(raw, _ALLOWED, path=path)
     for key in (*_REQUIRED_STR, "schemas"):
         if key not in raw:
             raise ContractError(path, key, "is required", f"add {key} = ... (see schemas/README.md)")

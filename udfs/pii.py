@@ -18,7 +18,6 @@ Nulls stay null for ``hash`` and ``mask``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from udfs.columns import Column, ColumnKind
 from udfs.errors import ContractError
+from udfs.naming import check_field
 
 if TYPE_CHECKING:
     from udfs.contract import Contract
@@ -48,15 +48,7 @@ def parse_pii(raw: object, path: Path, columns: Sequence[Column]) -> dict[str, s
     kinds = {c.name: c.kind for c in columns}
     for field, treatment in raw.items():
         where = f"pii.{field}"
-        if field not in kinds:
-            close = difflib.get_close_matches(field, kinds, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ContractError(
-                path,
-                where,
-                f"field '{field}' is not in the reader schema",
-                f"name a top-level field of the last schema version{hint}",
-            )
+        check_field(field, kinds, path=path, where=where)
         if treatment not in TREATMENTS:
             raise ContractError(
                 path, where, f"unknown treatment {treatment!r}", f"use one of {', '.join(repr(t) for t in TREATMENTS)}"

@@ -1,7 +1,7 @@
 """The quarantine table's columns and rows: the same facts as the dead-letter topic's headers, typed.
 
 One definition serves the Iceberg DDL (control plane) and the rows the job emits, like
-:func:`udfs.columns.audit_columns` does for the audit log. The original key and value bytes are kept
+:func:`udfs.audit.audit_columns` does for the audit log. The original key and value bytes are kept
 unchanged: quarantine never "fixes" a record, and `lakegate quarantine replay` needs the exact bytes.
 """
 

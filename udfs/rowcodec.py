@@ -5,7 +5,7 @@ internal row and a copy per chained operator: most of the ingest job's time (ben
 string crosses in one piece; ``jvm/src/io/lakegate/flink/AvroRowDecoder.java`` turns it into Flink's
 internal row. The encoding is Avro binary of a flat record, one field per :class:`~udfs.columns.Column`
 in order, a nullable column as the union ``["null", T]`` (null first), ``timestamp_ms`` as a long of epoch
-milliseconds. Values are what :func:`udfs.columns.audit_values` produces.
+milliseconds. Values are what :func:`udfs.audit.audit_values` produces.
 """
 
 from __future__ import annotations

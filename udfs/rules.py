@@ -12,7 +12,6 @@ rule to forbid nulls as well.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from typing import Any
 
 from udfs.columns import Column, ColumnKind
 from udfs.errors import ContractError
+from udfs.naming import check_field, check_keys
 
 # check -> the rule keys that express it; a rule holds exactly one group
 _GROUPS: dict[str, tuple[str, ...]] = {
@@ -80,23 +80,11 @@ def parse_rules(
 def _parse_rule(
     table: dict[str, Any], where: str, path: Path, columns: Mapping[str, Column], enums: Mapping[str, Sequence[str]]
 ) -> Rule:
-    for key in table:
-        if key not in _KEYS:
-            close = difflib.get_close_matches(key, _KEYS, n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"allowed keys: {', '.join(sorted(_KEYS))}"
-            raise ContractError(path, f"{where}.{key}", "unknown rule key", f"remove it; {hint}")
+    check_keys(table, _KEYS, path=path, where=where, problem="unknown rule key")
     field = table.get("field")
     if not isinstance(field, str) or not field:
         raise ContractError(path, f"{where}.field", "is required and must be a field name", 'add field = "..."')
-    if field not in columns:
-        close = difflib.get_close_matches(field, columns, n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ContractError(
-            path,
-            f"{where}.field",
-            f"field '{field}' is not in the reader schema",
-            f"name a top-level field of the last schema version{hint}",
-        )
+    check_field(field, columns, path=path, where=f"{where}.field")
     groups = [g for g, keys in _GROUPS.items() if any(k in table for k in keys)]
     if len(groups) != 1:
         raise ContractError(

@@ -18,7 +18,8 @@ from lakegate.testing.readers import (
     read_records,
     topic_coordinates,
 )
-from udfs.columns import ColumnKind, audit_columns, audit_values
+from udfs.audit import audit_columns, audit_values
+from udfs.columns import ColumnKind
 from udfs.contract import Contracts
 from udfs.router import Router, Valid
 

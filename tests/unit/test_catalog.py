@@ -10,7 +10,7 @@ import pytest
 
 from lakegate.catalog import ensure_audit_table, ensure_quarantine_table, open_catalog
 from lakegate.settings import Settings
-from udfs.columns import audit_columns
+from udfs.audit import audit_columns
 from udfs.contract import load_contract
 from udfs.quarantine import QUARANTINE_COLUMNS
 

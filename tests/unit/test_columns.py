@@ -7,7 +7,8 @@ import uuid
 
 import pytest
 
-from udfs.columns import Column, ColumnKind, audit_columns, audit_values, payload_columns
+from udfs.audit import audit_columns, audit_values
+from udfs.columns import Column, ColumnKind, payload_columns
 from udfs.contract import Contracts
 from udfs.envelope import ENVELOPE_COLUMNS, Envelope
 from udfs.errors import ContractError

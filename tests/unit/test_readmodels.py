@@ -1,4 +1,4 @@
-"""Read models (udfs/readmodels.py): declarations, ordering, aggregates, PII, JSON, fold and the change log."""
+"""Read models (udfs/readmodels/): declarations, ordering, aggregates, PII, JSON, fold and the change log."""
 
 from __future__ import annotations
 
