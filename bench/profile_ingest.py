@@ -8,19 +8,24 @@ runs lakegate's ingest job on them and, once it commits, samples the job process
 Python interpreter spent waiting for the JVM or for records). At the same time, Java Flight Recorder
 (the JDK's ``jcmd``/``jfr``) samples the same JVM's Java threads: the Java side of the hand-over, the sinks,
 the Kafka source, checkpoints. Prints the functions with the most samples, by self time and inclusive
-(Python), and the Java methods, packages and threads with the most samples (JVM); appends both to
-bench/results/profile.jsonl.
+(Python), and the Java methods, packages and threads with the most samples (JVM). Over the same window it
+reads every JVM thread's CPU time (``/proc/<pid>/task``, names from ``jcmd Thread.print``) and the records
+the job read (Flink's REST API), and prints the CPU µs per event of each thread family: the stage budget.
+Appends everything to bench/results/profile.jsonl.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +34,8 @@ from typing import Any
 from bench import compare, measure
 from bench.modes import _tree, machine
 from lakegate import jvm, logs
+from lakegate.observe.sources import find_job, flink_rest_urls
+from lakegate.settings import Settings
 from lakegate.stack import local
 
 RESULTS = Path(__file__).resolve().parent / "results" / "profile.jsonl"
@@ -112,6 +119,56 @@ def _thread_family(name: str) -> str:
     return name.split(" (", maxsplit=1)[0].split("#", maxsplit=1)[0].rstrip("0123456789- ") or name
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def thread_names(jvm_pid: int) -> dict[int, str]:
+    """Native thread id → Java thread name, from ``jcmd <pid> Thread.print`` (``nid=0x…``)."""
+    printed = subprocess.run(["jcmd", str(jvm_pid), "Thread.print"], check=True, capture_output=True, text=True)
+    names = {}
+    for match in re.finditer(r'^"(.+?)" .*?nid=(0x[0-9a-f]+|\d+)', printed.stdout, re.MULTILINE):
+        names[int(match.group(2), 0)] = match.group(1)
+    return names
+
+
+def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
+    """Per thread of ``pid``: (kernel name, CPU seconds so far), from ``/proc/<pid>/task/<tid>/stat``."""
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out[int(task.name)] = (name, (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS)
+    return out
+
+
+def records_read(settings: Settings) -> int:
+    """Records the job's first operator after the sources has read (Flink REST, summed over its subtasks)."""
+    located = find_job(flink_rest_urls(settings), settings.job_name)
+    if located is None:
+        raise RuntimeError(f"no job named {settings.job_name} on {settings.flink_rest_port}")
+    url, job = located
+    with urllib.request.urlopen(f"{url}/jobs/{job['jid']}", timeout=5) as response:  # noqa: S310 (loopback)
+        vertices = json.load(response)["vertices"]
+    return max(int(v["metrics"]["read-records"]) for v in vertices)
+
+
+def budget(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], names: dict[int, str], events: int
+) -> list[tuple[str, float, float]]:
+    """(thread family, CPU seconds, CPU µs per event) over a window, largest first; threads that started in the
+    window count from zero."""
+    spent: dict[str, float] = {}
+    for tid, (kernel_name, seconds) in after.items():
+        family = _thread_family(names.get(tid, kernel_name))
+        spent[family] = spent.get(family, 0.0) + seconds - before.get(tid, (kernel_name, 0.0))[1]
+    ranked = sorted(spent.items(), key=lambda item: -item[1])
+    return [(name, round(cpu, 2), round(cpu / max(events, 1) * 1e6, 1)) for name, cpu in ranked if cpu > 0]
+
+
 def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
     bench_args = compare.parse_args(
         [
@@ -140,6 +197,8 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
             compare.wait_for(lambda: compare.rows_visible(run, bench.contracts) > 0, 600, child, "the first commit")
             raw = home / "profile.raw"
             jvm_pid = _jvm_of(child.pid)
+            names = thread_names(jvm_pid)
+            cpu_before, read_before, started = thread_cpu(jvm_pid), records_read(run), time.monotonic()
             recording = home / "profile.jfr"
             subprocess.run(
                 [
@@ -173,6 +232,9 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
                 check=True,
                 capture_output=True,
             )
+            cpu_after, read_after, window_s = thread_cpu(jvm_pid), records_read(run), time.monotonic() - started
+            names.update(thread_names(jvm_pid))
+            events = read_after - read_before
             rows_before = compare.rows_visible(run, bench.contracts)
             compare.wait_for(recording.exists, 60, child, "the JFR recording")
             time.sleep(2)  # jcmd writes the file when the recording ends; let it finish
@@ -182,6 +244,15 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
             measure.stop(child)
         summary = summarise(raw.read_text())
         summary["jvm"] = java
+        summary["budget"] = {
+            "window_s": round(window_s, 1),
+            "events": events,
+            "events_per_s": round(events / window_s),
+            "cpu_us_per_event": round(
+                sum(cpu for _, cpu, _ in budget(cpu_before, cpu_after, names, events)) / max(events, 1) * 1e6, 1
+            ),
+            "threads": budget(cpu_before, cpu_after, names, events),
+        }
         summary.update(
             events=args.events, read_models=args.read_models, seconds=args.seconds, rows_at_profile_end=rows_before
         )
@@ -207,6 +278,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nPython, {kind} samples (of {summary['samples']}):")
         for name, count in summary[kind]:
             print(f"  {count / max(summary['samples'], 1):6.1%}  {name}")
+    plan = summary["budget"]
+    print(
+        f"\nStage budget: {plan['events']} events in {plan['window_s']} s ({plan['events_per_s']}/s), "
+        f"{plan['cpu_us_per_event']} CPU µs per event in the job's JVM:"
+    )
+    for name, cpu_s, per_event in plan["threads"]:
+        print(f"  {per_event:8.1f} µs  {cpu_s:7.2f} s  {name}")
     java = summary["jvm"]
     for kind in ("threads", "self", "packages"):
         print(f"\nJVM, {kind} (of {java['samples']} Java execution samples):")
