@@ -195,6 +195,7 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
         child = measure.start(command, env, home / "profile.out")
         try:
             compare.wait_for(lambda: compare.rows_visible(run, bench.contracts) > 0, 600, child, "the first commit")
+            time.sleep(args.warmup_s)  # past the JIT compilers' busiest minute: the steady state is measured
             raw = home / "profile.raw"
             jvm_pid = _jvm_of(child.pid)
             names = thread_names(jvm_pid)
@@ -265,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile_ingest", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--warmup-s", type=int, default=30, help="wait this long after the first commit")
     parser.add_argument("--read-models", nargs="*", default=["open_tickets"])
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
