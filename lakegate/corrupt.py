@@ -1,6 +1,7 @@
 """Make bad records on purpose, each classified by the Router as exactly one :class:`Reason`.
 
-Used by unit tests, the Flink job tests and the event generator. Pure and deterministic given ``rng``.
+Used by the event generator (lakegate/produce.py) and, as ``lakegate.testing.corrupt``, by the tests.
+Pure and deterministic given ``rng``.
 
 Which kinds need what:
 

@@ -20,9 +20,9 @@ from lakegate import jvm, readmodels
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.errors import JobFailedError
 from lakegate.produce import VALID, produce
+from lakegate.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine
 from lakegate.settings import Settings
 from lakegate.stack import kafka, local
-from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine
 from udfs.contract import Contract, Contracts, load_contracts
 
 STEPS = 7

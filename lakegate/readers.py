@@ -1,4 +1,7 @@
-"""Read back what a job wrote: audit rows (pyiceberg) and dead letters (read_committed consumer)."""
+"""Read back what a job wrote: audit rows (pyiceberg) and dead letters (read_committed consumer).
+
+Used by the demo's summary and, as ``lakegate.testing.readers``, by the tests.
+"""
 
 from __future__ import annotations
 
