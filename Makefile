@@ -26,15 +26,16 @@ $(STAMP): pyproject.toml requirements.lock
 demo: setup
 	$(BIN)/lakegate demo
 
-## test: lint (format check, ruff, mypy), unit tests, then job tests (MiniCluster + real services)
+## test: lint (format check, ruff, mypy, import contracts), unit tests, then job tests (MiniCluster + real services)
 test: setup bench-setup lint
 	$(BIN)/pytest
 
-## lint: format check, ruff, mypy (strict)
+## lint: format check, ruff, mypy (strict), import contracts (lint-imports: which folder may import which)
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache --no-logo
 
 ## format: apply ruff's formatter and its safe fixes
 format: $(STAMP)

@@ -24,6 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pyflink.common import Configuration, Row, Types
+from pyflink.datastream import DataStream, KeyedProcessFunction, OutputTag, StreamExecutionEnvironment
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.java_gateway import get_gateway
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescriptor
+from pyflink.table.expressions import col, row
+
+from bench.modes import machine
+from jobs.ingest import _key_by_first_field
+from jobs.runtime import _python_path
+
 RESULTS = Path(__file__).resolve().parent / "results" / "boundary.jsonl"
 ROW_FIELDS = 20
 # name → (crossings added per record over "input only", description)
@@ -43,10 +54,6 @@ VARIANTS: dict[str, tuple[int, str]] = {
 
 
 def _function(variant: str) -> Any:
-    from pyflink.common import Row, Types
-    from pyflink.datastream import KeyedProcessFunction, OutputTag
-    from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
-
     bytes_tag = OutputTag("bytes", Types.PRIMITIVE_ARRAY(Types.BYTE()))
     row_tag = OutputTag("row", _row_type())
 
@@ -79,23 +86,12 @@ def _function(variant: str) -> Any:
 
 
 def _row_type() -> Any:
-    from pyflink.common import Types
-
     half = ROW_FIELDS // 2
     return Types.ROW_NAMED([f"f{i}" for i in range(ROW_FIELDS)], [Types.STRING()] * half + [Types.LONG()] * half)
 
 
 def run(variant: str, records: int) -> float:
     """Net runtime (s) of one job of ``variant`` over ``records`` rows."""
-    from pyflink.common import Configuration, Types
-    from pyflink.datastream import DataStream, StreamExecutionEnvironment
-    from pyflink.java_gateway import get_gateway
-    from pyflink.table import DataTypes, Schema, StreamTableEnvironment, TableDescriptor
-    from pyflink.table.expressions import col, row
-
-    from jobs.ingest import _key_by_first_field
-    from jobs.runtime import _python_path
-
     conf = Configuration()
     for key, value in {
         "python.execution-mode": "thread",
@@ -145,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    from bench.modes import machine
-
     started = time.monotonic()
     run("input only", args.records)  # warm-up, not counted: the first job in a JVM runs colder code
     seconds: dict[str, list[float]] = {v: [] for v in VARIANTS}

@@ -28,10 +28,12 @@ from pathlib import Path
 from kafka import KafkaConsumer
 
 from bench.modes import machine
-from lakegate import jvm, kafka_clients, logs, readmodels
+from lakegate import jvm, kafka_clients, launcher, readmodels
+from lakegate.entrypoint import entry_point
+from lakegate.kafka_admin import ensure_topics
 from lakegate.produce import produce
 from lakegate.settings import Settings
-from lakegate.stack import kafka, local
+from lakegate.stack import local
 from lakegate.testing.ports import free_port
 from udfs.contract import load_contracts
 
@@ -93,14 +95,10 @@ def measure(settings: Settings, args: argparse.Namespace) -> tuple[list[Follower
     local.up(settings)
     job = None
     try:
-        kafka.ensure_topics(settings, [c.topic for c in contracts])
-        kafka.ensure_topics(settings, topics, configs={"cleanup.policy": "compact"})
-        job = subprocess.Popen(
-            [sys.executable, "-m", "jobs.ingest"],
-            env=settings.child_env(),
-            stdout=(home / "job.out").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+        ensure_topics(settings, [c.topic for c in contracts])
+        ensure_topics(settings, topics, configs={"cleanup.policy": "compact"})
+        with (home / "job.out").open("wb") as out:
+            job = launcher.start("ingest", settings, stdout=out, stderr=subprocess.STDOUT)
         followers = [Follower(settings, topics, i) for i in ("read_committed", "read_uncommitted")]
         for f in followers:
             f.start()
@@ -125,20 +123,18 @@ def measure(settings: Settings, args: argparse.Namespace) -> tuple[list[Follower
         return followers, {(r.topic, r.partition, r.offset): r.timestamp_ms for r in report.records}
     finally:
         if job is not None:
-            job.kill()
-            job.wait()
+            launcher.kill(job)
         local.down(settings)
 
 
-def main() -> int:
+@entry_point
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=3000)
     parser.add_argument("--rate", type=float, default=300.0, help="records produced per second")
     parser.add_argument("--checkpoint-ms", type=int, default=5000)
     parser.add_argument("--no-record", action="store_true")
-    args = parser.parse_args()
-    logs.configure()
-    logs.exit_on_sigterm()
+    args = parser.parse_args(argv)
     settings = Settings.load(
         env={},
         home=Path(tempfile.mkdtemp(prefix="lakegate-latency-")),

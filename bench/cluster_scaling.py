@@ -28,7 +28,8 @@ from typing import Any
 
 from bench import compare
 from bench.modes import TreeSampler, machine
-from lakegate import cluster, jvm, logs
+from lakegate import cluster, jvm
+from lakegate.entrypoint import entry_point
 from lakegate.stack import local
 from lakegate.testing.ports import free_port, free_port_range
 
@@ -100,6 +101,7 @@ def _wait_finished(settings: Any, job_id: str, timeout_s: float) -> dict[str, An
     raise TimeoutError(f"job {job_id} not finished after {timeout_s:.0f}s")
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.cluster_scaling", description=(__doc__ or "").splitlines()[0]
@@ -109,8 +111,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    logs.configure()
-    logs.exit_on_sigterm()
     bench_args = compare.parse_args(["--events", str(args.events), "--pipelines", "lakegate"])
     home = Path(tempfile.mkdtemp(prefix="lakegate-cluster-scaling-"))
     settings = compare.stack_settings(bench_args, home)

@@ -47,12 +47,14 @@ from bench.java_build import build_jar
 from bench.modes import machine
 from bench.plain_env import ensure_plain_venv
 from bench.task import Task
-from jobs.ingest import provision
-from lakegate import catalog, jvm, logs, readmodels
+from lakegate import catalog, jvm, launcher, readmodels
+from lakegate.entrypoint import entry_point
 from lakegate.events import Padding
+from lakegate.kafka_admin import ensure_topics
 from lakegate.produce import produce
+from lakegate.provision import provision
 from lakegate.settings import Settings
-from lakegate.stack import kafka, local
+from lakegate.stack import local
 from lakegate.testing.ports import free_port, free_port_range
 from udfs.contract import Contracts
 
@@ -139,7 +141,7 @@ def launch(
     env["PYTHONPATH"] = str(ROOT)  # this checkout, whichever copy a virtualenv's editable install names
     if pipeline == "lakegate":
         provision(settings, contracts)  # the job does it too; here so tables and changelog topics exist early
-        return [sys.executable, "-m", "jobs.ingest"], env
+        return launcher.command("ingest"), env
     iceberg = catalog.open_catalog(settings)
     for contract in contracts:
         catalog.ensure_audit_table(iceberg, settings, contract)  # the audit table's shape and partitioning
@@ -218,7 +220,7 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
         bench.source_schemas, schemas, topic_prefix=f"bench.{tag}.", read_models=args.read_models
     )
     settings = pipeline_settings(bench, tag, parallelism, schemas_dir=schemas, drain=False)
-    kafka.ensure_topics(settings, [c.topic for c in contracts])
+    ensure_topics(settings, [c.topic for c in contracts])
     command, env = launch(bench, pipeline, settings, contracts, task_for(bench, settings, bounded=False))
     followers = _followers(settings, contracts) if pipeline == "lakegate" else []
     child = measure.start(command, env, bench.settings.home / f"{tag}.out")
@@ -433,7 +435,7 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Bench:
     """The stack must be up: data contracts, the pre-load (in the bench virtualenv), the Java format jar."""
     source = Settings.load(env={}).schemas_dir
     contracts = bench_contracts(source, settings.schemas_dir, topic_prefix="bench.data.", read_models=args.read_models)
-    kafka.ensure_topics(settings, [c.topic for c in contracts])
+    ensure_topics(settings, [c.topic for c in contracts])
     padding = padding_for(contracts, args.event_bytes)
     plain_python = ensure_plain_venv(Settings.load(env={}).home / "bench-venv")
     build_jar(settings, settings.home / "bench-formats.jar")
@@ -478,10 +480,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+@entry_point
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logs.configure()
-    logs.exit_on_sigterm()
     home = args.home or Path(tempfile.mkdtemp(prefix="lakegate-compare-"))
     settings = stack_settings(args, home)
     jvm.ensure_artifacts(settings)

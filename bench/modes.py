@@ -29,10 +29,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from lakegate import jvm, logs
+from lakegate import jvm, launcher
+from lakegate.entrypoint import entry_point
+from lakegate.kafka_admin import ensure_topics
 from lakegate.produce import produce
 from lakegate.settings import Settings
-from lakegate.stack import kafka, local
+from lakegate.stack import local
 from lakegate.testing.ports import free_port
 from lakegate.testing.readers import read_audit, read_dead_letters
 from udfs.contract import load_contracts
@@ -104,16 +106,17 @@ def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) 
         dlq_topic=f"bench.dlq.{tag}",
         consumer_group=f"bench-{tag}",
     )
-    env = run_settings.child_env()
     started = time.monotonic()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "jobs.ingest"], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    child = launcher.start("ingest", run_settings, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     sampler = TreeSampler(child.pid)
     sampler.start()
-    output, _ = child.communicate(timeout=1800)
-    sampler.stopped.set()
-    sampler.join()
+    try:
+        raw_output, _ = child.communicate(timeout=1800)
+    finally:
+        launcher.kill(child)  # a job still running here (timeout, Ctrl-C) is in a session of its own
+        sampler.stopped.set()
+        sampler.join()
+    output = raw_output.decode(errors="replace")
     wall = time.monotonic() - started
     match = _NET.search(output)
     if child.returncode != 0 or match is None:
@@ -155,7 +158,8 @@ def machine() -> dict[str, object]:
     }
 
 
-def main() -> int:
+@entry_point
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--small", type=int, default=None, help="records in the small phase (default 10%%)")
@@ -163,9 +167,7 @@ def main() -> int:
     parser.add_argument("--modes", nargs="+", default=["process", "thread"], choices=["process", "thread"])
     parser.add_argument("--bad-fraction", type=float, default=0.001)
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/results/modes.jsonl")
-    args = parser.parse_args()
-    logs.configure()
-    logs.exit_on_sigterm()
+    args = parser.parse_args(argv)
     small = args.small or max(args.records // 10, 100)
 
     home = Path(tempfile.mkdtemp(prefix="lakegate-bench-"))
@@ -183,7 +185,7 @@ def main() -> int:
     runs: list[Run] = []
     local.up(settings)
     try:
-        kafka.ensure_topics(settings, [c.topic for c in contracts])
+        ensure_topics(settings, [c.topic for c in contracts])
         produced = 0
         for phase, target in (("small", small), ("large", args.records)):
             print(f"producing {target - produced} records (total {target}) ...", flush=True)

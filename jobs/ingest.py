@@ -36,7 +36,7 @@ import argparse
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyflink.common import Row, Types
@@ -64,15 +64,16 @@ from jobs.common import (
 from jobs.metrics import METRICS_FLUSH_MS, LabelledCounters, RouteMetrics
 from jobs.readmodels import ModelEvents, add_read_models
 from jobs.runtime import stream_environment
-from lakegate import catalog, logs, readmodels
-from lakegate.errors import LakegateError
+from lakegate import catalog
+from lakegate.entrypoint import entry_point
+from lakegate.job_options import add_ingest_options
 from lakegate.logs import kv
 from lakegate.observe import exporter
 from lakegate.observe.catalogue import AUDITED, DEDUPLICATED, QUARANTINED_OUTCOME
 from lakegate.offsets import Offsets, lake_offsets, specific_offsets_option
+from lakegate.provision import provision
 from lakegate.settings import Settings
 from udfs.contract import Contract, Contracts, load_contracts
-from udfs.errors import RegistryRejected, RegistryUnavailable
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
 from udfs.reasons import Reason
 from udfs.router import Quarantined, RawRecord, Valid, duplicate, now_ms, quarantine_headers
@@ -351,24 +352,6 @@ def build(
     return t_env
 
 
-def provision(settings: Settings, contracts: Contracts) -> None:
-    """Create what the job writes to if missing (audit and quarantine tables, dead-letter topic)."""
-    from lakegate.stack import kafka
-
-    iceberg = catalog.open_catalog(settings)
-    for contract in contracts:
-        catalog.ensure_audit_table(iceberg, settings, contract)
-    catalog.ensure_quarantine_table(iceberg, settings)
-    kafka.ensure_topics(settings, [settings.dlq_topic])
-    models = readmodels.all_models(contracts)
-    for model, contract in models:
-        readmodels.ensure_table(iceberg, settings, model, contract)
-    # Compacted: a consumer reading from the start sees the latest row per key, deletes as tombstones.
-    kafka.ensure_topics(
-        settings, [readmodels.changelog_topic(settings, m) for m, _ in models], configs={"cleanup.policy": "compact"}
-    )
-
-
 def run(settings: Settings) -> str:
     """Build and execute; blocks until the job ends (only in drain mode). Returns the Flink job id."""
     contracts = load_contracts(settings.schemas_dir)
@@ -400,17 +383,12 @@ def run(settings: Settings) -> str:
     return job_id
 
 
-def main(argv: list[str] | None = None) -> int:
+@entry_point
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.ingest", description=__doc__.splitlines()[0])
-    parser.add_argument("--drain", action="store_true", help="stop once the topics are read to their end")
+    add_ingest_options(parser)
     args = parser.parse_args(argv)
-    logs.configure()
-    try:
-        settings = Settings.load(drain=True if args.drain else None)
-        run(settings)
-    except (LakegateError, RegistryUnavailable, RegistryRejected) as exc:
-        log.error(str(exc))
-        return 2
+    run(Settings.load(drain=True if args.drain else None))
     return 0
 
 

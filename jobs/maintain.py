@@ -28,8 +28,9 @@ from typing import Any
 from pyflink.java_gateway import get_gateway
 
 from jobs.runtime import stream_environment
-from lakegate import catalog, logs, readmodels
-from lakegate.errors import LakegateError
+from lakegate import catalog, readmodels
+from lakegate.entrypoint import entry_point
+from lakegate.job_options import add_maintain_options
 from lakegate.logs import kv
 from lakegate.settings import Settings
 from udfs.contract import Contracts, load_contracts
@@ -116,36 +117,28 @@ def maintain(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+@entry_point
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.maintain", description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", help="only these read models (default: every lakegate table)")
-    parser.add_argument("--target-file-mb", type=int, default=128)
-    parser.add_argument("--retain-last", type=int, default=10, help="snapshots always kept")
-    parser.add_argument("--older-than-s", type=int, default=3600, help="snapshots newer than this are kept")
-    parser.add_argument("--every-s", type=int, default=0, help="repeat every N seconds (0: once)")
+    add_maintain_options(parser)
     args = parser.parse_args(argv)
-    logs.configure()
-    try:
-        settings = Settings.load()
-        names = table_names(settings, load_contracts(settings.schemas_dir), args.models)
-        while True:
-            for m in maintain(
-                settings,
-                names,
-                target_file_mb=args.target_file_mb,
-                retain_last=args.retain_last,
-                older_than_s=args.older_than_s,
-            ):
-                print(
-                    f"{m.table:<36} data files {m.files_before} -> {m.files_after}, "
-                    f"snapshots {m.snapshots_before} -> {m.snapshots_after}"
-                )
-            if args.every_s <= 0:
-                return 0
-            time.sleep(args.every_s)
-    except LakegateError as exc:
-        log.error(str(exc))
-        return 2
+    settings = Settings.load()
+    names = table_names(settings, load_contracts(settings.schemas_dir), args.model)
+    while True:
+        for m in maintain(
+            settings,
+            names,
+            target_file_mb=args.target_file_mb,
+            retain_last=args.retain_last,
+            older_than_s=args.older_than_s,
+        ):
+            print(
+                f"{m.table:<36} data files {m.files_before} -> {m.files_after}, "
+                f"snapshots {m.snapshots_before} -> {m.snapshots_after}"
+            )
+        if args.every_s <= 0:
+            return 0
+        time.sleep(args.every_s)
 
 
 if __name__ == "__main__":

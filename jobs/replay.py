@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyflink.common import Row, Types
@@ -20,13 +20,13 @@ from pyflink.table import StreamTableEnvironment
 
 from jobs.common import AuditRouting, add_audit_insert, optional_bytes, register_catalog
 from jobs.runtime import stream_environment
-from lakegate import catalog, logs
-from lakegate.errors import LakegateError
+from lakegate import catalog
+from lakegate.entrypoint import entry_point
+from lakegate.job_options import add_replay_options
 from lakegate.logs import kv
 from lakegate.replay import ReplayPlan, prepare
 from lakegate.settings import Settings
 from udfs.contract import Contracts, load_contracts
-from udfs.errors import RegistryRejected, RegistryUnavailable
 from udfs.router import RawRecord, Valid
 
 log = logging.getLogger("lakegate.jobs.replay")
@@ -111,18 +111,12 @@ def run(settings: Settings, *, reasons: list[str], only: list[str], dry_run: boo
     return plan
 
 
-def main(argv: list[str] | None = None) -> int:
+@entry_point
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m jobs.replay", description=__doc__.splitlines()[0])
-    parser.add_argument("--reason", action="append", default=[], help="only records quarantined for this reason")
-    parser.add_argument("--contract", action="append", default=[], help="only records of this contract")
-    parser.add_argument("--dry-run", action="store_true", help="report what would be replayed, write nothing")
+    add_replay_options(parser)
     args = parser.parse_args(argv)
-    logs.configure()
-    try:
-        plan = run(Settings.load(), reasons=args.reason, only=args.contract, dry_run=args.dry_run)
-    except (LakegateError, RegistryUnavailable, RegistryRejected) as exc:
-        log.error(str(exc))
-        return 2
+    plan = run(Settings.load(), reasons=args.reason, only=args.contract, dry_run=args.dry_run)
     print(f"quarantined records considered: {plan.considered}")
     print(f"  already replayed (in the audit log): {plan.already_audited}")
     print(f"  not replayed, event already audited (e.g. duplicates): {plan.event_already_audited}")

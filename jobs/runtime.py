@@ -15,7 +15,9 @@ from pathlib import Path
 
 from pyflink.common import Configuration
 from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.java_gateway import get_gateway
 
+import udfs
 from lakegate import jvm, kafka_clients
 from lakegate.settings import Settings
 
@@ -105,8 +107,6 @@ SHIPPED_SCHEMAS = "schemas"  # beside the packages in the shipped folder: where 
 
 def stage_python_code(settings: Settings) -> Path:
     """A fresh folder under ``<home>/ship`` with lakegate's packages (``.py`` files only) and the contracts."""
-    import udfs
-
     root = Path(udfs.__file__).resolve().parents[1]
     stage = settings.home / "ship" / "lakegate-code"
     if stage.exists():
@@ -120,15 +120,11 @@ def stage_python_code(settings: Settings) -> Path:
 def worker_schemas_dir(settings: Settings) -> Path:
     """Where a Flink worker reads the contracts: the copy shipped with the code, or the configured folder."""
     if settings.ship_python_code and settings.execution_target == "remote":
-        import udfs
-
         return Path(udfs.__file__).resolve().parents[1] / SHIPPED_SCHEMAS
     return settings.schemas_dir
 
 
 def _python_path() -> list[str]:
-    import udfs
-
     project_root = Path(udfs.__file__).resolve().parents[1]
     return [sysconfig.get_paths()["purelib"], str(project_root)]
 
@@ -149,8 +145,6 @@ def stream_environment(settings: Settings) -> StreamExecutionEnvironment:
     if settings.execution_target == "remote":
         # getExecutionEnvironment() outside `flink run` always builds a local (MiniCluster) environment; the
         # plain constructor honours execution.target=remote and submits over REST.
-        from pyflink.java_gateway import get_gateway
-
         j_env_class = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
         return StreamExecutionEnvironment(j_env_class(conf._j_configuration))
     return StreamExecutionEnvironment.get_execution_environment(conf)

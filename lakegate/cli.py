@@ -1,4 +1,10 @@
-"""The `lakegate` command."""
+"""The `lakegate` command.
+
+Commands that run a job (`run ingest`, `quarantine replay`, `maintain`, `readmodels rebuild`) start it by
+name through lakegate/launcher.py and forward the user's arguments to it unchanged: the job and its
+subcommand declare them once, in lakegate/job_options.py. Modules that pull in pyiceberg, pyarrow or
+kafka-python are imported by the commands that need them, so the others start quickly.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +12,17 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from lakegate import jvm, logs
-from lakegate.errors import LakegateError
+from lakegate import cluster, jvm, launcher, logs
+from lakegate.entrypoint import entry_point
+from lakegate.job_options import add_ingest_options, add_maintain_options, add_rebuild_options, add_replay_options
+from lakegate.observe.catalogue import render_markdown
 from lakegate.settings import Settings
 from udfs.contract import load_contracts
-from udfs.errors import ContractError, RegistryRejected, RegistryUnavailable
 
 log = logging.getLogger("lakegate")
 
@@ -39,14 +47,12 @@ def _parser() -> argparse.ArgumentParser:
     produce.add_argument("--bad-fraction", type=float, default=0.05)
     produce.add_argument("--seed", type=int, default=7)
     run = sub.add_parser("run", help="run a job on a local MiniCluster")
-    run.add_argument("job", choices=["ingest"])
-    run.add_argument("--drain", action="store_true", help="stop once the topics are read to their end")
+    run_jobs = run.add_subparsers(dest="job", required=True)
+    add_ingest_options(_starts_job(run_jobs.add_parser("ingest", help="the ingest job"), "ingest", words=2))
     quarantine = sub.add_parser("quarantine", help="quarantined records")
     qsub = quarantine.add_subparsers(dest="action", required=True)
     replay = qsub.add_parser("replay", help="re-validate quarantined records, audit those that now pass (idempotent)")
-    replay.add_argument("--reason", action="append", default=[], help="only this reason (repeatable)")
-    replay.add_argument("--contract", action="append", default=[], help="only this contract (repeatable)")
-    replay.add_argument("--dry-run", action="store_true", help="report what would be replayed, write nothing")
+    add_replay_options(_starts_job(replay, "replay", words=2))
     _add_read_model_commands(sub)
     _add_cluster_commands(sub)
     _add_observation_commands(sub)
@@ -66,13 +72,16 @@ def _add_read_model_commands(sub: Any) -> None:
     show.add_argument("--key", default=None, help="only this key (comma-separated values for multi-field keys)")
     show.add_argument("--limit", type=int, default=50)
     rebuild = msub.add_parser("rebuild", help="recompute a model from the audit log into a shadow table; diff")
-    rebuild.add_argument("name")
-    rebuild.add_argument("--swap", action="store_true", help="then make the rebuilt table the live one (job stopped)")
+    add_rebuild_options(_starts_job(rebuild, "rebuild_model", words=2))
     maintain = sub.add_parser("maintain", help="compact small files, expire old snapshots (safe while jobs run)")
-    maintain.add_argument("--model", action="append", default=[], help="only this read model (repeatable)")
-    maintain.add_argument("--retain-last", type=int, default=10, help="snapshots always kept (default 10)")
-    maintain.add_argument("--older-than-s", type=int, default=3600, help="snapshots newer than this are kept")
-    maintain.add_argument("--every-s", type=int, default=0, help="repeat every N seconds (default: once)")
+    add_maintain_options(_starts_job(maintain, "maintain", words=1))
+
+
+def _starts_job(parser: argparse.ArgumentParser, job: str, *, words: int) -> argparse.ArgumentParser:
+    """Mark ``parser``'s command as one that starts ``job``: the first ``words`` words of the command line
+    name the command, the rest are the job's own arguments (see :func:`_start_job`)."""
+    parser.set_defaults(start_job=job, command_words=words)
+    return parser
 
 
 def _add_cluster_commands(sub: Any) -> None:
@@ -96,18 +105,20 @@ def _add_observation_commands(sub: Any) -> None:
     dashboards.add_argument("--out", type=Path, default=None, help="default: deploy/grafana/dashboards")
 
 
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logs.configure()
-    logs.exit_on_sigterm()
-    try:
-        settings = Settings.load()
-        return _HANDLERS[args.command](args, settings)
-    except (LakegateError, ContractError, RegistryUnavailable, RegistryRejected) as exc:
-        print(f"lakegate: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(words)
+    if "start_job" in args:
+        args.job_args = words[args.command_words :]
+        return _start_job(args, Settings.load())
+    return _HANDLERS[args.command](args, Settings.load())
+
+
+def _start_job(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the job the command names, with the rest of the command line as the user typed it (both parsers
+    declare the same options, so the job reads them as this one did); its output goes to the terminal."""
+    return launcher.run(args.start_job, settings, args.job_args).returncode
 
 
 def _setup(args: argparse.Namespace, settings: Settings) -> int:
@@ -117,7 +128,7 @@ def _setup(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate.observe import dashboards
+    from lakegate.observe import dashboards  # noqa: PLC0415 - pyiceberg (~0.4 s): `dashboards` and `setup` only
 
     out = args.out or settings.pom.parent / "grafana" / "dashboards"
     for path in dashboards.write(out, load_contracts(settings.schemas_dir), settings):
@@ -126,7 +137,7 @@ def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _readmodels(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate import readmodels
+    from lakegate import readmodels  # noqa: PLC0415 - pyiceberg and pyarrow (~0.5 s): `readmodels` only
 
     contracts = load_contracts(settings.schemas_dir)
     if args.action == "list":
@@ -137,46 +148,18 @@ def _readmodels(args: argparse.Namespace, settings: Settings) -> int:
                 f"table={table:<34} topic={topic}"
             )
         return 0
-    if args.action == "show":
-        model, _ = readmodels.find(contracts, args.name)
-        rows = readmodels.current(readmodels.read_log(settings, model), model)
-        if args.key is not None:
-            rows = readmodels.select_key(rows, model, args.key)
-        shown = f" (first {args.limit})" if rows.num_rows > args.limit else ""
-        print(f"{args.name}: {rows.num_rows} current rows{shown}")
-        for row in rows.slice(0, args.limit).to_pylist():
-            print("  " + json.dumps(row, default=str, sort_keys=False))
-        return 0
-    report = readmodels.rebuild(settings, contracts, args.name, swap_in=args.swap)
-    d = report.diff
-    print(f"{report.model}: rebuilt from {report.audited_records} audited records, {report.keys} keys")
-    print(
-        f"  same {d.same}, only live {len(d.only_live)}, only rebuilt {len(d.only_rebuilt)}, "
-        f"different {len(d.different)}"
-    )
-    for live, rebuilt in d.different[:5]:
-        print(f"  live    {json.dumps(live, default=str)}\n  rebuilt {json.dumps(rebuilt, default=str)}")
-    if report.swapped_out:
-        print(f"  swapped: the rebuilt table is live; the old one is {report.swapped_out}")
-    return 0 if d.identical or report.swapped_out else 1
-
-
-def _maintain(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs import maintain
-
-    return maintain.main(
-        [
-            *args.model,
-            f"--retain-last={args.retain_last}",
-            f"--older-than-s={args.older_than_s}",
-            f"--every-s={args.every_s}",
-        ]
-    )
+    model, _ = readmodels.find(contracts, args.name)  # `show`; `rebuild` starts its job (see main)
+    rows = readmodels.current(readmodels.read_log(settings, model), model)
+    if args.key is not None:
+        rows = readmodels.select_key(rows, model, args.key)
+    shown = f" (first {args.limit})" if rows.num_rows > args.limit else ""
+    print(f"{args.name}: {rows.num_rows} current rows{shown}")
+    for row in rows.slice(0, args.limit).to_pylist():
+        print("  " + json.dumps(row, default=str, sort_keys=False))
+    return 0
 
 
 def _cluster(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate import cluster
-
     if args.action == "up":
         cluster.up(settings)
     elif args.action == "down":
@@ -188,8 +171,6 @@ def _cluster(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate import cluster
-
     submitted = cluster.submit(settings, args.job, restore_from=args.restore_from)
     print(
         f"submitted {args.job}: job {submitted.job_id} on {settings.cluster_rest_url}"
@@ -199,8 +180,6 @@ def _submit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate import cluster
-
     if args.command == "savepoint":
         job_id = cluster.running_job(settings)
         if job_id is None:
@@ -214,7 +193,7 @@ def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate.observe import status
+    from lakegate.observe import status  # noqa: PLC0415 - pyiceberg, pyarrow, kafka-python (~0.5 s)
 
     contracts = load_contracts(settings.schemas_dir)
     print(status.render(*status.collect(settings, contracts, interval_s=args.interval)))
@@ -222,9 +201,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _exporter(args: argparse.Namespace, settings: Settings) -> int:
-    import threading
-
-    from lakegate.observe.exporter import serving
+    from lakegate.observe.exporter import serving  # noqa: PLC0415 - pyiceberg, pyarrow, kafka-python (~0.5 s)
 
     with serving(settings, load_contracts(settings.schemas_dir)) as exporter:
         if exporter is None:
@@ -235,8 +212,6 @@ def _exporter(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _metrics(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate.observe.catalogue import render_markdown
-
     print(render_markdown(), end="")
     return 0
 
@@ -247,7 +222,7 @@ def _settings(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate.stack import local
+    from lakegate.stack import local  # noqa: PLC0415 - kafka-python (~70 ms): `stack` only
 
     if args.action == "up":
         jvm.ensure_artifacts(settings)
@@ -262,7 +237,7 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
 
 def _contracts(args: argparse.Namespace, settings: Settings) -> int:
     if args.action in ("check", "publish"):
-        from lakegate import contracts_check
+        from lakegate import contracts_check  # noqa: PLC0415 - pyiceberg (~0.4 s): `check`, `publish` only
 
         if args.action == "check":
             return contracts_check.run_check(settings, offline=args.offline)
@@ -272,7 +247,7 @@ def _contracts(args: argparse.Namespace, settings: Settings) -> int:
         for c in contracts:
             print(f"{c.name:<12} topic={c.topic:<22} owner={c.owner_team:<14} versions={len(c.schema_texts)}")
         return 0
-    from lakegate.produce import register_contracts
+    from lakegate.produce import register_contracts  # noqa: PLC0415 - kafka-python (~80 ms): `register` only
 
     for name, schema_id in register_contracts(settings.registry_client(), contracts).items():
         print(f"{name}: latest schema id {schema_id}")
@@ -280,8 +255,8 @@ def _contracts(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _produce(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate.demo import progress_bar
-    from lakegate.produce import produce
+    from lakegate.demo import progress_bar  # noqa: PLC0415 - pyiceberg, pyarrow (~0.5 s): `produce` only
+    from lakegate.produce import produce  # noqa: PLC0415 - kafka-python (~80 ms): `produce` only
 
     report = produce(
         settings,
@@ -297,21 +272,8 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs import ingest
-
-    return ingest.main(["--drain"] if args.drain else [])
-
-
-def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs import replay
-
-    argv = [f"--reason={r}" for r in args.reason] + [f"--contract={c}" for c in args.contract]
-    return replay.main(argv + (["--dry-run"] if args.dry_run else []))
-
-
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
-    from lakegate.demo import demo
+    from lakegate.demo import demo  # noqa: PLC0415 - pyiceberg, pyarrow, kafka-python (~0.5 s): `demo` only
 
     return demo(settings, count=args.count, bad_fraction=args.bad_fraction, keep_running=args.keep_running)
 
@@ -322,10 +284,7 @@ _HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {
     "stack": _stack,
     "contracts": _contracts,
     "produce": _produce,
-    "run": _run,
-    "quarantine": _quarantine,
     "readmodels": _readmodels,
-    "maintain": _maintain,
     "cluster": _cluster,
     "submit": _submit,
     "savepoint": _lifecycle,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -29,9 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyflink
 import yaml
 
-from lakegate import jvm
+from lakegate import jvm, launcher
 from lakegate.errors import StackError
 from lakegate.logs import kv
 from lakegate.settings import Settings
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 
 def flink_home() -> Path:
-    import pyflink
-
     return Path(pyflink.__file__).resolve().parent
 
 
@@ -273,21 +271,18 @@ def submit(
     settings: Settings, job: str = "ingest", *, restore_from: str | None = None, timeout_s: float = 300
 ) -> Submitted:
     """Submit ``jobs.<job>`` to the cluster (detached); ``restore_from``: a savepoint or checkpoint path."""
-    env = settings.replace(execution_target="remote", restore_from=restore_from or "").child_env()
-    done = subprocess.run(
-        [sys.executable, "-m", f"jobs.{job}"], env=env, capture_output=True, text=True, timeout=timeout_s, check=False
-    )
+    remote = settings.replace(execution_target="remote", restore_from=restore_from or "")
+    done = launcher.run(job, remote, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout_s=timeout_s)
+    stdout, stderr = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
     if done.returncode != 0:
-        raise StackError(
-            f"submitting {job} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
-        )
+        raise StackError(f"submitting {job} failed (exit {done.returncode}):\n{stdout[-2000:]}{stderr[-2000:]}")
     ids = [
         line.rsplit("job_id=", 1)[1].split()[0]
-        for line in (done.stdout + done.stderr).splitlines()
+        for line in (stdout + stderr).splitlines()
         if "job submitted" in line and "job_id=" in line
     ]
     if not ids:
-        raise StackError(f"{job} exited without submitting a job:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+        raise StackError(f"{job} exited without submitting a job:\n{stdout[-2000:]}{stderr[-2000:]}")
     return Submitted(ids[-1], restore_from)
 
 

@@ -14,17 +14,18 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
+from pyiceberg.exceptions import NoSuchTableError, ResolveError
+from pyiceberg.schema import promote
+from pyiceberg.table import Table
+
+from lakegate.catalog import audit_table_name, ensure_audit_table, iceberg_schema, open_catalog
+from lakegate.settings import Settings
 from udfs.audit import audit_columns
 from udfs.compat import check_versions
 from udfs.contract import CONTRACT_FILE, Contract, load_contract
 from udfs.errors import ContractError, RegistryRejected, RegistryUnavailable
-
-if TYPE_CHECKING:
-    from pyiceberg.table import Table
-
-    from lakegate.settings import Settings
 
 OK, FAIL, SKIP = "✓", "✗", "-"
 
@@ -181,11 +182,6 @@ def audit_table_problems(table: Table, contract: Contract) -> tuple[list[str], l
     making a column required or narrowing its type breaks existing rows. pyiceberg's own schema update
     (``union_by_name``, not committed) then confirms the evolution is legal.
     """
-    from pyiceberg.exceptions import ResolveError
-    from pyiceberg.schema import promote
-
-    from lakegate.catalog import iceberg_schema
-
     target = iceberg_schema(audit_columns(contract))
     current = {f.name: f for f in table.schema().fields}
     wanted = {f.name: f for f in target.fields}
@@ -264,8 +260,6 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
             f"published {entry.contract.name} to {entry.contract.subject} "
             f"(compatibility {entry.contract.compatibility}): {versions}"
         )
-    from lakegate.catalog import audit_table_name, ensure_audit_table, open_catalog
-
     iceberg = open_catalog(settings)
     for entry in report.contracts:
         assert entry.contract is not None
@@ -284,10 +278,6 @@ def _audit_tables(settings: Settings) -> AuditTableLookup | None:
     """Look tables up only in an existing catalog: a check must not create one as a side effect."""
     if not settings.catalog_db_path.exists():
         return None
-    from pyiceberg.exceptions import NoSuchTableError
-
-    from lakegate.catalog import audit_table_name, open_catalog
-
     catalog = open_catalog(settings)
 
     def lookup(contract: Contract) -> Table | None:

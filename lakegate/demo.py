@@ -16,13 +16,15 @@ from contextlib import contextmanager
 
 from pyiceberg.catalog.sql import SqlCatalog
 
-from lakegate import jvm, readmodels
+from lakegate import jvm, launcher, readmodels
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.errors import JobFailedError
+from lakegate.kafka_admin import ensure_topics
 from lakegate.produce import VALID, produce
+from lakegate.provision import provision
+from lakegate.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine
 from lakegate.settings import Settings
-from lakegate.stack import kafka, local
-from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine
+from lakegate.stack import local
 from udfs.contract import Contract, Contracts, load_contracts
 
 STEPS = 7
@@ -51,7 +53,6 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
     """Run the ingest job (drain mode) in a child process; print audited rows as commits land."""
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log = settings.log_dir / "demo-ingest.out"
-    env = settings.replace(drain=True).child_env()
     stop = threading.Event()
 
     def watch() -> None:
@@ -72,9 +73,7 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
     watcher.start()
     try:
         with log.open("wb") as out:
-            code = subprocess.run(
-                [sys.executable, "-m", "jobs.ingest"], env=env, stdout=out, stderr=subprocess.STDOUT, check=False
-            ).returncode
+            code = launcher.run("ingest", settings.replace(drain=True), stdout=out, stderr=subprocess.STDOUT).returncode
     finally:
         stop.set()
         watcher.join()
@@ -100,7 +99,7 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
         local.up(settings)
     try:
         with step(3, "creating topics"):
-            created = kafka.ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
+            created = ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
             print(f"      created: {', '.join(created) or 'none (all existed)'}")
         with step(4, f"registering contracts and producing {count} events ({bad_fraction:.0%} bad)"):
             report = produce(
@@ -108,8 +107,6 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
             )
         expected = report.expected_counts()
         with step(5, "running the ingest job on a Flink MiniCluster until the topics are drained"):
-            from jobs.ingest import provision
-
             provision(settings, contracts)
             before = {c.name: _committed_rows(open_catalog(settings), settings, c) for c in contracts}
             run_job_with_progress(settings, contracts, sum(before.values()) + expected[VALID])

@@ -1,10 +1,21 @@
-"""Typed errors of the control plane. Each message says what went wrong and what to do."""
+"""Typed errors of the control plane. Each message says what went wrong and what to do.
+
+They subclass the one root, :class:`LakegateError`, which lives in udfs/errors.py (the bottom room, so that
+udfs and the control plane share it) and is re-exported here.
+"""
 
 from __future__ import annotations
 
+from udfs.errors import LakegateError
 
-class LakegateError(Exception):
-    """Base class: the CLI prints these without a traceback and exits non-zero."""
+__all__ = [
+    "JobFailedError",
+    "LakegateError",
+    "SettingsError",
+    "SetupError",
+    "StackError",
+    "UnknownJobError",
+]
 
 
 class SettingsError(LakegateError):
@@ -21,3 +32,7 @@ class StackError(LakegateError):
 
 class JobFailedError(LakegateError):
     """A Flink job ended in failure; the message points at its log."""
+
+
+class UnknownJobError(LakegateError):
+    """A job was asked for by a name that is not one of lakegate's jobs (lakegate/launcher.py)."""

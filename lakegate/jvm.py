@@ -18,7 +18,10 @@ import subprocess
 import tarfile
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pyflink
 
 from lakegate.errors import SetupError
 from lakegate.logs import kv
@@ -122,8 +125,6 @@ def _unpack_registry(settings: Settings, mvn: str) -> None:
 
 
 def _pom_property(pom: Path, name: str) -> str:
-    import xml.etree.ElementTree as ET
-
     ns = {"m": "http://maven.apache.org/POM/4.0.0"}
     node = ET.parse(pom).getroot().find(f"m:properties/m:{name}", ns)  # noqa: S314
     if node is None or not (node.text or "").strip():
@@ -156,8 +157,6 @@ def metric_reporter_jars() -> list[Path]:
     It ships as a Flink plugin, but local execution starts its MiniCluster without a plugin manager
     (FLINK-29779), so reporters load only through the classpath there.
     """
-    import pyflink
-
     folder = Path(pyflink.__file__).parent / "plugins" / "metrics-prometheus"
     found = sorted(folder.glob("flink-metrics-prometheus-*.jar"))
     if not found:
@@ -201,8 +200,6 @@ def runtime_jar(settings: Settings) -> Path:
 
 def flink_compile_classpath() -> list[Path]:
     """The Flink API jars PyFlink bundles: what lakegate's Java classes compile against (and run with)."""
-    import pyflink
-
     return sorted((Path(pyflink.__file__).parent / "lib").glob("*.jar"))
 
 

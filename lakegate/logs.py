@@ -6,6 +6,7 @@ Usage: ``log.info("topic created", extra={"fields": {"topic": name, "partitions"
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Mapping
 
@@ -63,7 +64,6 @@ def configure(level: int = logging.INFO) -> None:
 
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit so ``finally`` blocks run (e.g. the demo stops the stack it started)."""
-    import signal
 
     def _raise(signum: int, frame: object) -> None:
         raise SystemExit(128 + signum)

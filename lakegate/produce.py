@@ -21,10 +21,10 @@ import fastavro
 from kafka import KafkaProducer
 
 from lakegate import kafka_clients
+from lakegate.corrupt import KEY_KINDS, VALUE_KINDS, corrupt, corrupt_key
 from lakegate.events import EventFactory, Padding
 from lakegate.logs import kv
 from lakegate.settings import Settings
-from lakegate.testing.corrupt import KEY_KINDS, VALUE_KINDS, corrupt, corrupt_key
 from udfs.contract import Contract, Contracts
 from udfs.reasons import Reason
 from udfs.registry import RegistryClient

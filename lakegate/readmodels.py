@@ -1,4 +1,5 @@
-"""Read models outside the job: their tables and topics, reading the current state, rebuilding from the audit log.
+"""Read models outside the job: their tables and topics, reading the current state, the pieces of a rebuild
+(the rebuild itself is the job jobs/rebuild_model.py, which `lakegate readmodels rebuild` starts).
 
 Storage choice (see README, "Read models"): each model's Iceberg table is an **append-only change log**
 (one row per change the model emitted: ``lg_op`` upsert | delete, plus where it came from), never an
@@ -14,6 +15,7 @@ compute the latest row per key.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 from collections.abc import Iterable
@@ -59,7 +61,7 @@ SHADOW_SUFFIX = "__rebuild"
 
 
 class ReadModelError(LakegateError):
-    pass
+    """A read model is unknown, has no table yet, or its table does not match its declaration."""
 
 
 def all_models(contracts: Contracts) -> list[tuple[ReadModel, Contract]]:
@@ -192,8 +194,6 @@ def audit_records(settings: Settings, contract: Contract) -> list[tuple[dict[str
 
 
 def _millis(value: object) -> int:
-    import datetime as dt
-
     if isinstance(value, dt.datetime):
         return int(value.timestamp() * 1000)
     assert isinstance(value, int), value
@@ -270,7 +270,7 @@ def swap(settings: Settings, model: ReadModel) -> str:
     replaced = f"{live}__replaced"
     with contextlib.suppress(NoSuchTableError):
         catalog.drop_table(replaced)
-    # Two renames, not atomic: between them the live name is free (the job is stopped, see rebuild()).
+    # Two renames, not atomic: between them the live name is free (the job is stopped: jobs/rebuild_model.py).
     with contextlib.suppress(NoSuchTableError):
         catalog.rename_table(live, replaced)
     catalog.rename_table(shadow, live)
@@ -278,50 +278,8 @@ def swap(settings: Settings, model: ReadModel) -> str:
     return replaced
 
 
-@dataclass(frozen=True, slots=True)
-class RebuildReport:
-    model: str
-    audited_records: int
-    keys: int
-    diff: Diff
-    swapped_out: str | None  # the replaced live table, when swapped
-
-
-def rebuild(settings: Settings, contracts: Contracts, name: str, *, swap_in: bool = False) -> RebuildReport:
-    """Rebuild ``name`` from the audit log into its shadow table, diff it against the live one, optionally swap.
-
-    Swapping needs the ingest job stopped: a running job would go on committing to whichever table holds
-    the live name.
-    """
-    from jobs import rebuild_model
-    from lakegate.observe.sources import find_job, flink_rest_urls
-
-    model, contract = find(contracts, name)
-    records = audit_records(settings, contract)
-    changes = replay_changes(model, contract, records, settings.pii_salt.encode())
-    catalog = open_catalog(settings)
-    shadow = table_name(settings, model, shadow=True)
-    with contextlib.suppress(NoSuchTableError):
-        catalog.drop_table(shadow)
-    ensure_table(catalog, settings, model, contract, shadow=True)
-    log.info("rebuilding", extra=kv(model=name, audited=len(records), changes=len(changes), table=shadow))
-    if changes:
-        rebuild_model.run(settings, model, contract, changes)
-    live_rows = current(_read_or_empty(settings, model), model)
-    report = diff(live_rows, current(read_log(settings, model, shadow=True), model), model)
-    swapped = None
-    if swap_in:
-        located = find_job(flink_rest_urls(settings), settings.job_name)
-        if located is not None and located[1].get("state") == "RUNNING":
-            raise ReadModelError(
-                f"job {settings.job_name} is running: stop it before swapping {name}, then "
-                "start it again (it resumes from the lake)"
-            )
-        swapped = swap(settings, model)
-    return RebuildReport(name, len(records), len({c.key for c in changes}), report, swapped)
-
-
-def _read_or_empty(settings: Settings, model: ReadModel) -> pa.Table:
+def read_log_or_empty(settings: Settings, model: ReadModel) -> pa.Table:
+    """The model's change log, or an empty table when the model has no table yet."""
     try:
         return read_log(settings, model)
     except ReadModelError:

@@ -12,6 +12,7 @@ is recognised by its coordinates being in the audit log — see :func:`effective
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -124,7 +125,5 @@ def _millis(value: object) -> int:
         return 0
     if isinstance(value, int):
         return value
-    import datetime as dt
-
     assert isinstance(value, dt.datetime)
     return int(value.timestamp() * 1000)

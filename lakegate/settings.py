@@ -15,12 +15,10 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lakegate.errors import SettingsError
-
-if TYPE_CHECKING:
-    from udfs.registry import RegistryClient
+from udfs.registry import RegistryClient
 
 ENV_PREFIX = "LAKEGATE_"
 SETTINGS_FILE_ENV = "LAKEGATE_SETTINGS_FILE"
@@ -344,8 +342,6 @@ class Settings:
     # ---- export --------------------------------------------------------------------------------
     def registry_client(self) -> RegistryClient:
         """The schema-registry client every process of lakegate uses, configured from these settings."""
-        from udfs.registry import RegistryClient
-
         return RegistryClient(
             self.registry_url,
             timeout_s=float(self.registry_timeout_s),

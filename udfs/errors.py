@@ -1,4 +1,7 @@
-"""Exceptions that separate bad data from broken infrastructure.
+"""lakegate's one exception root, and the exceptions that separate bad data from broken infrastructure.
+
+Every domain error of lakegate, here and in the control plane (lakegate/errors.py), subclasses
+:class:`LakegateError`; it lives in this bottom room so that udfs needs nothing above it.
 
 The split is the core routing invariant: :class:`BadRecord` means "this record is wrong" and ends in
 quarantine; :class:`RegistryUnavailable` means "we cannot tell right now" and must propagate so Flink fails
@@ -13,7 +16,12 @@ from pathlib import Path
 from udfs.reasons import Reason
 
 
-class BadRecord(Exception):  # noqa: N818 - name fixed by the interface
+class LakegateError(Exception):
+    """The root of every lakegate domain error. Its message says what went wrong and what to do: entry points
+    (lakegate/entrypoint.py) print it without a traceback and exit 2."""
+
+
+class BadRecord(LakegateError):  # noqa: N818 - name fixed by the interface
     """A record that cannot be accepted. ``message`` never contains payload values (they may be PII)."""
 
     def __init__(self, reason: Reason, message: str, field: str | None = None, rule: str | None = None) -> None:
@@ -24,11 +32,11 @@ class BadRecord(Exception):  # noqa: N818 - name fixed by the interface
         self.rule = rule  # the contract rule's name, for Reason.rule_violation
 
 
-class RegistryUnavailable(Exception):  # noqa: N818
+class RegistryUnavailable(LakegateError):  # noqa: N818
     """The schema registry could not answer (network, 5xx, auth, misconfigured URL). Never quarantine."""
 
 
-class RegistryRejected(Exception):  # noqa: N818
+class RegistryRejected(LakegateError):  # noqa: N818
     """The registry refused a control-plane request (e.g. 409 incompatible, 422 invalid schema)."""
 
     def __init__(self, status: int, error_code: int | None, message: str) -> None:
@@ -38,7 +46,7 @@ class RegistryRejected(Exception):  # noqa: N818
         self.message = message
 
 
-class ContractError(Exception):
+class ContractError(LakegateError):
     """Invalid contract; renders as ``<path>: field '<field>': <problem>. Fix: <fix>``."""
 
     def __init__(self, path: Path | str, field: str | None, problem: str, fix: str) -> None:

@@ -52,11 +52,10 @@ from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
 
 from lakegate.catalog import audit_table_name
-from lakegate.errors import LakegateError
+from lakegate.entrypoint import entry_point
 from lakegate.observe import catalogue as m
 from lakegate.settings import Settings
 from udfs.contract import Contract, Contracts, load_contracts
-from udfs.errors import ContractError
 from udfs.reasons import Reason
 
 OVERVIEW_UID = "lakegate-overview"
@@ -743,6 +742,7 @@ def write(out_dir: Path, contracts: Contracts, settings: Settings | None = None)
     return written
 
 
+@entry_point
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lakegate.observe.dashboards",
@@ -751,13 +751,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--schemas", type=Path, default=None, help="contracts root (default: the schemas_dir setting)")
     parser.add_argument("--out", type=Path, required=True, help="folder to write <uid>.json into")
     args = parser.parse_args(argv)
-    try:
-        settings = Settings.load()
-        contracts = load_contracts(args.schemas or settings.schemas_dir)
-        paths = write(args.out, contracts, settings)
-    except (LakegateError, ContractError) as exc:
-        print(f"dashboards: error: {exc}", file=sys.stderr)
-        return 2
+    settings = Settings.load()
+    paths = write(args.out, load_contracts(args.schemas or settings.schemas_dir), settings)
     for path in paths:
         board = json.loads(path.read_text(encoding="utf-8"))
         print(f"wrote {path} ({board['title']}: {len(panels(board))} panels, {len(queries([board]))} queries)")

@@ -1,18 +1,20 @@
-"""Single-node Apache Kafka 4.x broker in KRaft mode (broker + controller in one JVM), on loopback."""
+"""Single-node Apache Kafka 4.x broker in KRaft mode (broker + controller in one JVM), on loopback.
+
+Only the local broker's concerns: its configuration, storage, process and readiness. Topics and the admin
+client, for any cluster, are lakegate/kafka_admin.py.
+"""
 
 from __future__ import annotations
 
 import base64
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
-
-from lakegate import jvm, kafka_clients
+from lakegate import jvm
 from lakegate.errors import StackError
+from lakegate.kafka_admin import admin_client
 from lakegate.settings import Settings
 from lakegate.stack.process import Service
 
@@ -123,8 +125,6 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
     ]
     svc = service(settings)
     if svc.pid() is None and not (data_dir / "meta.properties").is_file():
-        import subprocess
-
         cluster_id = new_cluster_id()
         result = subprocess.run(
             # `--cluster-id=` keeps the id one argument whatever it starts with.
@@ -148,22 +148,6 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
     svc.start([java, *jvm_opts, "-cp", classpath, MAIN_CLASS, str(config)], lambda: ready(settings))
 
 
-def admin_client(settings: Settings, *, timeout_ms: int = 15_000) -> KafkaAdminClient:
-    """An admin client, or a StackError that says where Kafka was expected and how to start it."""
-    try:
-        return KafkaAdminClient(
-            **kafka_clients.python_config(settings),
-            client_id="lakegate-admin",
-            request_timeout_ms=timeout_ms,
-            bootstrap_timeout_ms=timeout_ms,
-        )
-    except KafkaError as exc:
-        raise StackError(
-            f"Kafka is not reachable at {settings.kafka_bootstrap} ({type(exc).__name__}). Start the local "
-            "broker with `lakegate stack up`, or set LAKEGATE_KAFKA_BOOTSTRAP to your cluster."
-        ) from exc
-
-
 def ready(settings: Settings) -> bool:
     admin = admin_client(settings, timeout_ms=3000)
     try:
@@ -175,25 +159,3 @@ def ready(settings: Settings) -> bool:
 
 def stop(settings: Settings) -> None:
     service(settings).stop()
-
-
-def ensure_topics(
-    settings: Settings, names: list[str], *, partitions: int | None = None, configs: dict[str, str] | None = None
-) -> list[str]:
-    """Create missing topics (with these topic ``configs``); return the names created."""
-    admin = admin_client(settings)
-    try:
-        existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        created: list[str] = []
-        for name in missing:
-            try:
-                admin.create_topics(
-                    [NewTopic(name, partitions or settings.topic_partitions, 1, topic_configs=configs or {})]
-                )
-                created.append(name)
-            except TopicAlreadyExistsError:
-                pass
-        return created
-    finally:
-        admin.close()

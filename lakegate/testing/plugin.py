@@ -15,19 +15,17 @@ Tests that need these are slow (a JVM or three): mark them ``@pytest.mark.job``.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from lakegate import jvm
+from lakegate import jvm, launcher
+from lakegate.kafka_admin import ensure_topics
 from lakegate.settings import Settings
-from lakegate.stack import kafka, local
+from lakegate.stack import local
 from lakegate.testing.ports import free_port, free_port_range
 from udfs.contract import Contracts, load_contracts
 
@@ -71,7 +69,7 @@ def lakegate_contracts(lakegate_settings: Settings) -> Contracts:
 def lakegate_stack(lakegate_settings: Settings, lakegate_contracts: Contracts) -> Iterator[Settings]:
     local.up(lakegate_settings)
     try:
-        kafka.ensure_topics(lakegate_settings, [c.topic for c in lakegate_contracts] + [lakegate_settings.dlq_topic])
+        ensure_topics(lakegate_settings, [c.topic for c in lakegate_contracts] + [lakegate_settings.dlq_topic])
         yield lakegate_settings
     finally:
         local.down(lakegate_settings)
@@ -91,16 +89,8 @@ def run_job() -> Callable[..., JobRun]:
     def run(name: str, settings: Settings, *, check: bool = True) -> JobRun:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         log = settings.log_dir / f"job-{name}.out"
-        env = settings.child_env()
         with log.open("wb") as out:
-            result = subprocess.run(
-                [sys.executable, "-m", f"jobs.{name}"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=JOB_TIMEOUT_S,
-                check=False,
-            )
+            result = launcher.run(name, settings, stdout=out, stderr=subprocess.STDOUT, timeout_s=JOB_TIMEOUT_S)
         if check and result.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
             pytest.fail(f"job {name} exited {result.returncode}; log {log} (Flink logs in {settings.log_dir}):\n{tail}")
@@ -115,15 +105,8 @@ class RunningJob:
     def __init__(self, name: str, settings: Settings) -> None:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         self.log = settings.log_dir / f"job-{name}-background.out"
-        env = settings.child_env()
         with self.log.open("ab") as out:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", f"jobs.{name}"],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self._process = launcher.start(name, settings, stdout=out, stderr=subprocess.STDOUT)
 
     @property
     def alive(self) -> bool:
@@ -131,9 +114,7 @@ class RunningJob:
 
     def stop(self) -> None:
         """SIGKILL the whole group: no clean shutdown, no final checkpoint (what a crash looks like)."""
-        if self.alive:
-            os.killpg(self._process.pid, signal.SIGKILL)
-        self._process.wait(timeout=30)
+        launcher.kill(self._process)
 
 
 @pytest.fixture

@@ -18,13 +18,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from lakegate.errors import LakegateError
 from lakegate.testing.ports import free_port
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
 
 
-class PrometheusError(RuntimeError):
-    pass
+class PrometheusError(LakegateError, RuntimeError):
+    """Prometheus is missing, did not start, or answered a query with an error. Still a RuntimeError, as the
+    test kit's users have caught it so far."""
 
 
 class Prometheus:

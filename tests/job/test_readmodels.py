@@ -21,6 +21,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from jobs.maintain import maintain
+from jobs.rebuild_model import rebuild
 from lakegate import kafka_clients, readmodels
 from lakegate.catalog import open_catalog
 from lakegate.produce import produce
@@ -200,7 +201,7 @@ def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees
 
     # A rebuild from the audit log yields the same model, key for key (then swap it in: the job is stopped).
     for model, _ in models:
-        report = readmodels.rebuild(settings, lakegate_contracts, model.name, swap_in=model is models[0][0])
+        report = rebuild(settings, lakegate_contracts, model.name, swap_in=model is models[0][0])
         assert report.diff.identical, (model.name, report.diff)
         assert report.diff.same == len(_table_state(settings, model, readmodels.key_columns(model)))
     first = models[0][0]

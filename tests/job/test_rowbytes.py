@@ -10,6 +10,8 @@ import struct
 
 import pytest
 from py4j.protocol import Py4JJavaError
+from pyflink.java_gateway import get_gateway
+from pyflink.util.java_utils import add_jars_to_context_class_loader
 
 from jobs import rowbytes
 from jobs.runtime import prepare_process
@@ -56,8 +58,6 @@ ROWS = [
 
 @pytest.fixture(scope="module")
 def decoder(lakegate_settings: Settings) -> object:
-    from pyflink.util.java_utils import add_jars_to_context_class_loader
-
     # The gateway JVM starts once per test process, with the classpath of whoever starts it first: start it
     # as the jobs do (Hadoop for the Iceberg catalog), so tests that build jobs in this process later work.
     prepare_process(lakegate_settings)
@@ -109,8 +109,6 @@ def test_malformed_rows_fail_loudly(decoder) -> None:  # type: ignore[no-untyped
 
 
 def test_the_decoder_refuses_mismatched_column_descriptions(lakegate_settings: Settings, decoder) -> None:  # type: ignore[no-untyped-def]
-    from pyflink.java_gateway import get_gateway
-
     gateway = get_gateway()
     kinds = gateway.new_array(gateway.jvm.String, 1)
     kinds[0] = "decimal"

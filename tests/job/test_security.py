@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
-from lakegate import cluster, kafka_clients, readmodels
+from lakegate import cluster, kafka_admin, kafka_clients, readmodels
 from lakegate.errors import StackError
 from lakegate.produce import produce
 from lakegate.settings import Settings
@@ -86,9 +86,9 @@ def secured(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactor
 
 def test_clients_without_credentials_are_refused(secured: Secured) -> None:
     with pytest.raises(StackError):  # no TLS, no SASL
-        kafka.admin_client(secured.plain, timeout_ms=5000).list_topics()
+        kafka_admin.admin_client(secured.plain, timeout_ms=5000).list_topics()
     with pytest.raises(StackError):  # TLS and SASL, the wrong password
-        kafka.admin_client(secured.settings.replace(kafka_sasl_password="not-the-password"), timeout_ms=5000)
+        kafka_admin.admin_client(secured.settings.replace(kafka_sasl_password="not-the-password"), timeout_ms=5000)
     anonymous = secured.settings.registry_url.replace(f"{USER}:{secured.canary}@", "")
     refused = secured.proxy.refused
     with pytest.raises(RegistryUnavailable, match="HTTP 401"):
@@ -100,7 +100,7 @@ def test_a_job_on_a_secured_stack_keeps_every_record_and_never_shows_the_secret(
     secured: Secured, lakegate_contracts: Contracts
 ) -> None:
     settings, contracts, canary = secured.settings, lakegate_contracts, secured.canary
-    kafka.ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
+    kafka_admin.ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
     produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=71)
     refused_before = secured.proxy.refused
     job = cluster.submit(settings)

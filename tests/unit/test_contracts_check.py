@@ -14,10 +14,11 @@ import pytest
 
 from lakegate.catalog import ensure_audit_table, open_catalog
 from lakegate.cli import main
-from lakegate.contracts_check import FAIL, OK, SKIP, audit_table_problems, check_contracts
+from lakegate.contracts_check import FAIL, OK, SKIP, audit_table_problems, check_contracts, run_check, run_publish
 from lakegate.settings import Settings
 from udfs.contract import Contract, load_contract
 from udfs.errors import RegistryUnavailable
+from udfs.registry import RegistryClient
 
 from .support import SCHEMAS
 
@@ -173,8 +174,6 @@ def loopback_registry() -> Iterator[tuple[str, list[str]]]:
 
 
 def test_against_a_loopback_registry(loopback_registry: tuple[str, list[str]]) -> None:
-    from udfs.registry import RegistryClient
-
     url, paths = loopback_registry
     report = check_contracts(SCHEMAS, registry=RegistryClient(url, retries=0))
     assert report.ok, report.render()
@@ -271,8 +270,6 @@ def test_cli_check_offline_exit_codes(
 def test_publish_checks_then_registers_every_version(
     tmp_path: Path, loopback_registry: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from lakegate.contracts_check import run_publish
-
     url, paths = loopback_registry
     settings = Settings.load(env={}, home=tmp_path / "home", registry_url=url, schemas_dir=SCHEMAS)
     assert run_publish(settings) == 0
@@ -291,16 +288,12 @@ def test_publish_checks_then_registers_every_version(
 
 
 def test_publish_refuses_without_a_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lakegate.contracts_check import run_publish
-
     settings = Settings.load(env={}, home=tmp_path / "home", registry_url="http://127.0.0.1:9/x", schemas_dir=SCHEMAS)
     assert run_publish(settings) == 1
     assert "the registry is not reachable" in capsys.readouterr().out
 
 
 def test_the_online_check_fails_when_the_registry_cannot_be_asked(tmp_path: Path) -> None:
-    from lakegate.contracts_check import run_check
-
     settings = Settings.load(
         env={}, home=tmp_path / "home", schemas_dir=SCHEMAS, registry_url="http://127.0.0.1:1/apis/ccompat/v7"
     )  # nothing listens on port 1

@@ -11,9 +11,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import pyflink.java_gateway
 import pytest
 import yaml
 
+from jobs import runtime as jobs_runtime
+from jobs.runtime import REPORTER_INCLUDES
 from lakegate.errors import SettingsError
 from lakegate.settings import ENV_PREFIX, Settings
 
@@ -393,17 +396,13 @@ class RecordingConfiguration:
 
 
 def runtime_configuration(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> dict[str, str]:
-    import pyflink.java_gateway
-
-    from jobs import runtime
-
     def no_jvm(*_: object, **__: object) -> None:
         raise AssertionError("this test would start a JVM")
 
     monkeypatch.setattr(pyflink.java_gateway, "launch_gateway", no_jvm)
-    monkeypatch.setattr(runtime, "Configuration", RecordingConfiguration)
-    monkeypatch.setattr(runtime.jvm, "pipeline_jars", lambda _settings: [])
-    conf = runtime.flink_configuration(settings)
+    monkeypatch.setattr(jobs_runtime, "Configuration", RecordingConfiguration)
+    monkeypatch.setattr(jobs_runtime.jvm, "pipeline_jars", lambda _settings: [])
+    conf = jobs_runtime.flink_configuration(settings)
     assert isinstance(conf, RecordingConfiguration)
     return conf.values
 
@@ -587,8 +586,6 @@ def test_no_argument_carries_settings_or_secrets() -> None:
 
 # ---- agreement with jobs/runtime.py and the settings ---------------------------------------------------------
 def test_the_flink_configuration_agrees_with_what_jobs_runtime_sets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from jobs.runtime import REPORTER_INCLUDES
-
     conf = flink_conf()
     settings = Settings.load(env=pod_environment())
     runtime = runtime_configuration(monkeypatch, settings)

@@ -6,11 +6,16 @@ from __future__ import annotations
 import pickle
 from pathlib import Path
 
+import cloudpickle  # what PyFlink serialises Python functions with
 import pytest
 
+from jobs.ingest import RouteFunction
+from jobs.readmodels import ReadModelFunction
+from jobs.replay import ReplayFunction
 from lakegate import kafka_clients
-from lakegate.errors import SettingsError
+from lakegate.errors import SettingsError, StackError
 from lakegate.settings import Settings
+from lakegate.stack.kafka import _server_properties
 
 CANARY = "canary-kafka-password-0123"
 
@@ -139,12 +144,6 @@ def test_workers_take_the_secrets_back_from_their_own_environment(ca: Path, monk
 
 
 def test_the_job_functions_as_pickled_into_the_job_graph_carry_no_secret(ca: Path) -> None:
-    import cloudpickle  # what PyFlink serialises Python functions with
-
-    from jobs.ingest import RouteFunction
-    from jobs.readmodels import ReadModelFunction
-    from jobs.replay import ReplayFunction
-
     settings = _sasl_ssl(
         ca, LAKEGATE_REGISTRY_URL=f"https://svc:{CANARY}@registry.example/api", LAKEGATE_PII_SALT=CANARY
     )
@@ -154,9 +153,6 @@ def test_the_job_functions_as_pickled_into_the_job_graph_carry_no_secret(ca: Pat
 
 
 def test_a_local_broker_mirrors_the_client_security(ca: Path, tmp_path: Path) -> None:
-    from lakegate.errors import StackError
-    from lakegate.stack.kafka import _server_properties
-
     props = _server_properties(_sasl_ssl(ca), tmp_path, tmp_path / "keystore.pem")
     assert "listener.security.protocol.map=CLIENTS:SASL_SSL,CONTROLLER:PLAINTEXT" in props
     assert f'user_svc="{CANARY}"' in props and f"ssl.keystore.location={tmp_path / 'keystore.pem'}" in props

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from dataclasses import replace
 
 import pytest
 
@@ -36,8 +37,6 @@ def test_hash_is_deterministic_per_salt_and_differs_across_salts(contracts: Cont
 
 
 def test_nulls_empty_strings_drop_and_bytes(contracts: Contracts) -> None:
-    from dataclasses import replace
-
     users = replace(contracts.by_name("users"), pii={"email": "drop", "display_name": "mask", "locale": "hash"})
     treated = treat(users, user_event(display_name="", locale=None), SALT)
     assert "email" not in treated

@@ -7,6 +7,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import fastavro
+
 from lakegate.produce import DEFAULT_BAD_KINDS, DUPLICATE, VALID, RecordMaker, incompatible_variant
 from udfs.contract import load_contracts
 from udfs.registry import InMemorySchemas
@@ -18,8 +20,6 @@ SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 def _maker(
     bad_fraction: float, *, all_versions: bool = False, duplicate_fraction: float = 0.0
 ) -> tuple[RecordMaker, Router]:
-    import fastavro
-
     contracts = load_contracts(SCHEMAS)
     schemas = InMemorySchemas()
     ids = {c.name: [schemas.add(t) for t in c.schema_texts] for c in contracts}

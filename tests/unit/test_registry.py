@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from udfs import registry as registry_module
 from udfs.errors import BadRecord, RegistryRejected, RegistryUnavailable
 from udfs.reasons import Reason
 from udfs.registry import NOT_FOUND_TTL_S, InMemorySchemas, RegistryClient
@@ -249,14 +250,12 @@ def test_the_not_found_cache_stays_bounded(registry: Registry) -> None:
     now = [0.0]
     registry.answers = {f"/schemas/ids/{i}": [(404, {"error_code": 40403, "message": "no"})] for i in range(3)}
     c, _ = client(registry, clock=lambda: now[0])
-    from udfs import registry as module
-
-    limit = module._MAX_MISSING
-    module._MAX_MISSING = 2
+    limit = registry_module._MAX_MISSING
+    registry_module._MAX_MISSING = 2
     try:
         for i in range(3):
             with pytest.raises(BadRecord):
                 c.writer_schema(i)
         assert len(c._missing_until) <= 2
     finally:
-        module._MAX_MISSING = limit
+        registry_module._MAX_MISSING = limit

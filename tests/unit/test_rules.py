@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 
+from lakegate.events import EventFactory
+from udfs.columns import Column, ColumnKind
 from udfs.contract import DEFAULT_MAX_EVENT_TIME_SKEW_MS, Contract, Contracts, load_contract
 from udfs.errors import ContractError
 from udfs.reasons import Reason
 from udfs.registry import InMemorySchemas
 from udfs.router import Quarantined, RawRecord, Router, Valid, quarantine_headers
-from udfs.rules import compile_rules, first_violation
+from udfs.rules import compile_rules, first_violation, parse_rules
 from udfs.wire import frame
 
 from .support import SCHEMAS, avro_body, ticket_event
@@ -98,9 +101,6 @@ def test_first_failing_rule_in_contract_order_is_reported_with_its_custom_name(t
 
 def test_nan_fails_a_range_and_bytes_length_counts_bytes(tmp_path: Path) -> None:
     contract = load_contract(tickets_with(tmp_path, ""))
-    from udfs.columns import Column, ColumnKind
-    from udfs.rules import parse_rules
-
     columns = [Column("x", ColumnKind.double, False), Column("b", ColumnKind.bytes, True)]
     rules = parse_rules([{"field": "x", "min": 0}, {"field": "b", "max_length": 2}], contract.directory, columns, {})
     checks = compile_rules(rules)
@@ -111,10 +111,6 @@ def test_nan_fails_a_range_and_bytes_length_counts_bytes(tmp_path: Path) -> None
 
 
 def test_real_contracts_accept_what_the_generator_makes(contracts: Contracts) -> None:
-    import random
-
-    from lakegate.events import EventFactory
-
     for contract in contracts:
         checks = compile_rules(contract.rules)
         assert checks, f"{contract.name} should declare rules"

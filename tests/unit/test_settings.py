@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lakegate.errors import SettingsError
-from lakegate.settings import Settings
+from lakegate.settings import LOCAL_PII_SALT, Settings
 
 
 def test_defaults_point_at_the_local_stack() -> None:
@@ -92,9 +92,6 @@ def test_replace_validates() -> None:
 
 
 def test_the_local_pii_salt_is_refused_when_kafka_is_not_on_loopback() -> None:
-    from lakegate.errors import SettingsError
-    from lakegate.settings import LOCAL_PII_SALT
-
     assert Settings.load(env={}).pii_salt == LOCAL_PII_SALT  # fine for the local stack
     with pytest.raises(SettingsError, match="LAKEGATE_PII_SALT"):
         Settings.load(env={"LAKEGATE_KAFKA_BOOTSTRAP": "kafka.prod:9092"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sysconfig
 from pathlib import Path
 
+import udfs
 from jobs import runtime
 from lakegate.settings import Settings
 
@@ -35,6 +36,4 @@ def test_workers_read_the_shipped_contracts_only_when_code_is_shipped(tmp_path: 
     local = Settings.load(env={}, home=tmp_path)
     assert runtime.worker_schemas_dir(local) == local.schemas_dir
     shipped = local.replace(execution_target="remote", ship_python_code=True)
-    import udfs
-
     assert runtime.worker_schemas_dir(shipped) == Path(udfs.__file__).resolve().parents[1] / "schemas"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -74,7 +75,5 @@ def test_render_without_a_job_still_shows_the_lake() -> None:
 
 
 def test_docs_metrics_md_is_the_rendered_catalogue() -> None:
-    from pathlib import Path
-
     docs = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
     assert docs.read_text() == catalogue.render_markdown(), "run: lakegate metrics catalogue > docs/metrics.md"

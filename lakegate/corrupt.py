@@ -1,0 +1,203 @@
+"""Make bad records on purpose, each classified by the Router as exactly one :class:`Reason`.
+
+Used by the event generator (lakegate/produce.py) and, as ``lakegate.testing.corrupt``, by the tests.
+Pure and deterministic given ``rng``.
+
+Which kinds need what:
+
+* value only: ``bad_magic_byte``, ``frame_too_short``, ``truncated_body``, ``trailing_bytes``,
+  ``unknown_schema_id`` (pass an id the registry does not have).
+* value + ``contract`` (its reader schema must be the schema ``good_value`` was written with, unless
+  ``writer_schema`` is given): ``bogus_length``, ``invalid_utf8``, ``schema_mismatch``, ``missing_event_id``,
+  ``oversized`` (uses ``contract.max_record_bytes``), ``rule_violation`` (breaks one of the contract's
+  ``[[rules]]`` that a value can break, chosen by ``rng``; not on the key, event id or event time fields) and
+  ``event_time_skew`` (moves the event time to the year 2100).
+* key side (:func:`corrupt_key`): ``missing_key``, ``wrong_key``.
+* not producible by changing the value: ``no_contract`` (send to a topic without a contract),
+  ``incompatible_schema`` (needs an incompatible writer schema in the registry), ``missing_event_time``
+  (contract loading requires a non-null event-time field, so it cannot happen with a valid contract) and
+  ``duplicate_event_id`` (needs a second record with the same event id).
+"""
+
+from __future__ import annotations
+
+import io
+import random
+from typing import Any
+
+import fastavro
+
+from udfs.contract import Contract
+from udfs.decode import Span, value_spans
+from udfs.reasons import Reason
+from udfs.rules import Rule
+from udfs.wire import HEADER_SIZE, MAGIC_BYTE, frame, parse_frame
+
+VALUE_ONLY_KINDS = frozenset(
+    {
+        Reason.bad_magic_byte,
+        Reason.frame_too_short,
+        Reason.truncated_body,
+        Reason.trailing_bytes,
+        Reason.unknown_schema_id,
+    }
+)
+CONTRACT_KINDS = frozenset(
+    {
+        Reason.bogus_length,
+        Reason.invalid_utf8,
+        Reason.schema_mismatch,
+        Reason.missing_event_id,
+        Reason.oversized,
+        Reason.rule_violation,
+        Reason.event_time_skew,
+    }
+)
+YEAR_2100_MS = 4_102_444_800_000
+VALUE_KINDS = VALUE_ONLY_KINDS | CONTRACT_KINDS
+KEY_KINDS = frozenset({Reason.missing_key, Reason.wrong_key})
+
+
+def zigzag_varint(n: int) -> bytes:
+    """Avro's zigzag varint encoding of a long."""
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z > 0x7F:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
+    kind: Reason,
+    good_value: bytes,
+    *,
+    rng: random.Random,
+    unknown_schema_id: int = 2**31 - 1,
+    contract: Contract | None = None,
+    writer_schema: object | None = None,
+) -> bytes:
+    """Return ``good_value`` (a wire-format record) damaged so that the Router reports ``kind``."""
+    if kind not in VALUE_KINDS:
+        raise ValueError(f"{kind} is not producible from the value; see the module docstring")
+    good = parse_frame(good_value)
+    body = good.body
+    if kind is Reason.bad_magic_byte:
+        return bytes((rng.choice([b for b in range(256) if b != MAGIC_BYTE]),)) + good_value[1:]
+    if kind is Reason.frame_too_short:
+        return good_value[: rng.randrange(HEADER_SIZE)]
+    if kind is Reason.unknown_schema_id:
+        return frame(unknown_schema_id, body)
+    if kind is Reason.trailing_bytes:
+        return good_value + rng.randbytes(rng.randint(1, 8))
+    if kind is Reason.truncated_body:
+        if not body:
+            raise ValueError("cannot truncate an empty body")
+        return good_value[: HEADER_SIZE + rng.randrange(len(body))]
+    if contract is None:
+        raise ValueError(f"{kind} needs the contract")
+    if kind is Reason.oversized:
+        return good_value + bytes(max(0, contract.max_record_bytes + 1 - len(good_value)) + rng.randint(0, 16))
+    schema = contract.reader_schema if writer_schema is None else writer_schema
+    if kind in (Reason.rule_violation, Reason.event_time_skew):
+        return frame(good.schema_id, _rewrite(kind, body, schema, contract, rng))
+    spans = value_spans(body, schema)
+    if kind is Reason.bogus_length:
+        span = _first(spans, ("string", "bytes"), kind)
+        huge = rng.choice([2**62, 2**40 + rng.randrange(2**20), -rng.randint(1, 2**30)])
+        return frame(good.schema_id, body[: span.start] + zigzag_varint(huge) + body[span.data_start :])
+    if kind is Reason.invalid_utf8:
+        text = next((s for s in spans if s.kind == "string" and s.end > s.data_start), None)
+        if text is None:
+            raise ValueError("invalid_utf8 needs a non-empty string field")
+        size = text.end - text.data_start
+        bad = bytes((0xFF, 0xFE) * size)[:size]
+        return frame(good.schema_id, body[: text.data_start] + bad + body[text.end :])
+    if kind is Reason.schema_mismatch:
+        span = _first(spans, ("enum", "union"), kind)
+        index = rng.randint(2**20, 2**31 - 1)
+        return frame(good.schema_id, body[: span.start] + zigzag_varint(index) + body[span.data_start :])
+    # missing_event_id: replace the event id string by the empty string
+    event_id = next((s for s in spans if s.path == contract.event_id_field and s.kind == "string"), None)
+    if event_id is None:
+        raise ValueError(f"event id field {contract.event_id_field!r} is not a string in the body")
+    return frame(good.schema_id, body[: event_id.start] + zigzag_varint(0) + body[event_id.end :])
+
+
+def _rewrite(kind: Reason, body: bytes, schema: Any, contract: Contract, rng: random.Random) -> bytes:
+    """Decode, change one field so that the record breaks a rule or the skew limit, encode again."""
+    record: Any = fastavro.schemaless_reader(io.BytesIO(body), schema, None)
+    if kind is Reason.event_time_skew:
+        record[contract.event_time_field] = YEAR_2100_MS + rng.randrange(86_400_000)
+    else:
+        protected = {contract.key_field, contract.event_id_field, contract.event_time_field}
+        options = [
+            (rule.field, v)
+            for rule in contract.rules
+            if rule.field not in protected
+            for v in [_breaking_value(rule, schema)]
+            if v is not _NONE
+        ]
+        if not options:
+            raise ValueError(f"rule_violation needs a rule in {contract.name} that a value can break")
+        field, value = rng.choice(options)
+        record[field] = value
+    out = io.BytesIO()
+    fastavro.schemaless_writer(out, schema, record)
+    return out.getvalue()
+
+
+_NONE = object()
+_PATTERN_MISSES = ("", " ", "\x00", "~~~", "A" * 300, "0")
+
+
+def _breaking_value(rule: Rule, schema: Any) -> object:  # noqa: PLR0911 - one branch per check
+    """A value of the field's type that fails ``rule``, or ``_NONE`` when there is none to make."""
+    avro = next((f["type"] for f in schema["fields"] if f["name"] == rule.field), _NONE)
+    if avro is _NONE:  # the writer's version lacks the field (added later): no value of it to break
+        return _NONE
+    nullable = isinstance(avro, list) and "null" in avro
+    base = next((t for t in avro if t != "null"), None) if isinstance(avro, list) else avro
+    is_bytes = base == "bytes" or (isinstance(base, dict) and base.get("type") == "bytes")
+    if rule.check == "not_null":
+        return None if nullable else _NONE
+    if rule.check == "not_blank":
+        return "   "
+    if rule.check in ("min", "max", "range"):
+        if rule.maximum is not None:
+            return type(rule.maximum)(rule.maximum + 1)
+        assert rule.minimum is not None
+        return type(rule.minimum)(rule.minimum - 1)
+    if rule.check in ("max_length", "length", "min_length"):
+        if rule.max_length is not None:
+            return b"x" * (rule.max_length + 1) if is_bytes else "x" * (rule.max_length + 1)
+        return b"" if is_bytes else "" if rule.min_length else _NONE
+    if rule.check == "pattern":
+        assert rule.pattern is not None
+        return next((c for c in _PATTERN_MISSES if not rule.pattern.fullmatch(c)), _NONE)
+    symbols = base.get("symbols", ()) if isinstance(base, dict) else ()
+    if symbols:  # allowed on an enum field
+        return next((s for s in symbols if s not in rule.allowed), _NONE)
+    sample = next(iter(rule.allowed))
+    if isinstance(sample, bool):
+        return _NONE if len(rule.allowed) == 2 else not sample
+    if isinstance(sample, int):
+        return max(v for v in rule.allowed if isinstance(v, int)) + 1
+    return "\x00not-allowed"
+
+
+def corrupt_key(kind: Reason, good_key: bytes) -> bytes | None:
+    """Damage a Kafka key: ``missing_key`` gives None, ``wrong_key`` a different non-empty key."""
+    if kind is Reason.missing_key:
+        return None
+    if kind is Reason.wrong_key:
+        return b"wrong-" + good_key
+    raise ValueError(f"{kind} is not a key-side corruption")
+
+
+def _first(spans: list[Span], kinds: tuple[str, ...], reason: Reason) -> Span:
+    for span in spans:
+        if span.kind in kinds:
+            return span
+    raise ValueError(f"{reason} needs a field of kind {' or '.join(kinds)} in the schema")
