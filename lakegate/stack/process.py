@@ -20,6 +20,10 @@ from lakegate.logs import kv
 
 log = logging.getLogger(__name__)
 
+# The services this process started, by pid: their handles live as long as the services (which outlive the
+# calls that start them), and stopping one reaps it through its handle.
+_started: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Service:
@@ -76,6 +80,7 @@ class Service:
                 cwd=cwd,
                 start_new_session=True,
             )
+        _started[process.pid] = process
         self.pid_file.write_text(f"{process.pid}\n")
         log.info(f"starting {self.name}", extra=kv(pid=process.pid, log=self.log_file))
         if not _wait(ready, timeout_s, lambda: process.poll() is None):
@@ -86,6 +91,7 @@ class Service:
         log.info(f"{self.name} ready", extra=kv(seconds=round(time.monotonic() - started, 1)))
 
     def stop(self, timeout_s: float = 20.0) -> None:
+        _reap_ended()
         pid = self.pid()
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
@@ -101,6 +107,7 @@ class Service:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
             _reap(pid)
+        _reap(pid, wait_s=5.0)  # its /proc entry may outlive it as a zombie until reaped
         self.pid_file.unlink(missing_ok=True)
         log.info(f"{self.name} stopped", extra=kv(pid=pid))
 
@@ -111,9 +118,23 @@ class Service:
             return "(no log)"
 
 
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
-        os.waitpid(pid, os.WNOHANG)
+def _reap(pid: int, wait_s: float = 0.0) -> None:
+    """Collect the exit status of ``pid`` if it has ended (waiting up to ``wait_s``), so it leaves no zombie."""
+    process = _started.get(pid)
+    if process is None:
+        with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
+            os.waitpid(pid, os.WNOHANG)
+        return
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=wait_s)
+        del _started[pid]
+
+
+def _reap_ended() -> None:
+    """Forget the handles of services that ended on their own."""
+    for pid, process in list(_started.items()):
+        if process.poll() is not None:
+            del _started[pid]
 
 
 def _wait(ready: Callable[[], bool], timeout_s: float, alive: Callable[[], bool]) -> bool:

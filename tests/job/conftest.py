@@ -1,0 +1,53 @@
+"""Fixtures for job tests that call lakegate's Java classes directly, in PyFlink's gateway JVM (no job)."""
+
+from __future__ import annotations
+
+import atexit
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pyflink.java_gateway
+import pytest
+from pyflink.java_gateway import get_gateway
+from pyflink.util.java_utils import add_jars_to_context_class_loader
+
+from jobs.runtime import prepare_process
+from lakegate import jvm
+from lakegate.settings import Settings
+
+# The gateway JVM that PyFlink starts in this process, kept referenced: PyFlink drops its Popen while the
+# JVM runs, which Python reports as a ResourceWarning (an error under this project's warning filters).
+_gateway_processes: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(scope="session")
+def jvm_gateway(lakegate_settings: Settings) -> Iterator[Any]:
+    """PyFlink's gateway, started as the jobs start it (Hadoop and SQLite on the system classpath), with
+    lakegate's compiled Java classes loaded."""
+    launch = pyflink.java_gateway.launch_gateway_server_process
+
+    def launch_and_keep(env: Any, args: Any) -> subprocess.Popen[bytes]:
+        process = launch(env, args)
+        _gateway_processes.append(process)
+        return process
+
+    pyflink.java_gateway.launch_gateway_server_process = launch_and_keep  # type: ignore[assignment]
+    atexit.register(_stop_gateways)
+    try:
+        prepare_process(lakegate_settings)
+        gateway = get_gateway()
+        add_jars_to_context_class_loader([jvm.runtime_jar(lakegate_settings).as_uri()])
+        yield gateway
+    finally:
+        pyflink.java_gateway.launch_gateway_server_process = launch
+
+
+def _stop_gateways() -> None:
+    """At exit, after PyFlink's own exit handlers (registered later, run earlier): end the gateway JVM."""
+    for process in _gateway_processes:
+        process.kill()
+        process.wait(timeout=30)
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
