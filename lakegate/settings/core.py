@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 ENV_PREFIX = "LAKEGATE_"
 SETTINGS_FILE_ENV = "LAKEGATE_SETTINGS_FILE"
-_REPO_ROOT = Path(__file__).resolve().parents[1]
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 _MODES = ("process", "thread")
 _START_FROM = ("lake", "group-offsets", "earliest")
 # The PII salt for the local stack only; validation refuses it when Kafka is not on loopback.
