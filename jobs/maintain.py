@@ -64,7 +64,7 @@ def _java_catalog(settings: Settings) -> Any:
         if key not in ("type", "catalog-impl"):
             properties.put(key, value)
     return jvm.org.apache.iceberg.CatalogUtil.loadCatalog(
-        options["catalog-impl"], settings.catalog_name, properties, jvm.org.apache.hadoop.conf.Configuration()
+        options["catalog-impl"], settings.catalog.name, properties, jvm.org.apache.hadoop.conf.Configuration()
     )
 
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure()
     try:
         settings = Settings.load()
-        names = table_names(settings, load_contracts(settings.schemas_dir), args.models)
+        names = table_names(settings, load_contracts(settings.paths.schemas_dir), args.models)
         while True:
             for m in maintain(
                 settings,

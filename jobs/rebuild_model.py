@@ -37,7 +37,7 @@ def build(
     table = t_env.from_data_stream(stream, flink_types.stream_schema(columns))
     name = readmodels.table_name(settings, model, shadow=True)
     statements = t_env.create_statement_set()
-    statements.add_insert(f"{settings.catalog_name}.{name}", table.select(*flink_types.sink_projection(columns)))
+    statements.add_insert(f"{settings.catalog.name}.{name}", table.select(*flink_types.sink_projection(columns)))
     statements.attach_as_datastream()
     return t_env
 
@@ -47,7 +47,7 @@ def run(settings: Settings, model: ReadModel, contract: Contract, changes: list[
     env = stream_environment(settings)
     env.set_runtime_mode(RuntimeExecutionMode.BATCH)
     build(env, settings, model, contract, changes)
-    env.execute(f"{settings.job_name}-rebuild-{model.name}")
+    env.execute(f"{settings.job.name}-rebuild-{model.name}")
 
 
 def main(argv: list[str] | None = None) -> int:

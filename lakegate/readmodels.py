@@ -75,11 +75,11 @@ def find(contracts: Contracts, name: str) -> tuple[ReadModel, Contract]:
 
 
 def table_name(settings: Settings, model: ReadModel, *, shadow: bool = False) -> str:
-    return f"{settings.readmodel_namespace}.{model.name}{SHADOW_SUFFIX if shadow else ''}"
+    return f"{settings.readmodels.namespace}.{model.name}{SHADOW_SUFFIX if shadow else ''}"
 
 
 def changelog_topic(settings: Settings, model: ReadModel) -> str:
-    return f"{settings.changelog_topic_prefix}{model.name}"
+    return f"{settings.readmodels.changelog_topic_prefix}{model.name}"
 
 
 def key_columns(model: ReadModel) -> list[str]:
@@ -92,7 +92,7 @@ def ensure_table(
     catalog: SqlCatalog, settings: Settings, model: ReadModel, contract: Contract, *, shadow: bool = False
 ) -> Table:
     """Create the model's table if missing; a table whose columns differ is an error (rebuild it)."""
-    ensure_namespace(catalog, settings.readmodel_namespace)
+    ensure_namespace(catalog, settings.readmodels.namespace)
     name = table_name(settings, model, shadow=shadow)
     columns = model_columns(model, contract)
     try:
@@ -298,7 +298,7 @@ def rebuild(settings: Settings, contracts: Contracts, name: str, *, swap_in: boo
 
     model, contract = find(contracts, name)
     records = audit_records(settings, contract)
-    changes = replay_changes(model, contract, records, settings.pii_salt.encode())
+    changes = replay_changes(model, contract, records, settings.job.pii_salt.reveal().encode())
     catalog = open_catalog(settings)
     shadow = table_name(settings, model, shadow=True)
     with contextlib.suppress(NoSuchTableError):
@@ -311,10 +311,10 @@ def rebuild(settings: Settings, contracts: Contracts, name: str, *, swap_in: boo
     report = diff(live_rows, current(read_log(settings, model, shadow=True), model), model)
     swapped = None
     if swap_in:
-        located = find_job(flink_rest_urls(settings), settings.job_name)
+        located = find_job(flink_rest_urls(settings), settings.job.name)
         if located is not None and located[1].get("state") == "RUNNING":
             raise ReadModelError(
-                f"job {settings.job_name} is running: stop it before swapping {name}, then "
+                f"job {settings.job.name} is running: stop it before swapping {name}, then "
                 "start it again (it resumes from the lake)"
             )
         swapped = swap(settings, model)

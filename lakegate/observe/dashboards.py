@@ -753,7 +753,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.load()
-        contracts = load_contracts(args.schemas or settings.schemas_dir)
+        contracts = load_contracts(args.schemas or settings.paths.schemas_dir)
         paths = write(args.out, contracts, settings)
     except (LakegateError, ContractError) as exc:
         print(f"dashboards: error: {exc}", file=sys.stderr)

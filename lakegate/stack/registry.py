@@ -19,18 +19,18 @@ from lakegate.stack.process import Service
 
 
 def service(settings: Settings) -> Service:
-    return Service("registry", settings.home / "run")
+    return Service("registry", settings.paths.home / "run")
 
 
 def start(settings: Settings) -> None:
     java = jvm.java_executable(settings)
     runner = jvm.registry_runner(settings)
-    url = urllib.parse.urlsplit(settings.registry_url)
-    data = settings.home / "registry"
+    url = urllib.parse.urlsplit(settings.registry.url.reveal())
+    data = settings.paths.home / "registry"
     data.mkdir(parents=True, exist_ok=True)
     command = [
         java,
-        f"-Xmx{settings.registry_heap_mb}m",
+        f"-Xmx{settings.registry.heap_mb}m",
         "-XX:+UseSerialGC",
         "-Dquarkus.http.host=127.0.0.1",
         f"-Dquarkus.http.port={url.port or 80}",
@@ -47,7 +47,7 @@ def start(settings: Settings) -> None:
 
 
 def ready(settings: Settings) -> bool:
-    with urllib.request.urlopen(settings.registry_url.rstrip("/") + "/subjects", timeout=3) as response:  # noqa: S310
+    with urllib.request.urlopen(settings.registry.url.reveal().rstrip("/") + "/subjects", timeout=3) as response:  # noqa: S310
         return response.status == 200 and isinstance(json.loads(response.read()), list)
 
 

@@ -544,7 +544,7 @@ def test_every_environment_variable_is_a_lakegate_setting() -> None:
             assert source["configMapRef"]["name"] == load(CONFIGMAP)["metadata"]["name"]
     # The pods' whole environment is valid settings (with real secrets in place of the placeholders).
     settings = Settings.load(env=pod_environment())
-    assert settings.execution_target == "local" and not settings.drain and not settings.restore_from
+    assert settings.cluster.execution_target == "local" and not settings.job.drain and not settings.cluster.restore_from
 
 
 def test_secrets_come_from_the_secret_and_never_as_plain_values() -> None:
@@ -602,7 +602,7 @@ def test_the_flink_configuration_agrees_with_what_jobs_runtime_sets(monkeypatch:
         else:
             assert conf[key] == runtime[key], f"{key}: manifest {conf[key]!r}, jobs/runtime.py {runtime[key]!r}"
     assert runtime["parallelism.default"] == str(spec()["job"]["parallelism"])
-    assert runtime["pipeline.name"] == settings.job_name
+    assert runtime["pipeline.name"] == settings.job.name
 
 
 def test_checkpoints_savepoints_and_ha_live_on_the_mounted_volume() -> None:

@@ -12,11 +12,11 @@ from lakegate.settings import Settings
 
 def test_defaults_point_at_the_local_stack() -> None:
     s = Settings.load(env={})
-    assert s.kafka_bootstrap == "127.0.0.1:19092"
-    assert s.kafka_port == 19092
-    assert s.registry_port == 18081
-    assert s.catalog_db_path == s.home / "catalog.db"
-    assert s.jvm_dir == s.home / "jvm"
+    assert s.kafka.bootstrap == "127.0.0.1:19092"
+    assert s.kafka.port == 19092
+    assert s.registry.port == 18081
+    assert s.paths.catalog_db_path == s.paths.home / "catalog.db"
+    assert s.paths.jvm_dir == s.paths.home / "jvm"
 
 
 def test_layers_file_then_environment_then_overrides(tmp_path: Path) -> None:
@@ -24,10 +24,10 @@ def test_layers_file_then_environment_then_overrides(tmp_path: Path) -> None:
     file.write_text('job_name = "from-file"\nparallelism = 2\ndlq_topic = "dlq.file"\n')
     env = {"LAKEGATE_SETTINGS_FILE": str(file), "LAKEGATE_PARALLELISM": "3", "LAKEGATE_DRAIN": "yes"}
     s = Settings.load(env=env, dlq_topic="dlq.override")
-    assert s.job_name == "from-file"
-    assert s.parallelism == 3
-    assert s.drain is True
-    assert s.dlq_topic == "dlq.override"
+    assert s.job.name == "from-file"
+    assert s.job.parallelism == 3
+    assert s.job.drain is True
+    assert s.kafka.dlq_topic == "dlq.override"
 
 
 def test_unknown_environment_variable_is_rejected_with_the_known_names() -> None:
@@ -86,7 +86,7 @@ def test_to_env_round_trips() -> None:
 
 def test_replace_validates() -> None:
     s = Settings.load(env={})
-    assert s.replace(parallelism=2).parallelism == 2
+    assert s.replace(parallelism=2).job.parallelism == 2
     with pytest.raises(SettingsError):
         s.replace(parallelism=0)
 
@@ -95,15 +95,15 @@ def test_the_local_pii_salt_is_refused_when_kafka_is_not_on_loopback() -> None:
     from lakegate.errors import SettingsError
     from lakegate.settings import LOCAL_PII_SALT
 
-    assert Settings.load(env={}).pii_salt == LOCAL_PII_SALT  # fine for the local stack
+    assert Settings.load(env={}).job.pii_salt.reveal() == LOCAL_PII_SALT  # fine for the local stack
     with pytest.raises(SettingsError, match="LAKEGATE_PII_SALT"):
         Settings.load(env={"LAKEGATE_KAFKA_BOOTSTRAP": "kafka.prod:9092"})
     real = Settings.load(env={"LAKEGATE_KAFKA_BOOTSTRAP": "kafka.prod:9092", "LAKEGATE_PII_SALT": "x" * 32})
-    assert real.pii_salt == "x" * 32
+    assert real.job.pii_salt.reveal() == "x" * 32
 
 
 def test_the_pii_salt_is_masked_and_left_out_of_what_flink_functions_carry() -> None:
     settings = Settings.load(env={"LAKEGATE_PII_SALT": "canary-" + "s" * 20})
     assert settings.masked()["pii_salt"] == "***" and "canary" not in repr(settings)
-    assert settings.without_secrets().pii_salt == ""
+    assert settings.without_secrets().job.pii_salt.reveal() == ""
     assert b"canary" not in __import__("pickle").dumps(settings.without_secrets())
