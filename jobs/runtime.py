@@ -135,7 +135,7 @@ def _python_path() -> list[str]:
 
 def prepare_process(settings: Settings) -> None:
     os.environ["HADOOP_CLASSPATH"] = jvm.system_classpath(settings)
-    if settings.kafka.sasl_password.reveal():
+    if settings.kafka.sasl_password:
         # Kafka's Java clients read it from their JVM's environment (lakegate/kafka_clients.py); the JVM
         # copies this process's environment when it starts, so a password from the settings file goes here.
         os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka.sasl_password.reveal()

@@ -10,7 +10,6 @@ refer to them).
 from __future__ import annotations
 
 import json
-import urllib.parse
 import urllib.request
 
 from lakegate import jvm
@@ -25,7 +24,6 @@ def service(settings: Settings) -> Service:
 def start(settings: Settings) -> None:
     java = jvm.java_executable(settings)
     runner = jvm.registry_runner(settings)
-    url = urllib.parse.urlsplit(settings.registry.url.reveal())
     data = settings.paths.home / "registry"
     data.mkdir(parents=True, exist_ok=True)
     command = [
@@ -33,7 +31,7 @@ def start(settings: Settings) -> None:
         f"-Xmx{settings.registry.heap_mb}m",
         "-XX:+UseSerialGC",
         "-Dquarkus.http.host=127.0.0.1",
-        f"-Dquarkus.http.port={url.port or 80}",
+        f"-Dquarkus.http.port={settings.registry.port}",
         "-Dquarkus.log.level=WARN",
         "-Dquarkus.banner.enabled=false",
         # No telemetry, no outbound calls: this machine may have no network.

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.metadata
 import re
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 import yaml
 
 from lakegate.errors import SettingsError
-from lakegate.settings import ENV_PREFIX, Settings
+from lakegate.settings import ENV_PREFIX, Secret, Settings
 
 from .support import REPO
 
@@ -341,7 +340,7 @@ def env_entries() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def known_env_names() -> set[str]:
-    return {ENV_PREFIX + f.name.upper() for f in fields(Settings)}
+    return {ENV_PREFIX + key.upper() for key in Settings.flat_keys()}
 
 
 def masked_env_names() -> set[str]:
@@ -349,8 +348,8 @@ def masked_env_names() -> set[str]:
     probe = Settings.load(
         env={}, registry_url="https://user:password@registry.example.com/x", pii_salt="a-probe-salt-of-16-bytes"
     )
-    shown = probe.masked()
-    return {ENV_PREFIX + f.name.upper() for f in fields(Settings) if shown[f.name] != str(getattr(probe, f.name))}
+    plain = {key: str(value.reveal() if isinstance(value, Secret) else value) for key, value in probe.flat().items()}
+    return {ENV_PREFIX + key.upper() for key, shown in probe.masked().items() if shown != plain[key]}
 
 
 def secret_looking(name: str) -> bool:
