@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lakegate", description="Kafka → contracts → Iceberg, on Flink.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="fetch the pinned JVM artifacts (no-op when up to date)")
-    sub.add_parser("settings", help="print the effective settings (secrets masked)")
+    sub.add_parser("settings", help="print the effective settings by section (secrets masked)")
     stack = sub.add_parser("stack", help="the local Kafka broker and schema registry")
     stack.add_argument("action", choices=["up", "down", "status"])
     contracts = sub.add_parser("contracts", help="contracts in schemas/")
@@ -242,7 +242,7 @@ def _metrics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(settings.masked(), indent=2))
+    print(json.dumps(settings.masked_sections(), indent=2))
     return 0
 
 

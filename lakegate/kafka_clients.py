@@ -39,7 +39,7 @@ def java_properties(settings: Settings) -> dict[str, str]:
         props.update(
             {
                 "sasl.mechanism": settings.kafka.sasl_mechanism,
-                # The user name is validated to need no quoting (settings.py); the password is a reference.
+                # The user name is validated to need no quoting (KafkaSettings.rules); the password is a reference.
                 "sasl.jaas.config": f'{module} required username="{settings.kafka.sasl_username}" '
                 f'password="${{{_PROVIDER}:{PASSWORD_ENV}}}";',
                 "config.providers": _PROVIDER,
