@@ -34,14 +34,14 @@ def flat_key(f: Field[Any]) -> str:
     return str(f.metadata[KEY])
 
 
+_HINTS: dict[type[object], dict[str, Any]] = {}
+
+
 def type_hints(cls: type[object]) -> dict[str, Any]:
     """The resolved annotations of a section (they are strings under ``from __future__ import annotations``)."""
     if cls not in _HINTS:
         _HINTS[cls] = typing.get_type_hints(cls)
     return _HINTS[cls]
-
-
-_HINTS: dict[type[object], dict[str, Any]] = {}
 
 
 def literal_choices(hint: Any) -> tuple[str, ...] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import pickle
@@ -151,6 +152,13 @@ def test_the_flat_keys_are_the_documented_ones_each_mapped_to_one_section_field(
     assert flat["job_name"] is settings.job.name
     assert flat["cluster_rest_url"] is settings.cluster.rest_url
     assert flat["readmodel_namespace"] is settings.readmodels.namespace
+
+
+def test_settings_holds_one_field_per_section_named_by_its_title() -> None:
+    settings = Settings()
+    assert [f.name for f in dataclasses.fields(settings)] == [section.title for section in settings.sections()]
+    for section in settings.sections():
+        assert type(section).__dataclass_params__.frozen and not hasattr(section, "__dict__")  # type: ignore[attr-defined]
 
 
 def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> None:
