@@ -89,8 +89,8 @@ def percentiles(values: list[int]) -> dict[str, float]:
 
 def measure(settings: Settings, args: argparse.Namespace) -> tuple[list[Follower], dict[Source, int]]:
     """Run the job on a private stack; return the followers and each produced record's send time."""
-    home = settings.home
-    contracts = load_contracts(settings.schemas_dir)
+    home = settings.paths.home
+    contracts = load_contracts(settings.paths.schemas_dir)
     topics = [readmodels.changelog_topic(settings, m) for m, _ in readmodels.all_models(contracts)]
     local.up(settings)
     job = None
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load(
         env={},
         home=Path(tempfile.mkdtemp(prefix="lakegate-latency-")),
-        artifacts_dir=Settings.load(env={}).jvm_dir,
+        artifacts_dir=Settings.load(env={}).paths.jvm_dir,
         drain=False,
         checkpoint_interval_ms=args.checkpoint_ms,
         exporter_port=0,
@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             "records": args.records,
             "rate": args.rate,
             "checkpoint_ms": args.checkpoint_ms,
-            "python_execution_mode": settings.python_execution_mode,
+            "python_execution_mode": settings.job.python_execution_mode,
             "summary": summary,
         }
         RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -30,6 +30,7 @@ from bench import compare
 from bench.modes import TreeSampler, machine
 from lakegate import cluster, jvm
 from lakegate.entrypoint import entry_point
+from lakegate.settings import Settings
 from lakegate.stack import local
 from lakegate.testing.ports import free_port, free_port_range
 
@@ -47,7 +48,7 @@ def run_layout(bench: compare.Bench, taskmanagers: int, slots: int, repeat: int)
     tag = f"cluster_{taskmanagers}x{slots}_r{repeat}"
     parallelism = taskmanagers * slots
     settings = compare.pipeline_settings(
-        bench, tag, parallelism, schemas_dir=bench.settings.schemas_dir, drain=True
+        bench, tag, parallelism, schemas_dir=bench.settings.paths.schemas_dir, drain=True
     ).replace(
         cluster_taskmanagers=taskmanagers,
         cluster_slots=slots,
@@ -89,14 +90,14 @@ def run_layout(bench: compare.Bench, taskmanagers: int, slots: int, repeat: int)
     }
 
 
-def _wait_finished(settings: Any, job_id: str, timeout_s: float) -> dict[str, Any]:
+def _wait_finished(settings: Settings, job_id: str, timeout_s: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         job = dict(cluster.rest(settings, "GET", f"/jobs/{job_id}"))
         if job.get("state") == "FINISHED":
             return job
         if job.get("state") in ("FAILED", "CANCELED"):
-            raise RuntimeError(f"job {job_id} ended {job['state']}; see the cluster's logs under {settings.home}")
+            raise RuntimeError(f"job {job_id} ended {job['state']}; see the cluster's logs under {settings.paths.home}")
         time.sleep(1)
     raise TimeoutError(f"job {job_id} not finished after {timeout_s:.0f}s")
 

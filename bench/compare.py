@@ -145,7 +145,7 @@ def launch(
     iceberg = catalog.open_catalog(settings)
     for contract in contracts:
         catalog.ensure_audit_table(iceberg, settings, contract)  # the audit table's shape and partitioning
-    task_file = task.save(settings.home / f"task-{settings.audit_namespace}.json")
+    task_file = task.save(settings.paths.home / f"task-{settings.catalog.audit_namespace}.json")
     if pipeline == "java":
         return [sys.executable, "-m", "bench.flink_sql", str(task_file)], env
     return [str(bench.plain_python), "-m", "bench.plain_consumer", str(task_file)], env
@@ -156,12 +156,12 @@ def task_for(bench: Bench, settings: Settings, *, bounded: bool) -> Task:
     for (topic, partition), end in bench.manifest.end_offsets.items():
         ends.setdefault(topic, {})[partition] = end
     return Task(
-        namespace=settings.audit_namespace,
-        group=settings.consumer_group,
+        namespace=settings.catalog.audit_namespace,
+        group=settings.kafka.consumer_group,
         end_offsets=ends if bounded else None,
-        parallelism=settings.parallelism,
+        parallelism=settings.job.parallelism,
         batch_records=bench.args.batch_records,
-        flush_ms=settings.checkpoint_interval_ms,
+        flush_ms=settings.job.checkpoint_interval_ms,
     )
 
 
@@ -172,10 +172,10 @@ def tables(settings: Settings, contracts: Contracts) -> list[Table]:
 
 def throughput(bench: Bench, pipeline: str, parallelism: int, repeat: int) -> Run:
     tag = f"{pipeline}_p{parallelism}_r{repeat}"
-    settings = pipeline_settings(bench, tag, parallelism, schemas_dir=bench.settings.schemas_dir, drain=True)
+    settings = pipeline_settings(bench, tag, parallelism, schemas_dir=bench.settings.paths.schemas_dir, drain=True)
     command, env = launch(bench, pipeline, settings, bench.contracts, task_for(bench, settings, bounded=True))
     timeout = 900 + bench.manifest.events / 500
-    measured, cpu = measure.run_measured(command, env, bench.settings.home / f"{tag}.out", timeout_s=timeout)
+    measured, cpu = measure.run_measured(command, env, bench.settings.paths.home / f"{tag}.out", timeout_s=timeout)
     written, check = check_written(bench, settings, quarantines=pipeline == "lakegate")
     return Run(pipeline, parallelism, repeat, measured, check.as_dict(), check.ok, measure.steady(written, cpu))
 
@@ -215,7 +215,7 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
     """The pipeline unbounded on fresh topics; probes at a steady rate; produce → commit per probe."""
     tag = f"{pipeline}_p{parallelism}_r{repeat}_lat"
     args = bench.args
-    schemas = bench.settings.home / "schemas" / tag
+    schemas = bench.settings.paths.home / "schemas" / tag
     contracts = bench_contracts(
         bench.source_schemas, schemas, topic_prefix=f"bench.{tag}.", read_models=args.read_models
     )
@@ -223,13 +223,13 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
     ensure_topics(settings, [c.topic for c in contracts])
     command, env = launch(bench, pipeline, settings, contracts, task_for(bench, settings, bounded=False))
     followers = _followers(settings, contracts) if pipeline == "lakegate" else []
-    child = measure.start(command, env, bench.settings.home / f"{tag}.out")
+    child = measure.start(command, env, bench.settings.paths.home / f"{tag}.out")
     try:
         warm = produce(settings, contracts, args.warmup_events, padding=bench.padding, seed=repeat + 11)
         wait_for(lambda: rows_visible(settings, contracts) >= len(warm.records), 300, child, "warm-up rows")
         for follower in followers:
             follower.ready()
-        time.sleep(settings.checkpoint_interval_ms / 1000)  # past the warm-up's commit
+        time.sleep(settings.job.checkpoint_interval_ms / 1000)  # past the warm-up's commit
         probes = produce(
             settings,
             contracts,
@@ -241,7 +241,7 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
         expected = len(warm.records) + len(probes.records)
         wait_for(
             lambda: rows_visible(settings, contracts) >= expected,
-            60 + 3 * settings.checkpoint_interval_ms / 1000,
+            60 + 3 * settings.job.checkpoint_interval_ms / 1000,
             child,
             "probe rows",
         )
@@ -270,7 +270,7 @@ def _followers(settings: Settings, contracts: Contracts) -> list[Follower]:
 
 def _quiet(followers: list[Follower], settings: Settings) -> None:
     """Until no changelog record came for two checkpoint intervals (the last transaction has committed)."""
-    quiet_s = 2 * settings.checkpoint_interval_ms / 1000 + 2
+    quiet_s = 2 * settings.job.checkpoint_interval_ms / 1000 + 2
     deadline = time.monotonic() + 60
     while any(time.monotonic() - f.last_receive < quiet_s for f in followers) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -418,7 +418,7 @@ def stack_settings(args: argparse.Namespace, home: Path) -> Settings:
     return Settings.load(
         env={},
         home=home,
-        artifacts_dir=defaults.jvm_dir,
+        artifacts_dir=defaults.paths.jvm_dir,
         schemas_dir=home / "schemas" / "data",
         kafka_bootstrap=f"127.0.0.1:{free_port()}",
         kafka_controller_port=free_port(),
@@ -433,12 +433,14 @@ def stack_settings(args: argparse.Namespace, home: Path) -> Settings:
 
 def prepare(args: argparse.Namespace, settings: Settings) -> Bench:
     """The stack must be up: data contracts, the pre-load (in the bench virtualenv), the Java format jar."""
-    source = Settings.load(env={}).schemas_dir
-    contracts = bench_contracts(source, settings.schemas_dir, topic_prefix="bench.data.", read_models=args.read_models)
+    source = Settings.load(env={}).paths.schemas_dir
+    contracts = bench_contracts(
+        source, settings.paths.schemas_dir, topic_prefix="bench.data.", read_models=args.read_models
+    )
     ensure_topics(settings, [c.topic for c in contracts])
     padding = padding_for(contracts, args.event_bytes)
-    plain_python = ensure_plain_venv(Settings.load(env={}).home / "bench-venv")
-    build_jar(settings, settings.home / "bench-formats.jar")
+    plain_python = ensure_plain_venv(Settings.load(env={}).paths.home / "bench-venv")
+    build_jar(settings, settings.paths.home / "bench-formats.jar")
     print(f"pre-loading {args.events:,} events (padding {padding.chars} chars) ...", flush=True)
     env = settings.child_env()
     env["PYTHONPATH"] = str(ROOT)
@@ -450,7 +452,7 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Bench:
         text=True,
     )
     manifest_text = out.stdout.strip().splitlines()[-1]
-    (settings.home / "manifest.json").write_text(manifest_text)  # for checking the tables afterwards
+    (settings.paths.home / "manifest.json").write_text(manifest_text)  # for checking the tables afterwards
     manifest = manifest_from_json(manifest_text)
     print(f"pre-loaded: {json.dumps(manifest.summary())}", flush=True)
     return Bench(args, settings, contracts, manifest, padding, plain_python, source)

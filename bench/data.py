@@ -149,7 +149,7 @@ def preload(
         padding=padding,
     )
     producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap,
         acks="all",
         linger_ms=50,
         batch_size=1024 * 1024,
@@ -185,7 +185,7 @@ def preload(
 
 
 def end_offsets(settings: Settings, topics: list[str]) -> dict[PartitionKey, int]:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, client_id="bench-offsets")
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, client_id="bench-offsets")
     try:
         partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
         return {(tp.topic, tp.partition): offset for tp, offset in consumer.end_offsets(partitions).items()}
@@ -222,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     whose kafka-python has the crc32c extension (about 3 times the produce rate)."""
     events, bad_fraction, pad_chars = (sys.argv[1:] if argv is None else argv)[:3]
     settings = Settings.load()
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     manifest = preload(
         settings, contracts, int(events), bad_fraction=float(bad_fraction), padding=Padding(PAD_FIELD, int(pad_chars))
     )

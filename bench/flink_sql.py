@@ -66,12 +66,12 @@ def kafka_source(settings: Settings, contract: Contract, task: Task) -> TableDes
         TableDescriptor.for_connector("kafka")
         .schema(schema)
         .option("topic", contract.topic)
-        .option("properties.bootstrap.servers", settings.kafka_bootstrap)
+        .option("properties.bootstrap.servers", settings.kafka.bootstrap)
         .option("properties.group.id", task.group)
         .option("properties.isolation.level", "read_committed")  # as lakegate's source
         .option("scan.startup.mode", "earliest-offset")
         .option("value.format", FORMAT)
-        .option(f"value.{FORMAT}.url", settings.registry_url)
+        .option(f"value.{FORMAT}.url", settings.registry.url.reveal())
         .option(f"value.{FORMAT}.schema", contract.schema_texts[-1])
     )
     if task.end_offsets is not None:
@@ -110,7 +110,7 @@ def projection(contract: Contract, table_order: list[str]) -> list[Expression]:
 def environment(settings: Settings) -> StreamExecutionEnvironment:
     prepare_process(settings)
     conf = flink_configuration(settings)
-    bench_jars = [*jvm.jars(settings, "bench"), settings.home / FORMAT_JAR]
+    bench_jars = [*jvm.jars(settings, "bench"), settings.paths.home / FORMAT_JAR]
     conf.set_string(
         "pipeline.jars", ";".join([conf.get_string("pipeline.jars", ""), *(j.as_uri() for j in bench_jars)])
     )
@@ -128,13 +128,13 @@ def run(settings: Settings, task: Task) -> int:
     register_catalog(t_env, settings)
     iceberg = catalog.open_catalog(settings)
     statements = t_env.create_statement_set()
-    for contract in load_contracts(settings.schemas_dir):
+    for contract in load_contracts(settings.paths.schemas_dir):
         source = f"source_{contract.name}"
         t_env.create_temporary_table(source, kafka_source(settings, contract, task))
         name = f"{task.namespace}.{contract.name}"
         order = [f.name for f in iceberg.load_table(name).schema().fields]
         rows = t_env.from_path(source).select(*projection(contract, order))
-        statements.add_insert(f"{settings.catalog_name}.{name}", rows)
+        statements.add_insert(f"{settings.catalog.name}.{name}", rows)
     client = statements.execute().get_job_client()
     print(f"job submitted job_id={client.get_job_id()}", flush=True)
     result = client.get_job_execution_result().result()

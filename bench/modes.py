@@ -120,11 +120,11 @@ def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) 
     wall = time.monotonic() - started
     match = _NET.search(output)
     if child.returncode != 0 or match is None:
-        (settings.home / "failed-job.out").write_text(output)
+        (settings.paths.home / "failed-job.out").write_text(output)
         raise SystemExit(
-            f"job failed ({mode}, {phase}, exit {child.returncode}); output in {settings.home}/failed-job.out"
+            f"job failed ({mode}, {phase}, exit {child.returncode}); output in {settings.paths.home}/failed-job.out"
         )
-    contracts = load_contracts(run_settings.schemas_dir)
+    contracts = load_contracts(run_settings.paths.schemas_dir)
     audited = sum(read_audit(run_settings, c).num_rows for c in contracts)
     quarantined = len(read_dead_letters(run_settings))
     return Run(
@@ -174,14 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.load(
         env={},
         home=home,
-        artifacts_dir=Settings.load(env={}).jvm_dir,
+        artifacts_dir=Settings.load(env={}).paths.jvm_dir,
         drain=True,
         kafka_bootstrap=f"127.0.0.1:{free_port()}",
         kafka_controller_port=free_port(),
         registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
     )
     jvm.ensure_artifacts(settings)
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     runs: list[Run] = []
     local.up(settings)
     try:

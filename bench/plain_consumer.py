@@ -131,13 +131,13 @@ class Decoder:
 
 def consume(settings: Settings, task: Task) -> dict[str, Any]:
     """The worker's loop; returns its counts and when it started and finished (epoch seconds)."""
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     iceberg = catalog.open_catalog(settings)
     registry = settings.registry_client()
     sinks = {c.topic: Sink(c, iceberg.load_table(f"{task.namespace}.{c.name}")) for c in contracts}
     decoders = {c.topic: Decoder(registry, c) for c in contracts}
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka.bootstrap,
         group_id=None,
         enable_auto_commit=False,
         isolation_level="read_committed",

@@ -35,4 +35,4 @@ def ensure_plain_venv(target: Path) -> Path:
 if __name__ == "__main__":  # `make bench-setup`: build it ahead of the benchmark and its test
     from lakegate.settings import Settings
 
-    print(ensure_plain_venv(Settings.load(env={}).home / "bench-venv"))
+    print(ensure_plain_venv(Settings.load(env={}).paths.home / "bench-venv"))

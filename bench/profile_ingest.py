@@ -147,9 +147,9 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
 
 def records_read(settings: Settings) -> int:
     """Records the job's first operator after the sources has read (Flink REST, summed over its subtasks)."""
-    located = find_job(flink_rest_urls(settings), settings.job_name)
+    located = find_job(flink_rest_urls(settings), settings.job.name)
     if located is None:
-        raise RuntimeError(f"no job named {settings.job_name} on {settings.flink_rest_port}")
+        raise RuntimeError(f"no job named {settings.job.name} on {settings.observation.flink_rest_port}")
     url, job = located
     with urllib.request.urlopen(f"{url}/jobs/{job['jid']}", timeout=5) as response:  # noqa: S310 (loopback)
         vertices = json.load(response)["vertices"]
@@ -188,7 +188,7 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
     local.up(settings)
     try:
         bench = compare.prepare(bench_args, settings)
-        run = compare.pipeline_settings(bench, "profile", 1, schemas_dir=settings.schemas_dir, drain=True)
+        run = compare.pipeline_settings(bench, "profile", 1, schemas_dir=settings.paths.schemas_dir, drain=True)
         command, env = compare.launch(
             bench, "lakegate", run, bench.contracts, compare.task_for(bench, run, bounded=True)
         )

@@ -24,7 +24,7 @@ def register_catalog(t_env: StreamTableEnvironment, settings: Settings) -> None:
     conf = Configuration()
     for key, value in catalog.flink_catalog_options(settings).items():
         conf.set_string(key, value)
-    t_env.create_catalog(settings.catalog_name, CatalogDescriptor.of(settings.catalog_name, conf))
+    t_env.create_catalog(settings.catalog.name, CatalogDescriptor.of(settings.catalog.name, conf))
 
 
 def audit_tag(contract: str) -> OutputTag:
@@ -76,7 +76,7 @@ def add_audit_insert(
         name=f"audit_rows_{contract.name}",
         uid=f"audit-rows-{contract.name}",
     )
-    statements.add_insert(f"{settings.catalog_name}.{name}", rows)
+    statements.add_insert(f"{settings.catalog.name}.{name}", rows)
 
 
 def exactly_once_kafka_sink(settings: Settings, schema: Schema, topic: str, transactional_id: str) -> TableDescriptor:
@@ -86,7 +86,7 @@ def exactly_once_kafka_sink(settings: Settings, schema: Schema, topic: str, tran
         TableDescriptor.for_connector("kafka")
         .schema(schema)
         .option("topic", topic)
-        .option("properties.bootstrap.servers", settings.kafka_bootstrap)
+        .option("properties.bootstrap.servers", settings.kafka.bootstrap)
         .option("key.format", "raw")
         .option("key.fields", "k")
         .option("value.format", "raw")

@@ -151,7 +151,7 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
     def open(self, runtime_context: Any) -> None:
         settings = self._settings.with_worker_secrets()  # the pickled copy carries none
         self._routing = AuditRouting(settings)
-        self._job = self._settings.job_name
+        self._job = self._settings.job.name
         self._dedupe = {
             c.name: (c, runtime_context.get_map_state(seen_ids_descriptor(c)))
             for c in self._routing.contracts
@@ -159,7 +159,9 @@ class RouteFunction(KeyedProcessFunction):  # type: ignore[misc]  # pyflink is u
         }
         self._metrics = RouteMetrics(runtime_context.get_metrics_group())
         self._flush_armed = False
-        self._model_events = ModelEvents(self._routing.contracts, settings.pii_salt.encode(), runtime_context)
+        self._model_events = ModelEvents(
+            self._routing.contracts, settings.job.pii_salt.reveal().encode(), runtime_context
+        )
         self._model_changes = LabelledCounters(runtime_context.get_metrics_group().add_group("lakegate"))
 
     def process_element(self, value: Row, ctx: Any) -> Iterator[Any]:
@@ -239,8 +241,8 @@ def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) 
         TableDescriptor.for_connector("kafka")
         .schema(schema)
         .option("topic", topic)
-        .option("properties.bootstrap.servers", settings.kafka_bootstrap)
-        .option("properties.group.id", settings.consumer_group)
+        .option("properties.bootstrap.servers", settings.kafka.bootstrap)
+        .option("properties.group.id", settings.kafka.consumer_group)
         .option("properties.isolation.level", "read_committed")
         # An offset no longer in the topic (retention) falls back to the earliest one still there.
         .option("properties.auto.offset.reset", "earliest")
@@ -254,11 +256,11 @@ def _kafka_source(settings: Settings, topic: str, start: dict[int, int] | None) 
         builder = builder.option("scan.startup.mode", "specific-offsets").option(
             "scan.startup.specific-offsets", specific_offsets_option(start)
         )
-    elif settings.start_from == "group-offsets":
+    elif settings.job.start_from == "group-offsets":
         builder = builder.option("scan.startup.mode", "group-offsets")
     else:
         builder = builder.option("scan.startup.mode", "earliest-offset")
-    if settings.drain:
+    if settings.job.drain:
         builder = builder.option("scan.bounded.mode", "latest-offset")
     return builder.build()
 
@@ -274,7 +276,7 @@ def _dead_letter_sink(settings: Settings) -> TableDescriptor:
         .column_by_metadata("headers", _HEADERS_TYPE, "headers", False)
         .build()
     )
-    return exactly_once_kafka_sink(settings, schema, settings.dlq_topic, f"{settings.job_name}-dlq")
+    return exactly_once_kafka_sink(settings, schema, settings.kafka.dlq_topic, f"{settings.job.name}-dlq")
 
 
 def _with_route_key(source: Table) -> Table:
@@ -345,7 +347,7 @@ def build(
         quarantine.select(col("original_key").alias("k"), col("original_value").alias("v"), col(HEADERS)),
     )
     statements.add_insert(
-        f"{settings.catalog_name}.{catalog.quarantine_table_name(settings)}",
+        f"{settings.catalog.name}.{catalog.quarantine_table_name(settings)}",
         quarantine.select(*flink_types.sink_projection(QUARANTINE_COLUMNS)),
     )
     statements.attach_as_datastream()
@@ -354,28 +356,33 @@ def build(
 
 def run(settings: Settings) -> str:
     """Build and execute; blocks until the job ends (only in drain mode). Returns the Flink job id."""
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     provision(settings, contracts)
-    start = lake_offsets(settings, contracts) if settings.start_from == "lake" else None
+    start = lake_offsets(settings, contracts) if settings.job.start_from == "lake" else None
     env = stream_environment(settings)
     build(env, settings, contracts, start)
     log.info(
         "submitting job",
         extra=kv(
-            job=settings.job_name, contracts=len(contracts), mode=settings.python_execution_mode, drain=settings.drain
+            job=settings.job.name,
+            contracts=len(contracts),
+            mode=settings.job.python_execution_mode,
+            drain=settings.job.drain,
         ),
     )
-    if settings.execution_target == "remote":
-        client = env.execute_async(settings.job_name)
+    if settings.cluster.execution_target == "remote":
+        client = env.execute_async(settings.job.name)
         job_id = str(client.get_job_id())
         # Detached: the job lives on the cluster; `lakegate exporter` and `lakegate status` observe it there.
         log.info(
             "job submitted",
-            extra=kv(job_id=job_id, cluster=settings.cluster_rest_url, restored_from=settings.restore_from or "none"),
+            extra=kv(
+                job_id=job_id, cluster=settings.cluster.rest_url, restored_from=settings.cluster.restore_from or "none"
+            ),
         )
         return job_id
     with exporter.serving(settings, contracts):
-        client = env.execute_async(settings.job_name)
+        client = env.execute_async(settings.job.name)
         job_id = str(client.get_job_id())
         log.info("job running", extra=kv(job_id=job_id))
         result = client.get_job_execution_result().result()

@@ -65,7 +65,7 @@ def _java_catalog(settings: Settings) -> Any:
         if key not in ("type", "catalog-impl"):
             properties.put(key, value)
     return jvm.org.apache.iceberg.CatalogUtil.loadCatalog(
-        options["catalog-impl"], settings.catalog_name, properties, jvm.org.apache.hadoop.conf.Configuration()
+        options["catalog-impl"], settings.catalog.name, properties, jvm.org.apache.hadoop.conf.Configuration()
     )
 
 
@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_maintain_options(parser)
     args = parser.parse_args(argv)
     settings = Settings.load()
-    names = table_names(settings, load_contracts(settings.schemas_dir), args.model)
+    names = table_names(settings, load_contracts(settings.paths.schemas_dir), args.model)
     while True:
         for m in maintain(
             settings,

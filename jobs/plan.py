@@ -62,13 +62,13 @@ def build(settings: Settings, contracts: Contracts, iceberg: Catalog, start: Off
     models = [(m, c) for c in ordered for m in c.read_models]
     return {
         "format": FORMAT,
-        "job_name": settings.job_name,
+        "job_name": settings.job.name,
         "batch": {
-            "max_records": settings.batch_max_records,
-            "max_bytes": settings.batch_max_bytes,
-            "max_delay_ms": settings.batch_max_delay_ms,
+            "max_records": settings.job.batch_max_records,
+            "max_bytes": settings.job.batch_max_bytes,
+            "max_delay_ms": settings.job.batch_max_delay_ms,
         },
-        "minibatch_ms": min(settings.readmodel_minibatch_ms, settings.checkpoint_interval_ms),
+        "minibatch_ms": min(settings.readmodels.minibatch_ms, settings.job.checkpoint_interval_ms),
         "kafka": _kafka(settings, start),
         "catalog": _catalog(settings),
         "topics": topics,
@@ -87,20 +87,20 @@ def to_json(plan: Mapping[str, Any]) -> str:
 
 
 def _kafka(settings: Settings, start: Offsets | None) -> dict[str, Any]:
-    startup = "group-offsets" if settings.start_from == "group-offsets" else "earliest"
+    startup = "group-offsets" if settings.job.start_from == "group-offsets" else "earliest"
     offsets = [
         {"topic": topic, "partition": partition, "offset": offset}
         for topic, partitions in sorted((start or {}).items())
         for partition, offset in sorted(partitions.items())
     ]
     return {
-        "properties": {"bootstrap.servers": settings.kafka_bootstrap, **kafka_clients.java_properties(settings)},
-        "group_id": settings.consumer_group,
+        "properties": {"bootstrap.servers": settings.kafka.bootstrap, **kafka_clients.java_properties(settings)},
+        "group_id": settings.kafka.consumer_group,
         "startup": "specific" if start else startup,
         "start_offsets": offsets,
-        "bounded": settings.drain,
-        "dead_letter_topic": settings.dlq_topic,
-        "transactional_id_prefix": settings.job_name,
+        "bounded": settings.job.drain,
+        "dead_letter_topic": settings.kafka.dlq_topic,
+        "transactional_id_prefix": settings.job.name,
         # Must not exceed the broker's transaction.max.timeout.ms (15 min by default); Flink's default is 1 h.
         "transaction_timeout_ms": 600_000,
     }
@@ -110,7 +110,7 @@ def _catalog(settings: Settings) -> dict[str, Any]:
     options = catalog.flink_catalog_options(settings)
     impl = options["catalog-impl"]
     properties = {k: v for k, v in options.items() if k not in ("type", "catalog-impl")}
-    return {"name": settings.catalog_name, "impl": impl, "properties": properties}
+    return {"name": settings.catalog.name, "impl": impl, "properties": properties}
 
 
 def table_columns(schema: Schema) -> list[dict[str, Any]]:

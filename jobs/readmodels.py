@@ -200,7 +200,7 @@ def shuffled_models(contracts: Contracts) -> list[tuple[ReadModel, Contract]]:
 def _changelog_sink(settings: Settings, model: ReadModel) -> TableDescriptor:
     schema = Schema.new_builder().column("k", DataTypes.BYTES()).column("v", DataTypes.BYTES()).build()
     return exactly_once_kafka_sink(
-        settings, schema, readmodels.changelog_topic(settings, model), f"{settings.job_name}-changelog-{model.name}"
+        settings, schema, readmodels.changelog_topic(settings, model), f"{settings.job.name}-changelog-{model.name}"
     )
 
 
@@ -246,7 +246,7 @@ def add_read_models(
             name=f"model_rows_{model.name}",
             uid=f"model-rows-{model.name}",
         )
-        statements.add_insert(f"{settings.catalog_name}.{name}", rows)
+        statements.add_insert(f"{settings.catalog.name}.{name}", rows)
         sink = f"changelog_{model.name}"
         t_env.create_temporary_table(sink, _changelog_sink(settings, model))
         statements.add_insert(sink, changelog.filter(col("model") == lit(model.name)).select(col("k"), col("v")))

@@ -65,7 +65,7 @@ def build(
     table = t_env.from_data_stream(stream, flink_types.stream_schema(columns))
     name = readmodels.table_name(settings, model, shadow=True)
     statements = t_env.create_statement_set()
-    statements.add_insert(f"{settings.catalog_name}.{name}", table.select(*flink_types.sink_projection(columns)))
+    statements.add_insert(f"{settings.catalog.name}.{name}", table.select(*flink_types.sink_projection(columns)))
     statements.attach_as_datastream()
     return t_env
 
@@ -75,7 +75,7 @@ def run(settings: Settings, model: ReadModel, contract: Contract, changes: list[
     env = stream_environment(settings)
     env.set_runtime_mode(RuntimeExecutionMode.BATCH)
     build(env, settings, model, contract, changes)
-    env.execute(f"{settings.job_name}-rebuild-{model.name}")
+    env.execute(f"{settings.job.name}-rebuild-{model.name}")
 
 
 def rebuild(settings: Settings, contracts: Contracts, name: str, *, swap_in: bool = False) -> RebuildReport:
@@ -86,7 +86,7 @@ def rebuild(settings: Settings, contracts: Contracts, name: str, *, swap_in: boo
     """
     model, contract = readmodels.find(contracts, name)
     records = readmodels.audit_records(settings, contract)
-    changes = readmodels.replay_changes(model, contract, records, settings.pii_salt.encode())
+    changes = readmodels.replay_changes(model, contract, records, settings.job.pii_salt.reveal().encode())
     catalog = open_catalog(settings)
     shadow = readmodels.table_name(settings, model, shadow=True)
     with contextlib.suppress(NoSuchTableError):
@@ -100,10 +100,10 @@ def rebuild(settings: Settings, contracts: Contracts, name: str, *, swap_in: boo
     report = readmodels.diff(live_rows, rebuilt_rows, model)
     swapped = None
     if swap_in:
-        located = find_job(flink_rest_urls(settings), settings.job_name)
+        located = find_job(flink_rest_urls(settings), settings.job.name)
         if located is not None and located[1].get("state") == "RUNNING":
             raise ReadModelError(
-                f"job {settings.job_name} is running: stop it before swapping {name}, then "
+                f"job {settings.job.name} is running: stop it before swapping {name}, then "
                 "start it again (it resumes from the lake)"
             )
         swapped = readmodels.swap(settings, model)
@@ -129,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_rebuild_options(parser)
     args = parser.parse_args(argv)
     settings = Settings.load()
-    report = rebuild(settings, load_contracts(settings.schemas_dir), args.name, swap_in=args.swap)
+    report = rebuild(settings, load_contracts(settings.paths.schemas_dir), args.name, swap_in=args.swap)
     print_report(report)
     return 0 if report.diff.identical or report.swapped_out else 1
 

@@ -89,7 +89,7 @@ def build(
 
 
 def run(settings: Settings, *, reasons: list[str], only: list[str], dry_run: bool) -> ReplayPlan:
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     for contract in contracts:  # a contract fix may have added a column
         catalog.ensure_audit_table(catalog.open_catalog(settings), settings, contract)
     plan = prepare(settings, contracts, settings.registry_client(), reasons=reasons, only=only)
@@ -106,7 +106,7 @@ def run(settings: Settings, *, reasons: list[str], only: list[str], dry_run: boo
     if plan.passing and not dry_run:
         env = stream_environment(settings)
         build(env, settings, contracts, plan.passing)
-        result = env.execute(f"{settings.job_name}-replay")
+        result = env.execute(f"{settings.job.name}-replay")
         log.info("replay finished", extra=kv(replayed=len(plan.passing), net_runtime_ms=result.get_net_runtime()))
     return plan
 

@@ -28,29 +28,29 @@ REPORTER_INCLUDES = "*.lakegate*:*"
 def flink_configuration(settings: Settings) -> Configuration:
     conf = Configuration()
     values = {
-        "pipeline.name": settings.job_name,
+        "pipeline.name": settings.job.name,
         "pipeline.jars": ";".join(p.as_uri() for p in jvm.pipeline_jars(settings)),
-        "parallelism.default": str(settings.parallelism),
-        "python.execution-mode": settings.python_execution_mode,
+        "parallelism.default": str(settings.job.parallelism),
+        "python.execution-mode": settings.job.python_execution_mode,
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         # Thread mode embeds CPython in the JVM (pemja) on the base interpreter: it sees neither the venv's
         # site-packages nor `.pth` files (editable installs), so both are put on its path explicitly.
         # Harmless in process mode.
         "python.pythonpath": os.pathsep.join(_python_path()),
-        "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms}ms",
+        "execution.checkpointing.interval": f"{settings.job.checkpoint_interval_ms}ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": (settings.home / "checkpoints").as_uri(),
+        "execution.checkpointing.dir": (settings.paths.home / "checkpoints").as_uri(),
         # Kept when the job is cancelled or lost: a job can be resumed from its last checkpoint.
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "restart-strategy.type": "fixed-delay",
-        "restart-strategy.fixed-delay.attempts": str(settings.restart_attempts),
+        "restart-strategy.fixed-delay.attempts": str(settings.job.restart_attempts),
         "restart-strategy.fixed-delay.delay": "2s",
         # Stable operator uids for the table parts of the plan too (sources, sinks), so savepoints map.
         "table.exec.uid.generation": "ALWAYS",
         # Observation plane: Flink's bundled Prometheus reporter (pyflink/plugins/metrics-prometheus).
         "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
-        "metrics.reporter.prom.port": settings.metrics_port,
+        "metrics.reporter.prom.port": settings.observation.metrics_port,
         # Only lakegate's own metrics (lakegate/observe/catalogue.py): Flink's system metrics are camelCase
         # and fail `promtool check metrics`; the exporter reports restarts and checkpoints from the REST API.
         "metrics.reporter.prom.filter.includes": REPORTER_INCLUDES,
@@ -60,13 +60,13 @@ def flink_configuration(settings: Settings) -> Configuration:
         # The MiniCluster's REST API, on loopback only (it would bind every interface on a random port).
         "rest.bind-address": "127.0.0.1",
         "rest.address": "127.0.0.1",
-        "rest.bind-port": settings.flink_rest_port,
+        "rest.bind-port": settings.observation.flink_rest_port,
         # Small machines: keep managed memory modest so Kafka, the registry and Python workers fit.
         "taskmanager.memory.managed.size": "128m",
     }
-    if settings.execution_target == "remote":
+    if settings.cluster.execution_target == "remote":
         # The client builds the job graph here and submits it, with the pipeline jars, over REST.
-        cluster = urllib.parse.urlsplit(settings.cluster_rest_url)
+        cluster = urllib.parse.urlsplit(settings.cluster.rest_url)
         values.update(
             {
                 "execution.target": "remote",
@@ -80,11 +80,11 @@ def flink_configuration(settings: Settings) -> Configuration:
         # The cluster's own checkpoint directory (where `lakegate resume` looks), not this machine's home.
         for local_only in ("rest.bind-address", "rest.bind-port", "execution.checkpointing.dir"):
             values.pop(local_only)
-    if settings.execution_target == "remote" and settings.ship_python_code:
+    if settings.cluster.execution_target == "remote" and settings.cluster.ship_python_code:
         del values["python.pythonpath"]  # this checkout must not be on the workers' path
         values.update(_shipped_python(settings))
-    if settings.restore_from:
-        values["execution.state-recovery.path"] = settings.restore_from
+    if settings.cluster.restore_from:
+        values["execution.state-recovery.path"] = settings.cluster.restore_from
     for key, value in values.items():
         conf.set_string(key, value)
     return conf
@@ -94,8 +94,8 @@ def _shipped_python(settings: Settings) -> dict[str, str]:
     """Python options for a job whose code travels with it: the staged code as ``python.files`` (Flink ships
     it through the blob server and puts it on the workers' path); dependencies from the cluster's Python."""
     values = {"python.files": str(stage_python_code(settings))}
-    if settings.cluster_python:
-        values["python.executable"] = settings.cluster_python
+    if settings.cluster.python:
+        values["python.executable"] = settings.cluster.python
     else:  # a cluster on this machine: its interpreter and this virtualenv's packages, not this checkout
         values["python.pythonpath"] = sysconfig.get_paths()["purelib"]
     return values
@@ -108,20 +108,20 @@ SHIPPED_SCHEMAS = "schemas"  # beside the packages in the shipped folder: where 
 def stage_python_code(settings: Settings) -> Path:
     """A fresh folder under ``<home>/ship`` with lakegate's packages (``.py`` files only) and the contracts."""
     root = Path(udfs.__file__).resolve().parents[1]
-    stage = settings.home / "ship" / "lakegate-code"
+    stage = settings.paths.home / "ship" / "lakegate-code"
     if stage.exists():
         shutil.rmtree(stage)
     for package in SHIPPED_PACKAGES:
         shutil.copytree(root / package, stage / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copytree(settings.schemas_dir, stage / SHIPPED_SCHEMAS, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(settings.paths.schemas_dir, stage / SHIPPED_SCHEMAS, ignore=shutil.ignore_patterns("__pycache__"))
     return stage
 
 
 def worker_schemas_dir(settings: Settings) -> Path:
     """Where a Flink worker reads the contracts: the copy shipped with the code, or the configured folder."""
-    if settings.ship_python_code and settings.execution_target == "remote":
+    if settings.cluster.ship_python_code and settings.cluster.execution_target == "remote":
         return Path(udfs.__file__).resolve().parents[1] / SHIPPED_SCHEMAS
-    return settings.schemas_dir
+    return settings.paths.schemas_dir
 
 
 def _python_path() -> list[str]:
@@ -131,18 +131,18 @@ def _python_path() -> list[str]:
 
 def prepare_process(settings: Settings) -> None:
     os.environ["HADOOP_CLASSPATH"] = jvm.system_classpath(settings)
-    if settings.kafka_sasl_password:
+    if settings.kafka.sasl_password.reveal():
         # Kafka's Java clients read it from their JVM's environment (lakegate/kafka_clients.py); the JVM
         # copies this process's environment when it starts, so a password from the settings file goes here.
-        os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka_sasl_password
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["FLINK_LOG_DIR"] = str(settings.log_dir)
+        os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka.sasl_password.reveal()
+    settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
 
 
 def stream_environment(settings: Settings) -> StreamExecutionEnvironment:
     prepare_process(settings)
     conf = flink_configuration(settings)
-    if settings.execution_target == "remote":
+    if settings.cluster.execution_target == "remote":
         # getExecutionEnvironment() outside `flink run` always builds a local (MiniCluster) environment; the
         # plain constructor honours execution.target=remote and submits over REST.
         j_env_class = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment

@@ -72,12 +72,12 @@ def with_write_properties(table: Table) -> Table:
 
 
 def open_catalog(settings: Settings) -> SqlCatalog:
-    settings.warehouse_path.mkdir(parents=True, exist_ok=True)
-    settings.catalog_db_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
+    settings.paths.catalog_db_path.parent.mkdir(parents=True, exist_ok=True)
     return SqlCatalog(
-        settings.catalog_name,
-        uri=f"sqlite:///{settings.catalog_db_path}",
-        warehouse=settings.warehouse_path.as_uri(),
+        settings.catalog.name,
+        uri=f"sqlite:///{settings.paths.catalog_db_path}",
+        warehouse=settings.paths.warehouse_path.as_uri(),
     )
 
 
@@ -86,14 +86,14 @@ def flink_catalog_options(settings: Settings) -> dict[str, str]:
     return {
         "type": "iceberg",
         "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
-        "uri": f"jdbc:sqlite:{settings.catalog_db_path}",
-        "warehouse": settings.warehouse_path.as_uri(),
+        "uri": f"jdbc:sqlite:{settings.paths.catalog_db_path}",
+        "warehouse": settings.paths.warehouse_path.as_uri(),
         "jdbc.schema-version": "V1",
     }
 
 
 def audit_table_name(settings: Settings, contract: Contract) -> str:
-    return f"{settings.audit_namespace}.{contract.name}"
+    return f"{settings.catalog.audit_namespace}.{contract.name}"
 
 
 def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
@@ -117,7 +117,7 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
     nullable column and earlier rows read it as null. `lakegate contracts check` rejects contract changes
     Iceberg cannot evolve into before they get here.
     """
-    ensure_namespace(catalog, settings.audit_namespace)
+    ensure_namespace(catalog, settings.catalog.audit_namespace)
     name = audit_table_name(settings, contract)
     columns = audit_columns(contract)
     schema = iceberg_schema(columns)
@@ -149,12 +149,12 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
 
 
 def quarantine_table_name(settings: Settings) -> str:
-    return f"{settings.quarantine_namespace}.records"
+    return f"{settings.catalog.quarantine_namespace}.records"
 
 
 def ensure_quarantine_table(catalog: SqlCatalog, settings: Settings) -> Table:
     """The quarantine table beside the dead-letter topic: one row per quarantined record, all contracts."""
-    ensure_namespace(catalog, settings.quarantine_namespace)
+    ensure_namespace(catalog, settings.catalog.quarantine_namespace)
     name = quarantine_table_name(settings)
     try:
         return with_write_properties(catalog.load_table(name))

@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lakegate", description="Kafka → contracts → Iceberg, on Flink.")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="fetch the pinned JVM artifacts (no-op when up to date)")
-    sub.add_parser("settings", help="print the effective settings (secrets masked)")
+    sub.add_parser("settings", help="print the effective settings by section (secrets masked)")
     stack = sub.add_parser("stack", help="the local Kafka broker and schema registry")
     stack.add_argument("action", choices=["up", "down", "status"])
     contracts = sub.add_parser("contracts", help="contracts in schemas/")
@@ -130,8 +130,8 @@ def _setup(args: argparse.Namespace, settings: Settings) -> int:
 def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate.observe import dashboards  # noqa: PLC0415 - pyiceberg (~0.4 s): `dashboards` and `setup` only
 
-    out = args.out or settings.pom.parent / "grafana" / "dashboards"
-    for path in dashboards.write(out, load_contracts(settings.schemas_dir), settings):
+    out = args.out or settings.paths.pom.parent / "grafana" / "dashboards"
+    for path in dashboards.write(out, load_contracts(settings.paths.schemas_dir), settings):
         log.info("dashboard written", extra=logs.kv(path=str(path)))
     return 0
 
@@ -139,7 +139,7 @@ def _dashboards(args: argparse.Namespace, settings: Settings) -> int:
 def _readmodels(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate import readmodels  # noqa: PLC0415 - pyiceberg and pyarrow (~0.5 s): `readmodels` only
 
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     if args.action == "list":
         for model, contract in readmodels.all_models(contracts):
             table, topic = readmodels.table_name(settings, model), readmodels.changelog_topic(settings, model)
@@ -173,7 +173,7 @@ def _cluster(args: argparse.Namespace, settings: Settings) -> int:
 def _submit(args: argparse.Namespace, settings: Settings) -> int:
     submitted = cluster.submit(settings, args.job, restore_from=args.restore_from)
     print(
-        f"submitted {args.job}: job {submitted.job_id} on {settings.cluster_rest_url}"
+        f"submitted {args.job}: job {submitted.job_id} on {settings.cluster.rest_url}"
         + (f", restored from {submitted.restored_from}" if submitted.restored_from else "")
     )
     return 0
@@ -183,7 +183,7 @@ def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "savepoint":
         job_id = cluster.running_job(settings)
         if job_id is None:
-            print(f"lakegate: error: no running job named {settings.job_name}", file=sys.stderr)
+            print(f"lakegate: error: no running job named {settings.job.name}", file=sys.stderr)
             return 2
         print(cluster.savepoint(settings, job_id))
         return 0
@@ -195,7 +195,7 @@ def _lifecycle(args: argparse.Namespace, settings: Settings) -> int:
 def _status(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate.observe import status  # noqa: PLC0415 - pyiceberg, pyarrow, kafka-python (~0.5 s)
 
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     print(status.render(*status.collect(settings, contracts, interval_s=args.interval)))
     return 0
 
@@ -203,7 +203,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 def _exporter(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate.observe.exporter import serving  # noqa: PLC0415 - pyiceberg, pyarrow, kafka-python (~0.5 s)
 
-    with serving(settings, load_contracts(settings.schemas_dir)) as exporter:
+    with serving(settings, load_contracts(settings.paths.schemas_dir)) as exporter:
         if exporter is None:
             print("lakegate: error: the exporter is off (exporter_port = 0) or its port is taken", file=sys.stderr)
             return 2
@@ -217,7 +217,7 @@ def _metrics(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
-    print(json.dumps(settings.masked(), indent=2))
+    print(json.dumps(settings.masked_sections(), indent=2))
     return 0
 
 
@@ -242,7 +242,7 @@ def _contracts(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "check":
             return contracts_check.run_check(settings, offline=args.offline)
         return contracts_check.run_publish(settings)
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     if args.action == "list":
         for c in contracts:
             print(f"{c.name:<12} topic={c.topic:<22} owner={c.owner_team:<14} versions={len(c.schema_texts)}")
@@ -260,7 +260,7 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 
     report = produce(
         settings,
-        load_contracts(settings.schemas_dir),
+        load_contracts(settings.paths.schemas_dir),
         args.count,
         rate=args.rate,
         bad_fraction=args.bad_fraction,

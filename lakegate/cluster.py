@@ -45,7 +45,7 @@ def flink_home() -> Path:
 
 
 def cluster_dir(settings: Settings) -> Path:
-    return settings.home / "cluster"
+    return settings.paths.home / "cluster"
 
 
 def _services(settings: Settings) -> list[Service]:
@@ -53,7 +53,7 @@ def _services(settings: Settings) -> list[Service]:
     run = cluster_dir(settings) / "run"
     taskmanagers = [
         Service("taskmanager" if i == 1 else f"taskmanager-{i}", run)
-        for i in range(1, settings.cluster_taskmanagers + 1)
+        for i in range(1, settings.cluster.taskmanagers + 1)
     ]
     return [Service("jobmanager", run), *taskmanagers]
 
@@ -81,23 +81,23 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def configuration(settings: Settings) -> dict[str, Any]:
     """The cluster's config.yaml: the distribution's defaults, then loopback, ports, memory, state, metrics."""
     base = _flatten(yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {})
-    rest = urllib.parse.urlsplit(settings.cluster_rest_url)
+    rest = urllib.parse.urlsplit(settings.cluster.rest_url)
     state = cluster_dir(settings)
     base.update(
         {
             "jobmanager.bind-host": "127.0.0.1",
             "jobmanager.rpc.address": "127.0.0.1",
-            "jobmanager.rpc.port": settings.cluster_rpc_port,
+            "jobmanager.rpc.port": settings.cluster.rpc_port,
             "taskmanager.bind-host": "127.0.0.1",
             "taskmanager.host": "127.0.0.1",
             "rest.address": "127.0.0.1",
             "rest.bind-address": "127.0.0.1",
             "rest.port": rest.port or 8081,
-            "taskmanager.numberOfTaskSlots": settings.cluster_slots,
+            "taskmanager.numberOfTaskSlots": settings.cluster.slots,
             # Two cores and Kafka, a registry and Python beside it: a small JobManager, a TaskManager sized for
             # thread mode (the Python interpreter lives in its process).
             "jobmanager.memory.process.size": "1024m",
-            "taskmanager.memory.process.size": settings.cluster_taskmanager_memory,
+            "taskmanager.memory.process.size": settings.cluster.taskmanager_memory,
             "taskmanager.memory.managed.size": "128m",
             "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
@@ -108,7 +108,7 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "io.tmp.dirs": str(state / "tmp"),
             "blob.storage.directory": str(state / "blobs"),
             "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
-            "metrics.reporter.prom.port": settings.metrics_port,
+            "metrics.reporter.prom.port": settings.observation.metrics_port,
             "metrics.reporter.prom.filter.includes": "*.lakegate*:*",
             "metrics.reporter.prom.filterLabelValueCharacters": "false",
         }
@@ -169,10 +169,10 @@ def up(settings: Settings) -> None:
     log.info(
         "cluster up",
         extra=kv(
-            rest=settings.cluster_rest_url,
+            rest=settings.cluster.rest_url,
             dir=cluster_dir(settings),
             taskmanagers=len(taskmanagers),
-            slots_each=settings.cluster_slots,
+            slots_each=settings.cluster.slots,
         ),
     )
 
@@ -194,7 +194,7 @@ def service_pids(settings: Settings) -> list[int]:
 def status(settings: Settings) -> dict[str, object]:
     out: dict[str, object] = {s.name: s.pid() for s in _all_services(settings)}
     info = overview(settings)
-    out["rest"] = settings.cluster_rest_url if info else "not answering"
+    out["rest"] = settings.cluster.rest_url if info else "not answering"
     if info:
         out["jobs running"] = info.get("jobs-running", 0)
         out["slots free"] = f"{info.get('slots-available', 0)}/{info.get('slots-total', 0)}"
@@ -207,7 +207,7 @@ def rest(
 ) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(  # noqa: S310
-        f"{settings.cluster_rest_url}{path}",
+        f"{settings.cluster.rest_url}{path}",
         data=data,
         method=method,
         headers={"Content-Type": "application/json"},
@@ -220,7 +220,7 @@ def rest(
 def running_job(settings: Settings) -> str | None:
     """The id of the RUNNING job named ``job_name`` on the cluster, if any."""
     jobs = rest(settings, "GET", "/jobs/overview").get("jobs", [])
-    found = [j for j in jobs if j.get("name") == settings.job_name and j.get("state") == "RUNNING"]
+    found = [j for j in jobs if j.get("name") == settings.job.name and j.get("state") == "RUNNING"]
     return max(found, key=lambda j: j.get("start-time", 0))["jid"] if found else None
 
 
@@ -290,7 +290,7 @@ def upgrade(settings: Settings, job: str = "ingest") -> Submitted:
     """Stop the running job with a savepoint, then submit the (possibly new) code from it: uids map state."""
     job_id = running_job(settings)
     if job_id is None:
-        raise StackError(f"no running job named {settings.job_name} on {settings.cluster_rest_url}")
+        raise StackError(f"no running job named {settings.job.name} on {settings.cluster.rest_url}")
     return submit(settings, job, restore_from=savepoint(settings, job_id, stop=True))
 
 

@@ -229,7 +229,7 @@ def audit_table_problems(table: Table, contract: Contract) -> tuple[list[str], l
 def run_check(settings: Settings, *, offline: bool = False, out: Callable[[str], None] = print) -> int:
     """Print the report; 0 when everything passed, 1 otherwise (for CI)."""
     report = check_contracts(
-        settings.schemas_dir, registry=_registry(settings, offline), audit_table=_audit_tables(settings)
+        settings.paths.schemas_dir, registry=_registry(settings, offline), audit_table=_audit_tables(settings)
     )
     out(report.render())
     unreachable = any(line.text.startswith("registry: skipped") for c in report.contracts for line in c.lines)
@@ -245,7 +245,7 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
     set each subject's compatibility level to the contract's, and create or evolve the audit tables
     (add-only), so the tables have a new version's columns before any job or producer uses it."""
     registry = settings.replace(registry_retries=2).registry_client()
-    report = check_contracts(settings.schemas_dir, registry=registry, audit_table=_audit_tables(settings))
+    report = check_contracts(settings.paths.schemas_dir, registry=registry, audit_table=_audit_tables(settings))
     out(report.render())
     unreachable = any(line.text.startswith("registry: skipped") for c in report.contracts for line in c.lines)
     if not report.ok or unreachable:
@@ -264,7 +264,7 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
     for entry in report.contracts:
         assert entry.contract is not None
         ensure_audit_table(iceberg, settings, entry.contract)
-        out(f"audit table {settings.catalog_name}.{audit_table_name(settings, entry.contract)}: ready")
+        out(f"audit table {settings.catalog.name}.{audit_table_name(settings, entry.contract)}: ready")
     return 0
 
 
@@ -276,7 +276,7 @@ def _registry(settings: Settings, offline: bool) -> CompatibilityProbe | None:
 
 def _audit_tables(settings: Settings) -> AuditTableLookup | None:
     """Look tables up only in an existing catalog: a check must not create one as a side effect."""
-    if not settings.catalog_db_path.exists():
+    if not settings.paths.catalog_db_path.exists():
         return None
     catalog = open_catalog(settings)
 

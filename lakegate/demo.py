@@ -51,8 +51,8 @@ def progress_bar(done: int, total: int) -> None:
 
 def run_job_with_progress(settings: Settings, contracts: Contracts, expected_valid: int) -> None:
     """Run the ingest job (drain mode) in a child process; print audited rows as commits land."""
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
-    log = settings.log_dir / "demo-ingest.out"
+    settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
+    log = settings.paths.log_dir / "demo-ingest.out"
     stop = threading.Event()
 
     def watch() -> None:
@@ -65,7 +65,7 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
                 continue
             print(
                 f"      job running for {time.monotonic() - started:.0f}s: {rows}/{expected_valid} audit rows "
-                f"committed (Iceberg commits land at checkpoints, every {settings.checkpoint_interval_ms} ms)",
+                f"committed (Iceberg commits land at checkpoints, every {settings.job.checkpoint_interval_ms} ms)",
                 flush=True,
             )
 
@@ -79,7 +79,7 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
         watcher.join()
     if code != 0:
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-        raise JobFailedError(f"ingest job exited {code}; see {log} and Flink logs in {settings.log_dir}:\n{tail}")
+        raise JobFailedError(f"ingest job exited {code}; see {log} and Flink logs in {settings.paths.log_dir}:\n{tail}")
 
 
 def _committed_rows(catalog: SqlCatalog, settings: Settings, contract: Contract) -> int:
@@ -94,12 +94,12 @@ def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: b
     started = time.monotonic()
     with step(1, "fetching JVM artifacts (no-op when already there)"):
         jvm.ensure_artifacts(settings)
-    contracts = load_contracts(settings.schemas_dir)
+    contracts = load_contracts(settings.paths.schemas_dir)
     with step(2, "starting the local stack (Kafka broker, schema registry)"):
         local.up(settings)
     try:
         with step(3, "creating topics"):
-            created = ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
+            created = ensure_topics(settings, [c.topic for c in contracts] + [settings.kafka.dlq_topic])
             print(f"      created: {', '.join(created) or 'none (all existed)'}")
         with step(4, f"registering contracts and producing {count} events ({bad_fraction:.0%} bad)"):
             report = produce(
@@ -167,22 +167,22 @@ def _summary(
     line(f"produced this run:      {produced:>8}   (valid {expected[VALID]}, bad {produced - expected[VALID]})")
     for c in contracts:
         line(
-            f"audit {settings.catalog_name}.{audit_table_name(settings, c):<20} {audited[c.name]:>8} rows"
+            f"audit {settings.catalog.name}.{audit_table_name(settings, c):<20} {audited[c.name]:>8} rows"
             f"   (+{audited[c.name] - before[c.name]} this run)"
         )
     line(
-        f"quarantined, all runs: topic {settings.dlq_topic}: {sum(reasons.values())}, "
-        f"table {settings.catalog_name}.{quarantine_table_name(settings)}: {quarantine_rows}"
+        f"quarantined, all runs: topic {settings.kafka.dlq_topic}: {sum(reasons.values())}, "
+        f"table {settings.catalog.name}.{quarantine_table_name(settings)}: {quarantine_rows}"
     )
     for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
         line(f"    {reason:<22} {n:>6}")
     for name, rows in models.items():
         line(f"read model {name:<26} {rows:>8} current rows   (lakegate readmodels show {name})")
     line("where things are:")
-    line(f"    Iceberg catalog       sqlite {settings.catalog_db_path}")
-    line(f"    Iceberg warehouse     {settings.warehouse_path}")
-    line(f"    Kafka                 {settings.kafka_bootstrap}  topics: {', '.join(c.topic for c in contracts)}")
+    line(f"    Iceberg catalog       sqlite {settings.paths.catalog_db_path}")
+    line(f"    Iceberg warehouse     {settings.paths.warehouse_path}")
+    line(f"    Kafka                 {settings.kafka.bootstrap}  topics: {', '.join(c.topic for c in contracts)}")
     line(f"    schema registry       {settings.masked()['registry_url']}")
-    line(f"    logs                  {settings.log_dir}")
+    line(f"    logs                  {settings.paths.log_dir}")
     line(f"elapsed: {seconds:.0f}s")
     line("=" * 64)

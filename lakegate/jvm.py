@@ -35,7 +35,7 @@ _REGISTRY_COORDS = ("io/apicurio/apicurio-registry-app", "apicurio-registry-app-
 
 
 def java_executable(settings: Settings) -> str:
-    home = settings.java_home or (Path(os.environ["JAVA_HOME"]) if os.environ.get("JAVA_HOME") else None)
+    home = settings.paths.java_home or (Path(os.environ["JAVA_HOME"]) if os.environ.get("JAVA_HOME") else None)
     if home is not None:
         candidate = home / "bin" / "java"
         if candidate.is_file():
@@ -52,23 +52,25 @@ def _pom_hash(pom: Path) -> str:
 
 
 def artifacts_ready(settings: Settings) -> bool:
-    stamp = settings.jvm_dir / _STAMP
-    return settings.pom.is_file() and stamp.is_file() and stamp.read_text().strip() == _pom_hash(settings.pom)
+    stamp = settings.paths.jvm_dir / _STAMP
+    return (
+        settings.paths.pom.is_file() and stamp.is_file() and stamp.read_text().strip() == _pom_hash(settings.paths.pom)
+    )
 
 
 def ensure_artifacts(settings: Settings) -> None:
     """Fetch every artifact group unless the stamp says this pom was already fetched."""
-    if not settings.pom.is_file():
-        raise SetupError(f"pom not found at {settings.pom}; run from a lakegate checkout or set LAKEGATE_POM")
+    if not settings.paths.pom.is_file():
+        raise SetupError(f"pom not found at {settings.paths.pom}; run from a lakegate checkout or set LAKEGATE_POM")
     if artifacts_ready(settings):
-        log.info("JVM artifacts up to date", extra=kv(dir=settings.jvm_dir))
+        log.info("JVM artifacts up to date", extra=kv(dir=settings.paths.jvm_dir))
         return
     mvn = shutil.which("mvn")
     if mvn is None:
         raise SetupError("mvn (Apache Maven) not found on PATH; install it (Debian package 'maven')")
-    settings.jvm_dir.mkdir(parents=True, exist_ok=True)
+    settings.paths.jvm_dir.mkdir(parents=True, exist_ok=True)
     for index, group in enumerate(GROUPS, 1):
-        target = settings.jvm_dir / group
+        target = settings.paths.jvm_dir / group
         if target.exists():
             shutil.rmtree(target)  # a changed pom may drop jars: never keep stale ones
         started = time.monotonic()
@@ -79,9 +81,9 @@ def ensure_artifacts(settings: Settings) -> None:
             "-q",
             "-Dstyle.color=never",
             "-f",
-            str(settings.pom),
+            str(settings.paths.pom),
             f"-P{group}",
-            f"-Dlakegate.jvm.dir={settings.jvm_dir}",
+            f"-Dlakegate.jvm.dir={settings.paths.jvm_dir}",
             "package",
         ]
         result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -91,12 +93,12 @@ def ensure_artifacts(settings: Settings) -> None:
         if group == "registry":
             _unpack_registry(settings, mvn)
         log.info(f"[{index}/{len(GROUPS)}] done: {group}", extra=kv(seconds=round(time.monotonic() - started, 1)))
-    (settings.jvm_dir / _STAMP).write_text(_pom_hash(settings.pom) + "\n")
+    (settings.paths.jvm_dir / _STAMP).write_text(_pom_hash(settings.paths.pom) + "\n")
 
 
 def _unpack_registry(settings: Settings, mvn: str) -> None:
     # The pom only downloads the tarball into the local Maven repository (see the comment there).
-    version = _pom_property(settings.pom, "apicurio.version")
+    version = _pom_property(settings.paths.pom, "apicurio.version")
     result = subprocess.run(
         [
             mvn,
@@ -118,7 +120,7 @@ def _unpack_registry(settings: Settings, mvn: str) -> None:
     tarball = repo / folder / version / name.format(v=version)
     if not tarball.is_file():
         raise SetupError(f"registry tarball missing at {tarball} after Maven ran; rerun `lakegate setup`")
-    target = settings.jvm_dir / "registry"
+    target = settings.paths.jvm_dir / "registry"
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(tarball) as archive:
         archive.extractall(target, filter="data")
@@ -133,7 +135,7 @@ def _pom_property(pom: Path, name: str) -> str:
 
 
 def jars(settings: Settings, group: str) -> list[Path]:
-    folder = settings.jvm_dir / group
+    folder = settings.paths.jvm_dir / group
     found = sorted(folder.glob("*.jar"))
     if not found:
         raise SetupError(f"no jars in {folder}; run `lakegate setup` (or `make setup`) first")
@@ -177,7 +179,7 @@ def runtime_jar(settings: Settings) -> Path:
     Named after a hash of the sources, so an edited source gets a new jar and a stale one is never used.
     Where the sources are not installed (an image built with ``pip install .``), the jar ``lakegate setup``
     built from the checkout is used: there must be exactly one."""
-    folder = settings.jvm_dir / "lakegate"
+    folder = settings.paths.jvm_dir / "lakegate"
     sources = sorted(RUNTIME_SOURCES.rglob("*.java"))
     if not sources:
         built = sorted(folder.glob("lakegate-flink-*.jar"))
@@ -244,7 +246,7 @@ def compile_jar(settings: Settings, sources: Path, target: Path, classpath: list
 
 
 def registry_runner(settings: Settings) -> Path:
-    runners = sorted((settings.jvm_dir / "registry").glob("*-runner.jar"))
+    runners = sorted((settings.paths.jvm_dir / "registry").glob("*-runner.jar"))
     if not runners:
-        raise SetupError(f"no registry runner jar in {settings.jvm_dir / 'registry'}; run `lakegate setup`")
+        raise SetupError(f"no registry runner jar in {settings.paths.jvm_dir / 'registry'}; run `lakegate setup`")
     return runners[0]

@@ -27,7 +27,7 @@ def admin_client(settings: Settings, *, timeout_ms: int = 15_000) -> KafkaAdminC
         )
     except KafkaError as exc:
         raise StackError(
-            f"Kafka is not reachable at {settings.kafka_bootstrap} ({type(exc).__name__}). Start the local "
+            f"Kafka is not reachable at {settings.kafka.bootstrap} ({type(exc).__name__}). Start the local "
             "broker with `lakegate stack up`, or set LAKEGATE_KAFKA_BOOTSTRAP to your cluster."
         ) from exc
 
@@ -44,7 +44,7 @@ def ensure_topics(
         for name in missing:
             try:
                 admin.create_topics(
-                    [NewTopic(name, partitions or settings.topic_partitions, 1, topic_configs=configs or {})]
+                    [NewTopic(name, partitions or settings.kafka.topic_partitions, 1, topic_configs=configs or {})]
                 )
                 created.append(name)
             except TopicAlreadyExistsError:

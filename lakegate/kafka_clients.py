@@ -32,15 +32,15 @@ _LOGIN_MODULES = {
 
 def java_properties(settings: Settings) -> dict[str, str]:
     """Kafka client properties (without ``bootstrap.servers``) for the job's Java clients."""
-    protocol = settings.kafka_security_protocol
+    protocol = settings.kafka.security_protocol
     props: dict[str, str] = {"security.protocol": protocol}
     if protocol.startswith("SASL_"):
-        module = _LOGIN_MODULES[settings.kafka_sasl_mechanism]
+        module = _LOGIN_MODULES[settings.kafka.sasl_mechanism]
         props.update(
             {
-                "sasl.mechanism": settings.kafka_sasl_mechanism,
-                # The user name is validated to need no quoting (settings.py); the password is a reference.
-                "sasl.jaas.config": f'{module} required username="{settings.kafka_sasl_username}" '
+                "sasl.mechanism": settings.kafka.sasl_mechanism,
+                # The user name is validated to need no quoting (KafkaSettings.rules); the password is a reference.
+                "sasl.jaas.config": f'{module} required username="{settings.kafka.sasl_username}" '
                 f'password="${{{_PROVIDER}:{PASSWORD_ENV}}}";',
                 "config.providers": _PROVIDER,
                 f"config.providers.{_PROVIDER}.class": "org.apache.kafka.common.config.provider.EnvVarConfigProvider",
@@ -48,8 +48,8 @@ def java_properties(settings: Settings) -> dict[str, str]:
                 f"config.providers.{_PROVIDER}.param.allowlist.pattern": f"^{PASSWORD_ENV}$",
             }
         )
-    if protocol.endswith("SSL") and settings.kafka_ssl_cafile is not None:
-        props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(settings.kafka_ssl_cafile)})
+    if protocol.endswith("SSL") and settings.kafka.ssl_cafile is not None:
+        props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(settings.kafka.ssl_cafile)})
     return props
 
 
@@ -61,19 +61,19 @@ def connector_options(settings: Settings) -> dict[str, str]:
 def python_config(settings: Settings) -> dict[str, Any]:
     """kafka-python keyword arguments: the bootstrap servers and the security settings."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka_bootstrap,
-        "security_protocol": settings.kafka_security_protocol,
+        "bootstrap_servers": settings.kafka.bootstrap,
+        "security_protocol": settings.kafka.security_protocol,
     }
-    if settings.kafka_security_protocol.startswith("SASL_"):
+    if settings.kafka.security_protocol.startswith("SASL_"):
         config.update(
             {
-                "sasl_mechanism": settings.kafka_sasl_mechanism,
-                "sasl_plain_username": settings.kafka_sasl_username,
-                "sasl_plain_password": settings.kafka_sasl_password,
+                "sasl_mechanism": settings.kafka.sasl_mechanism,
+                "sasl_plain_username": settings.kafka.sasl_username,
+                "sasl_plain_password": settings.kafka.sasl_password.reveal(),
             }
         )
-    if settings.kafka_security_protocol.endswith("SSL"):
+    if settings.kafka.security_protocol.endswith("SSL"):
         config["ssl_check_hostname"] = True
-        if settings.kafka_ssl_cafile is not None:
-            config["ssl_cafile"] = str(settings.kafka_ssl_cafile)
+        if settings.kafka.ssl_cafile is not None:
+            config["ssl_cafile"] = str(settings.kafka.ssl_cafile)
     return config

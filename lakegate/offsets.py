@@ -41,7 +41,7 @@ def lake_offsets(settings: Settings, contracts: Contracts) -> Offsets:
             # topic again: refuse instead.
             raise StackError(
                 f"Kafka reports no partitions for {topic!r}, yet the lake holds records from it; check that "
-                f"the topic exists and this client may describe it at {settings.kafka_bootstrap}, then rerun"
+                f"the topic exists and this client may describe it at {settings.kafka.bootstrap}, then rerun"
             )
     # Partitions the lake knows but Kafka did not list (a stale metadata answer) are kept, not restarted.
     offsets = {

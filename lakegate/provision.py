@@ -20,7 +20,7 @@ def provision(settings: Settings, contracts: Contracts) -> None:
     for contract in contracts:
         catalog.ensure_audit_table(iceberg, settings, contract)
     catalog.ensure_quarantine_table(iceberg, settings)
-    ensure_topics(settings, [settings.dlq_topic])
+    ensure_topics(settings, [settings.kafka.dlq_topic])
     models = readmodels.all_models(contracts)
     for model, contract in models:
         readmodels.ensure_table(iceberg, settings, model, contract)

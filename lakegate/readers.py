@@ -89,11 +89,11 @@ def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[De
     )
     try:
         partitions = [
-            TopicPartition(settings.dlq_topic, p)
-            for p in sorted(consumer.partitions_for_topic(settings.dlq_topic) or ())
+            TopicPartition(settings.kafka.dlq_topic, p)
+            for p in sorted(consumer.partitions_for_topic(settings.kafka.dlq_topic) or ())
         ]
         out: list[DeadLetter] = []
-        for message in _to_end(consumer, partitions, timeout_s, f"dead-letter topic {settings.dlq_topic}"):
+        for message in _to_end(consumer, partitions, timeout_s, f"dead-letter topic {settings.kafka.dlq_topic}"):
             headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
             out.append(DeadLetter(message.key, message.value, headers))
         return out

@@ -77,11 +77,11 @@ def find(contracts: Contracts, name: str) -> tuple[ReadModel, Contract]:
 
 
 def table_name(settings: Settings, model: ReadModel, *, shadow: bool = False) -> str:
-    return f"{settings.readmodel_namespace}.{model.name}{SHADOW_SUFFIX if shadow else ''}"
+    return f"{settings.readmodels.namespace}.{model.name}{SHADOW_SUFFIX if shadow else ''}"
 
 
 def changelog_topic(settings: Settings, model: ReadModel) -> str:
-    return f"{settings.changelog_topic_prefix}{model.name}"
+    return f"{settings.readmodels.changelog_topic_prefix}{model.name}"
 
 
 def key_columns(model: ReadModel) -> list[str]:
@@ -94,7 +94,7 @@ def ensure_table(
     catalog: SqlCatalog, settings: Settings, model: ReadModel, contract: Contract, *, shadow: bool = False
 ) -> Table:
     """Create the model's table if missing; a table whose columns differ is an error (rebuild it)."""
-    ensure_namespace(catalog, settings.readmodel_namespace)
+    ensure_namespace(catalog, settings.readmodels.namespace)
     name = table_name(settings, model, shadow=shadow)
     columns = model_columns(model, contract)
     try:

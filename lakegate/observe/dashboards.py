@@ -752,7 +752,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder to write <uid>.json into")
     args = parser.parse_args(argv)
     settings = Settings.load()
-    paths = write(args.out, load_contracts(args.schemas or settings.schemas_dir), settings)
+    paths = write(args.out, load_contracts(args.schemas or settings.paths.schemas_dir), settings)
     for path in paths:
         board = json.loads(path.read_text(encoding="utf-8"))
         print(f"wrote {path} ({board['title']}: {len(panels(board))} panels, {len(queries([board]))} queries)")

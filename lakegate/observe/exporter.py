@@ -211,12 +211,12 @@ class Exporter:
 
     def __init__(self, settings: Settings, contracts: Contracts) -> None:
         self.observer = Observer(settings, contracts)
-        self._interval_s = settings.exporter_interval_s
+        self._interval_s = settings.observation.exporter_interval_s
         self._stop = threading.Event()
         registry = CollectorRegistry(auto_describe=False)
         registry.register(ObservationCollector(self.observer))
         self._server, self._server_thread = start_http_server(
-            settings.exporter_port, addr="127.0.0.1", registry=registry
+            settings.observation.exporter_port, addr="127.0.0.1", registry=registry
         )
         self.port = int(self._server.server_port)
         self._thread = threading.Thread(target=self._loop, name="lakegate-exporter", daemon=True)
@@ -239,14 +239,15 @@ class Exporter:
 @contextlib.contextmanager
 def serving(settings: Settings, contracts: Contracts) -> Iterator[Exporter | None]:
     """The exporter for the duration of a job (nothing when ``exporter_port`` is 0 or already taken)."""
-    if settings.exporter_port == 0:
+    if settings.observation.exporter_port == 0:
         yield None
         return
     try:
         exporter = Exporter(settings, contracts)
     except OSError as exc:
         log.error(
-            "exporter not started: the job runs unobserved by it", extra=kv(port=settings.exporter_port, error=str(exc))
+            "exporter not started: the job runs unobserved by it",
+            extra=kv(port=settings.observation.exporter_port, error=str(exc)),
         )
         yield None
         return

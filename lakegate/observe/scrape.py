@@ -16,11 +16,11 @@ Labels = dict[str, str]
 
 def job_endpoints(settings: Settings) -> list[str]:
     """Where the job's Flink reporter may listen (one endpoint per MiniCluster, within the port range)."""
-    return [f"http://127.0.0.1:{port}/metrics" for port in port_range(settings.metrics_port)]
+    return [f"http://127.0.0.1:{port}/metrics" for port in port_range(settings.observation.metrics_port)]
 
 
 def exporter_endpoint(settings: Settings) -> str:
-    return f"http://127.0.0.1:{settings.exporter_port}/metrics"
+    return f"http://127.0.0.1:{settings.observation.exporter_port}/metrics"
 
 
 def scrape(urls: Iterable[str], timeout_s: float = 2.0) -> str:

@@ -51,9 +51,9 @@ def _get(url: str, timeout_s: float = 2.0) -> Any:
 
 def flink_rest_urls(settings: Settings) -> list[str]:
     """Where the job's REST API may be: the session cluster's, or the local MiniCluster's port range."""
-    if settings.execution_target == "remote":
-        return [settings.cluster_rest_url.rstrip("/")]
-    return [f"http://127.0.0.1:{port}" for port in port_range(settings.flink_rest_port)]
+    if settings.cluster.execution_target == "remote":
+        return [settings.cluster.rest_url.rstrip("/")]
+    return [f"http://127.0.0.1:{port}" for port in port_range(settings.observation.flink_rest_port)]
 
 
 def find_job(urls: Iterable[str], job_name: str) -> tuple[str, dict[str, Any]] | None:
@@ -75,7 +75,7 @@ def find_job(urls: Iterable[str], job_name: str) -> tuple[str, dict[str, Any]] |
 
 def job_health(settings: Settings) -> JobHealth | None:
     """The job's state, restarts and checkpoints from Flink's REST API; None when no such job is known."""
-    located = find_job(flink_rest_urls(settings), settings.job_name)
+    located = find_job(flink_rest_urls(settings), settings.job.name)
     if located is None:
         return None
     url, job = located
@@ -85,7 +85,7 @@ def job_health(settings: Settings) -> JobHealth | None:
     latest = (checkpoints.get("latest") or {}).get("completed") or {}
     metrics = {m["id"]: m["value"] for m in _get(f"{url}/jobs/{job_id}/metrics?get=numRestarts")}
     return JobHealth(
-        job=settings.job_name,
+        job=settings.job.name,
         job_id=job_id,
         state=job.get("state", "UNKNOWN"),
         restarts=int(float(metrics.get("numRestarts", 0))),

@@ -32,12 +32,12 @@ def new_cluster_id() -> str:
 
 
 def service(settings: Settings) -> Service:
-    return Service("kafka", settings.home / "run")
+    return Service("kafka", settings.paths.home / "run")
 
 
 def _server_properties(settings: Settings, data_dir: Path, keystore: Path | None = None) -> str:
-    port, controller = settings.kafka_port, settings.kafka_controller_port
-    protocol = settings.kafka_security_protocol
+    port, controller = settings.kafka.port, settings.kafka.controller_port
+    protocol = settings.kafka.security_protocol
     return "\n".join(
         [
             "process.roles=broker,controller",
@@ -50,7 +50,7 @@ def _server_properties(settings: Settings, data_dir: Path, keystore: Path | None
             "inter.broker.listener.name=CLIENTS",
             *_listener_security(settings, keystore),
             f"log.dirs={data_dir}",
-            f"num.partitions={settings.topic_partitions}",
+            f"num.partitions={settings.kafka.topic_partitions}",
             # Single node: internal topics cannot have more replicas than brokers.
             "offsets.topic.replication.factor=1",
             "transaction.state.log.replication.factor=1",
@@ -67,9 +67,9 @@ def _server_properties(settings: Settings, data_dir: Path, keystore: Path | None
 def _listener_security(settings: Settings, keystore: Path | None) -> list[str]:
     """The client listener's TLS and SASL (PLAIN, one user: the configured client's) for a local broker that
     mirrors a secured production cluster. The broker talks to itself through the same listener."""
-    protocol, lines = settings.kafka_security_protocol, []
+    protocol, lines = settings.kafka.security_protocol, []
     if protocol.endswith("SSL"):
-        if keystore is None or settings.kafka_ssl_cafile is None:
+        if keystore is None or settings.kafka.ssl_cafile is None:
             raise StackError(
                 f"a local {protocol} broker needs a server keystore (PEM: key and certificate) "
                 "and kafka_ssl_cafile; lakegate.testing.tls makes both"
@@ -78,15 +78,15 @@ def _listener_security(settings: Settings, keystore: Path | None) -> list[str]:
             "listener.name.clients.ssl.keystore.type=PEM",
             f"listener.name.clients.ssl.keystore.location={keystore}",
             "listener.name.clients.ssl.truststore.type=PEM",
-            f"listener.name.clients.ssl.truststore.location={settings.kafka_ssl_cafile}",
+            f"listener.name.clients.ssl.truststore.location={settings.kafka.ssl_cafile}",
         ]
     if protocol.startswith("SASL_"):
-        if settings.kafka_sasl_mechanism != "PLAIN":
+        if settings.kafka.sasl_mechanism != "PLAIN":
             raise StackError(
                 "the local broker offers SASL PLAIN only (SCRAM users need a running cluster to "
-                f"create them); got kafka_sasl_mechanism={settings.kafka_sasl_mechanism}"
+                f"create them); got kafka_sasl_mechanism={settings.kafka.sasl_mechanism}"
             )
-        user, secret = settings.kafka_sasl_username, settings.kafka_sasl_password
+        user, secret = settings.kafka.sasl_username, settings.kafka.sasl_password.reveal()
         if any(c in secret for c in '"\\\n'):  # the JAAS line sits in a .properties file: no escapes needed
             raise StackError("the local broker cannot take a SASL password containing '\"', '\\' or a newline")
         lines += [
@@ -103,7 +103,7 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
     certificate, for a broker whose client listener uses TLS (``kafka_security_protocol`` SSL or SASL_SSL)."""
     java = jvm.java_executable(settings)
     classpath = os.pathsep.join(str(j) for j in jvm.jars(settings, "kafka"))
-    base = settings.home / "kafka"
+    base = settings.paths.home / "kafka"
     data_dir = base / "data"
     config = base / "server.properties"
     base.mkdir(parents=True, exist_ok=True)
@@ -118,8 +118,8 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
         "logger.kafka.name=kafka.server.KafkaRaftServer\nlogger.kafka.level=INFO\n"
     )
     jvm_opts = [
-        f"-Xmx{settings.kafka_heap_mb}m",
-        f"-Xms{min(256, settings.kafka_heap_mb)}m",
+        f"-Xmx{settings.kafka.heap_mb}m",
+        f"-Xms{min(256, settings.kafka.heap_mb)}m",
         "-XX:+UseSerialGC",
         f"-Dlog4j2.configurationFile={log4j}",
     ]

@@ -10,7 +10,6 @@ refer to them).
 from __future__ import annotations
 
 import json
-import urllib.parse
 import urllib.request
 
 from lakegate import jvm
@@ -19,21 +18,20 @@ from lakegate.stack.process import Service
 
 
 def service(settings: Settings) -> Service:
-    return Service("registry", settings.home / "run")
+    return Service("registry", settings.paths.home / "run")
 
 
 def start(settings: Settings) -> None:
     java = jvm.java_executable(settings)
     runner = jvm.registry_runner(settings)
-    url = urllib.parse.urlsplit(settings.registry_url)
-    data = settings.home / "registry"
+    data = settings.paths.home / "registry"
     data.mkdir(parents=True, exist_ok=True)
     command = [
         java,
-        f"-Xmx{settings.registry_heap_mb}m",
+        f"-Xmx{settings.registry.heap_mb}m",
         "-XX:+UseSerialGC",
         "-Dquarkus.http.host=127.0.0.1",
-        f"-Dquarkus.http.port={url.port or 80}",
+        f"-Dquarkus.http.port={settings.registry.port}",
         "-Dquarkus.log.level=WARN",
         "-Dquarkus.banner.enabled=false",
         # No telemetry, no outbound calls: this machine may have no network.
@@ -47,7 +45,7 @@ def start(settings: Settings) -> None:
 
 
 def ready(settings: Settings) -> bool:
-    with urllib.request.urlopen(settings.registry_url.rstrip("/") + "/subjects", timeout=3) as response:  # noqa: S310
+    with urllib.request.urlopen(settings.registry.url.reveal().rstrip("/") + "/subjects", timeout=3) as response:  # noqa: S310
         return response.status == 200 and isinstance(json.loads(response.read()), list)
 
 

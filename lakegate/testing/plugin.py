@@ -34,7 +34,7 @@ JOB_TIMEOUT_S = 600
 
 @pytest.fixture(scope="session")
 def lakegate_schemas_dir() -> Path:
-    return Settings.load(env={}).schemas_dir
+    return Settings.load(env={}).paths.schemas_dir
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +43,7 @@ def lakegate_settings(tmp_path_factory: pytest.TempPathFactory, lakegate_schemas
     settings = Settings.load(
         env={},
         home=tmp_path_factory.mktemp("lakegate"),
-        artifacts_dir=defaults.jvm_dir,  # share the fetched jars; everything else is private
+        artifacts_dir=defaults.paths.jvm_dir,  # share the fetched jars; everything else is private
         schemas_dir=lakegate_schemas_dir,
         kafka_bootstrap=f"127.0.0.1:{free_port()}",
         kafka_controller_port=free_port(),
@@ -62,14 +62,14 @@ def lakegate_settings(tmp_path_factory: pytest.TempPathFactory, lakegate_schemas
 
 @pytest.fixture(scope="session")
 def lakegate_contracts(lakegate_settings: Settings) -> Contracts:
-    return load_contracts(lakegate_settings.schemas_dir)
+    return load_contracts(lakegate_settings.paths.schemas_dir)
 
 
 @pytest.fixture(scope="session")
 def lakegate_stack(lakegate_settings: Settings, lakegate_contracts: Contracts) -> Iterator[Settings]:
     local.up(lakegate_settings)
     try:
-        ensure_topics(lakegate_settings, [c.topic for c in lakegate_contracts] + [lakegate_settings.dlq_topic])
+        ensure_topics(lakegate_settings, [c.topic for c in lakegate_contracts] + [lakegate_settings.kafka.dlq_topic])
         yield lakegate_settings
     finally:
         local.down(lakegate_settings)
@@ -87,13 +87,15 @@ def run_job() -> Callable[..., JobRun]:
     """Run ``jobs.<name>`` in a child process with the given settings (passed through the environment)."""
 
     def run(name: str, settings: Settings, *, check: bool = True) -> JobRun:
-        settings.log_dir.mkdir(parents=True, exist_ok=True)
-        log = settings.log_dir / f"job-{name}.out"
+        settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
+        log = settings.paths.log_dir / f"job-{name}.out"
         with log.open("wb") as out:
             result = launcher.run(name, settings, stdout=out, stderr=subprocess.STDOUT, timeout_s=JOB_TIMEOUT_S)
         if check and result.returncode != 0:
             tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
-            pytest.fail(f"job {name} exited {result.returncode}; log {log} (Flink logs in {settings.log_dir}):\n{tail}")
+            pytest.fail(
+                f"job {name} exited {result.returncode}; log {log} (Flink logs in {settings.paths.log_dir}):\n{tail}"
+            )
         return JobRun(name, result.returncode, log)
 
     return run
@@ -103,8 +105,8 @@ class RunningJob:
     """A job process in the background, in its own process group (its MiniCluster JVM goes with it)."""
 
     def __init__(self, name: str, settings: Settings) -> None:
-        settings.log_dir.mkdir(parents=True, exist_ok=True)
-        self.log = settings.log_dir / f"job-{name}-background.out"
+        settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
+        self.log = settings.paths.log_dir / f"job-{name}-background.out"
         with self.log.open("ab") as out:
             self._process = launcher.start(name, settings, stdout=out, stderr=subprocess.STDOUT)
 

@@ -196,7 +196,7 @@ def test_an_iceberg_commit_failing_keeps_every_record(
     produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=84)
     # Hold the catalog's write lock longer than the JDBC driver's busy timeout: the next checkpoint's
     # Iceberg commits fail (SQLITE_BUSY), the job fails over and commits again from its checkpoint.
-    with contextlib.closing(sqlite3.connect(settings.catalog_db_path, timeout=30)) as db:
+    with contextlib.closing(sqlite3.connect(settings.paths.catalog_db_path, timeout=30)) as db:
         db.execute("BEGIN EXCLUSIVE")
         time.sleep(8)
         db.rollback()
@@ -220,7 +220,7 @@ def test_a_job_shipped_with_its_code_and_contracts_runs_without_this_checkout(
         cluster.savepoint(settings, running, stop=True)
     # The contracts from a folder that is gone once the job is submitted: workers must use the shipped copy.
     schemas = tmp_path / "schemas"
-    shutil.copytree(settings.schemas_dir, schemas)
+    shutil.copytree(settings.paths.schemas_dir, schemas)
     shipped = settings.replace(ship_python_code=True, schemas_dir=schemas)
     job = cluster.submit(shipped).job_id
     shutil.rmtree(schemas)
@@ -229,7 +229,7 @@ def test_a_job_shipped_with_its_code_and_contracts_runs_without_this_checkout(
     assert_every_record_once(settings, contracts)
 
     # The TaskManager runs the shipped copy (unpacked under its io.tmp.dirs), not this checkout.
-    unpacked = list((settings.home / "cluster" / "tmp").rglob("udfs/router.py"))
+    unpacked = list((settings.paths.home / "cluster" / "tmp").rglob("udfs/router.py"))
     assert unpacked, "no shipped copy of the code on the TaskManager"
     assert cluster.running_job(settings) == job
     cluster.rest(settings, "PATCH", f"/jobs/{job}?mode=cancel")

@@ -34,7 +34,7 @@ def test_publish_registers_sets_compatibility_and_check_gates_a_breaking_change(
     lakegate_stack: Settings, tmp_path: Path
 ) -> None:
     schemas = tmp_path / "schemas"
-    shutil.copytree(lakegate_stack.schemas_dir, schemas)
+    shutil.copytree(lakegate_stack.paths.schemas_dir, schemas)
     settings = lakegate_stack.replace(schemas_dir=schemas, audit_namespace="published")
     out: list[str] = []
     assert run_publish(settings, out=out.append) == 0, "\n".join(out)

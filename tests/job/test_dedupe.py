@@ -28,7 +28,7 @@ def deduped(
     # Own tables, dead-letter topic and consumer group: the contract topics are shared with other job tests.
     # The plugin's settings ignore the environment; LAKEGATE_PYTHON_EXECUTION_MODE=process runs this
     # test in the other Python execution mode (keyed state crosses the Java/Python boundary differently).
-    mode = os.environ.get("LAKEGATE_PYTHON_EXECUTION_MODE", lakegate_stack.python_execution_mode)
+    mode = os.environ.get("LAKEGATE_PYTHON_EXECUTION_MODE", lakegate_stack.job.python_execution_mode)
     settings = lakegate_stack.replace(
         audit_namespace="dedupe",
         quarantine_namespace="dedupe_q",

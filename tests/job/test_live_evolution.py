@@ -38,7 +38,7 @@ def _v1_only(schemas: Path) -> str:
 
 def _audited(settings: Settings) -> dict[tuple[str, int, int], dict[str, object]]:
     out: dict[tuple[str, int, int], dict[str, object]] = {}
-    for contract in load_contracts(settings.schemas_dir):
+    for contract in load_contracts(settings.paths.schemas_dir):
         try:
             rows = read_audit(settings, contract).to_pylist()
         except NoSuchTableError:  # the job creates its tables when it starts
@@ -68,7 +68,7 @@ def test_a_field_added_while_the_job_runs(
     tmp_path: Path,
 ) -> None:
     schemas = tmp_path / "schemas"
-    shutil.copytree(lakegate_stack.schemas_dir, schemas)
+    shutil.copytree(lakegate_stack.paths.schemas_dir, schemas)
     original = _v1_only(schemas)
     settings = lakegate_stack.replace(
         schemas_dir=schemas,

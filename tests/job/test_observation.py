@@ -88,8 +88,8 @@ def test_ledger_balances_and_every_panel_and_rule_works_on_a_real_prometheus(
     assert any(r.expected == "duplicate_event_id" for r in report.records)
     topics = sorted({c.topic for c in lakegate_contracts})
     scrape_targets = {
-        "flink": [f"127.0.0.1:{p}" for p in port_range(settings.metrics_port)],
-        "lakegate-exporter": [f"127.0.0.1:{settings.exporter_port}"],
+        "flink": [f"127.0.0.1:{p}" for p in port_range(settings.observation.metrics_port)],
+        "lakegate-exporter": [f"127.0.0.1:{settings.observation.exporter_port}"],
     }
     with running_prometheus(tmp_path / "prometheus", scrape_targets) as prometheus:
         job = start_job("ingest", settings)

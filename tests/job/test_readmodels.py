@@ -170,7 +170,7 @@ def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees
     )
     produce(settings, lakegate_contracts, 3000, bad_fraction=0.1, duplicate_fraction=0.05, all_versions=True, seed=2024)
     run_job("ingest", settings)
-    salt = settings.pii_salt.encode()
+    salt = settings.job.pii_salt.reveal().encode()
     models = readmodels.all_models(lakegate_contracts)
     assert {type(m) for m, _ in models} == {CurrentModel, AggregateModel}
     for model, contract in models:

@@ -67,7 +67,9 @@ def test_a_frozen_registry_delays_the_job_and_quarantines_nothing(
 
 
 def _registry_failures(settings: Settings) -> int:
-    return sum(p.read_text(errors="replace").count("RegistryUnavailable") for p in settings.log_dir.glob("flink-*.log"))
+    return sum(
+        p.read_text(errors="replace").count("RegistryUnavailable") for p in settings.paths.log_dir.glob("flink-*.log")
+    )
 
 
 def _thaw_after_failures(settings: Settings, pid: int, before: int, done: threading.Event) -> None:

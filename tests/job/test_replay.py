@@ -27,7 +27,7 @@ def _drop_rules(schemas: Path) -> None:
 
 def _audit(settings: Settings) -> dict[tuple[str, int, int], str]:
     out: dict[tuple[str, int, int], str] = {}
-    for contract in load_contracts(settings.schemas_dir):
+    for contract in load_contracts(settings.paths.schemas_dir):
         for row in read_audit(settings, contract).to_pylist():
             coordinate = (row["lg_topic"], row["lg_partition"], row["lg_offset"])
             assert coordinate not in out, f"{coordinate} audited twice"
@@ -39,7 +39,7 @@ def test_replay_after_a_contract_fix_lands_fixed_records_once(
     lakegate_stack: Settings, run_job: Callable[..., JobRun], tmp_path: Path
 ) -> None:
     schemas = tmp_path / "schemas"
-    shutil.copytree(lakegate_stack.schemas_dir, schemas)
+    shutil.copytree(lakegate_stack.paths.schemas_dir, schemas)
     settings = lakegate_stack.replace(
         schemas_dir=schemas,
         audit_namespace="replay",

@@ -89,7 +89,7 @@ def test_clients_without_credentials_are_refused(secured: Secured) -> None:
         kafka_admin.admin_client(secured.plain, timeout_ms=5000).list_topics()
     with pytest.raises(StackError):  # TLS and SASL, the wrong password
         kafka_admin.admin_client(secured.settings.replace(kafka_sasl_password="not-the-password"), timeout_ms=5000)
-    anonymous = secured.settings.registry_url.replace(f"{USER}:{secured.canary}@", "")
+    anonymous = secured.settings.registry.url.reveal().replace(f"{USER}:{secured.canary}@", "")
     refused = secured.proxy.refused
     with pytest.raises(RegistryUnavailable, match="HTTP 401"):
         secured.settings.replace(registry_url=anonymous, registry_retries=0).registry_client().subjects()
@@ -100,7 +100,7 @@ def test_a_job_on_a_secured_stack_keeps_every_record_and_never_shows_the_secret(
     secured: Secured, lakegate_contracts: Contracts
 ) -> None:
     settings, contracts, canary = secured.settings, lakegate_contracts, secured.canary
-    kafka_admin.ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
+    kafka_admin.ensure_topics(settings, [c.topic for c in contracts] + [settings.kafka.dlq_topic])
     produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=71)
     refused_before = secured.proxy.refused
     job = cluster.submit(settings)
@@ -119,11 +119,13 @@ def test_a_job_on_a_secured_stack_keeps_every_record_and_never_shows_the_secret(
     assert not _rest_answers_with(settings, job.job_id, canary)
     assert not _command_lines_with(canary)
     # The scan below covers the Kafka clients' own configuration dumps (with the JAAS line masked by Kafka).
-    client_logs = "".join(p.read_text(errors="replace") for p in (settings.home / "cluster" / "log").glob("*.log"))
+    client_logs = "".join(
+        p.read_text(errors="replace") for p in (settings.paths.home / "cluster" / "log").glob("*.log")
+    )
     assert "security.protocol = SASL_SSL" in client_logs and "sasl.jaas.config = [hidden]" in client_logs
-    leaks = _files_with(settings.home, canary, allowed={settings.home / "kafka" / "server.properties"})
+    leaks = _files_with(settings.paths.home, canary, allowed={settings.paths.home / "kafka" / "server.properties"})
     assert not leaks, f"the canary secret is in {leaks}"
-    assert (settings.home / "kafka" / "server.properties").stat().st_mode & 0o077 == 0
+    assert (settings.paths.home / "kafka" / "server.properties").stat().st_mode & 0o077 == 0
     cluster.rest(settings, "PATCH", f"/jobs/{job.job_id}?mode=cancel")
 
 

@@ -76,7 +76,7 @@ def test_each_taskmanager_needs_a_metrics_port_of_its_own(tmp_path: Path) -> Non
         _settings(tmp_path).replace(cluster_taskmanagers=2, metrics_port="9249-9250")
     with pytest.raises(SettingsError, match="cluster_taskmanagers must be at least 1"):
         _settings(tmp_path).replace(cluster_taskmanagers=0)
-    assert _settings(tmp_path).replace(cluster_taskmanagers=2, metrics_port="9249-9251").cluster_taskmanagers == 2
+    assert _settings(tmp_path).replace(cluster_taskmanagers=2, metrics_port="9249-9251").cluster.taskmanagers == 2
 
 
 def test_service_pids_name_only_running_cluster_processes(tmp_path: Path) -> None:

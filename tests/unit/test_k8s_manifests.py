@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib.metadata
 import re
 from collections.abc import Iterator
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import yaml
 from jobs import runtime as jobs_runtime
 from jobs.runtime import REPORTER_INCLUDES
 from lakegate.errors import SettingsError
-from lakegate.settings import ENV_PREFIX, Settings
+from lakegate.settings import ENV_PREFIX, Secret, Settings
 
 from .support import REPO
 
@@ -344,7 +343,7 @@ def env_entries() -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def known_env_names() -> set[str]:
-    return {ENV_PREFIX + f.name.upper() for f in fields(Settings)}
+    return {ENV_PREFIX + key.upper() for key in Settings.flat_keys()}
 
 
 def masked_env_names() -> set[str]:
@@ -352,8 +351,8 @@ def masked_env_names() -> set[str]:
     probe = Settings.load(
         env={}, registry_url="https://user:password@registry.example.com/x", pii_salt="a-probe-salt-of-16-bytes"
     )
-    shown = probe.masked()
-    return {ENV_PREFIX + f.name.upper() for f in fields(Settings) if shown[f.name] != str(getattr(probe, f.name))}
+    plain = {key: str(value.reveal() if isinstance(value, Secret) else value) for key, value in probe.flat().items()}
+    return {ENV_PREFIX + key.upper() for key, shown in probe.masked().items() if shown != plain[key]}
 
 
 def secret_looking(name: str) -> bool:
@@ -543,7 +542,7 @@ def test_every_environment_variable_is_a_lakegate_setting() -> None:
             assert source["configMapRef"]["name"] == load(CONFIGMAP)["metadata"]["name"]
     # The pods' whole environment is valid settings (with real secrets in place of the placeholders).
     settings = Settings.load(env=pod_environment())
-    assert settings.execution_target == "local" and not settings.drain and not settings.restore_from
+    assert settings.cluster.execution_target == "local" and not settings.job.drain and not settings.cluster.restore_from
 
 
 def test_secrets_come_from_the_secret_and_never_as_plain_values() -> None:
@@ -599,7 +598,7 @@ def test_the_flink_configuration_agrees_with_what_jobs_runtime_sets(monkeypatch:
         else:
             assert conf[key] == runtime[key], f"{key}: manifest {conf[key]!r}, jobs/runtime.py {runtime[key]!r}"
     assert runtime["parallelism.default"] == str(spec()["job"]["parallelism"])
-    assert runtime["pipeline.name"] == settings.job_name
+    assert runtime["pipeline.name"] == settings.job.name
 
 
 def test_checkpoints_savepoints_and_ha_live_on_the_mounted_volume() -> None:

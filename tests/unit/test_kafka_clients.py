@@ -43,7 +43,7 @@ def test_plaintext_by_default_adds_nothing_but_the_protocol() -> None:
     settings = Settings.load(env={})
     assert kafka_clients.java_properties(settings) == {"security.protocol": "PLAINTEXT"}
     assert kafka_clients.python_config(settings) == {
-        "bootstrap_servers": settings.kafka_bootstrap,
+        "bootstrap_servers": settings.kafka.bootstrap,
         "security_protocol": "PLAINTEXT",
     }
 
@@ -126,7 +126,7 @@ def test_the_password_is_masked_and_left_out_of_flink_functions(ca: Path) -> Non
     settings = _sasl_ssl(ca, LAKEGATE_REGISTRY_URL=f"https://svc:{CANARY}@registry.example/api")
     assert CANARY not in repr(settings) and settings.masked()["kafka_sasl_password"] == "***"
     carried = settings.without_secrets()
-    assert carried.registry_url == "https://registry.example/api"
+    assert carried.registry.url.reveal() == "https://registry.example/api"
     assert CANARY.encode() not in pickle.dumps(carried)
 
 
@@ -140,7 +140,7 @@ def test_workers_take_the_secrets_back_from_their_own_environment(ca: Path, monk
     assert restored == settings
     # Credentials of another registry are not handed to this one.
     monkeypatch.setenv("LAKEGATE_REGISTRY_URL", f"https://svc:{CANARY}@elsewhere.example/api")
-    assert settings.without_secrets().with_worker_secrets().registry_url == "https://registry.example/api"
+    assert settings.without_secrets().with_worker_secrets().registry.url.reveal() == "https://registry.example/api"
 
 
 def test_the_job_functions_as_pickled_into_the_job_graph_carry_no_secret(ca: Path) -> None:

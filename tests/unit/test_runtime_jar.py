@@ -20,7 +20,7 @@ def test_without_sources_the_built_jar_is_used_and_its_absence_explained(
     monkeypatch.setattr(jvm, "RUNTIME_SOURCES", tmp_path / "not-installed")
     with pytest.raises(SetupError, match=r"run `lakegate setup` from a lakegate checkout"):
         jvm.runtime_jar(settings)
-    folder = settings.jvm_dir / "lakegate"
+    folder = settings.paths.jvm_dir / "lakegate"
     folder.mkdir(parents=True)
     built = folder / "lakegate-flink-0123456789abcdef.jar"
     built.write_bytes(b"PK")

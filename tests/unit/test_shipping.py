@@ -16,7 +16,7 @@ def test_the_staged_folder_holds_the_packages_and_the_contracts_and_nothing_comp
     for package in runtime.SHIPPED_PACKAGES:
         assert (stage / package / "__init__.py").is_file()
     assert sorted(p.name for p in (stage / "schemas").rglob("contract.toml")) == sorted(
-        p.name for p in settings.schemas_dir.rglob("contract.toml")
+        p.name for p in settings.paths.schemas_dir.rglob("contract.toml")
     )
     assert not list(stage.rglob("__pycache__")) and not list(stage.rglob("*.pyc"))
     (stage / "udfs" / "stale.py").write_text("")  # left from an older submission
@@ -34,6 +34,6 @@ def test_shipped_jobs_take_their_dependencies_from_the_clusters_python(tmp_path:
 
 def test_workers_read_the_shipped_contracts_only_when_code_is_shipped(tmp_path: Path) -> None:
     local = Settings.load(env={}, home=tmp_path)
-    assert runtime.worker_schemas_dir(local) == local.schemas_dir
+    assert runtime.worker_schemas_dir(local) == local.paths.schemas_dir
     shipped = local.replace(execution_target="remote", ship_python_code=True)
     assert runtime.worker_schemas_dir(shipped) == Path(udfs.__file__).resolve().parents[1] / "schemas"

@@ -1,0 +1,294 @@
+"""The sections of the settings: one frozen, slotted dataclass per concern, each validated on its own.
+
+``paths`` (where lakegate keeps things), ``kafka``, ``registry``, ``catalog`` (Iceberg), ``readmodels``,
+``job`` (the Flink job), ``cluster`` (where jobs run) and ``observation`` (metrics and the exporter). Each
+field declares its flat key with :func:`~lakegate.settings.base.known_as` (e.g. ``kafka.bootstrap`` is
+``kafka_bootstrap``), the name used by the settings file, the environment and ``Settings.load``. Fixed
+choices are ``Literal`` types, checked with the other declared limits by
+:meth:`~lakegate.settings.base.Section.problems`; secrets are :class:`~lakegate.settings.secrets.Secret` values.
+
+Invariant: every default describes the local stack, and a section's ``problems()`` looks at nothing but
+that section.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from lakegate.settings.base import Section, is_http_url, is_port_range, known_as
+from lakegate.settings.secrets import Secret, SecretUrl
+
+PythonExecutionMode = Literal["process", "thread"]
+StartFrom = Literal["lake", "group-offsets", "earliest"]
+ExecutionTarget = Literal["local", "remote"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+# The PII salt for the local stack only; Settings refuses it when Kafka is not on loopback.
+LOCAL_PII_SALT = "lakegate-local-development-salt"
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _default_root() -> Path:
+    # In a source checkout (the supported layout for now) state lives beside the code, git-ignored.
+    return _REPO_ROOT if (_REPO_ROOT / "deploy" / "pom.xml").is_file() else Path.cwd()
+
+
+@dataclass(frozen=True, slots=True)
+class PathSettings(Section):
+    """Where lakegate keeps its state (JVM artifacts, broker and registry data, catalog, warehouse, logs)
+    and finds its inputs."""
+
+    title = "paths"
+    home: Path = field(default_factory=lambda: _default_root() / ".lakegate", metadata=known_as("home"))
+    schemas_dir: Path = field(default_factory=lambda: _default_root() / "schemas", metadata=known_as("schemas_dir"))
+    pom: Path = field(default_factory=lambda: _default_root() / "deploy" / "pom.xml", metadata=known_as("pom"))
+    java_home: Path | None = field(default=None, metadata=known_as("java_home"))
+    # Fetched JVM artifacts; default: <home>/jvm
+    artifacts_dir: Path | None = field(default=None, metadata=known_as("artifacts_dir"))
+    # The Iceberg catalog's database and warehouse (catalog.name names the catalog itself).
+    catalog_db: Path | None = field(default=None, metadata=known_as("catalog_db"))  # default: <home>/catalog.db
+    warehouse: Path | None = field(default=None, metadata=known_as("warehouse"))  # default: <home>/warehouse
+
+    @property
+    def jvm_dir(self) -> Path:
+        return self.artifacts_dir or self.home / "jvm"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def catalog_db_path(self) -> Path:
+        return self.catalog_db or self.home / "catalog.db"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.warehouse or self.home / "warehouse"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings(Section):
+    """The broker, its topics and the security of every client lakegate creates: the job's sources and its
+    dead-letter and changelog producers (Java, lakegate/kafka_clients.py) and the Python admin, producer and
+    consumers. The password is a secret: masked when printed, never in a job graph or table option (the Java
+    clients read it from their own environment, LAKEGATE_KAFKA_SASL_PASSWORD, through Kafka's config
+    provider)."""
+
+    title = "kafka"
+    bootstrap: str = field(default="127.0.0.1:19092", metadata=known_as("kafka_bootstrap"))
+    controller_port: int = field(default=19093, metadata=known_as("kafka_controller_port"))
+    heap_mb: int = field(default=512, metadata=known_as("kafka_heap_mb", minimum=1))
+    topic_partitions: int = field(default=3, metadata=known_as("topic_partitions", minimum=1))
+    dlq_topic: str = field(default="lakegate.quarantine.v1", metadata=known_as("dlq_topic", name=True))
+    consumer_group: str = field(default="lakegate-ingest", metadata=known_as("consumer_group", name=True))
+    security_protocol: SecurityProtocol = field(default="PLAINTEXT", metadata=known_as("kafka_security_protocol"))
+    sasl_mechanism: SaslMechanism = field(default="PLAIN", metadata=known_as("kafka_sasl_mechanism"))
+    sasl_username: str = field(default="", metadata=known_as("kafka_sasl_username"))
+    sasl_password: Secret = field(default_factory=Secret, metadata=known_as("kafka_sasl_password"))
+    # PEM bundle of the CAs checking the broker
+    ssl_cafile: Path | None = field(default=None, metadata=known_as("kafka_ssl_cafile"))
+
+    @property
+    def hosts(self) -> set[str]:
+        return {hostport.strip().rpartition(":")[0] for hostport in self.bootstrap.split(",")}
+
+    @property
+    def port(self) -> int:
+        return int(self.bootstrap.split(",")[0].rsplit(":", 1)[1])
+
+    def rules(self) -> list[str]:
+        problems = []
+        for hostport in self.bootstrap.split(","):
+            host, _, port = hostport.strip().rpartition(":")
+            if not host or not port.isdigit():
+                problems.append(f"kafka_bootstrap must be host:port[,host:port...], got {hostport!r}")
+        protocol, username, password = self.security_protocol, self.sasl_username, self.sasl_password.reveal()
+        if protocol.startswith("SASL_"):
+            # The user name goes into a JAAS line: only characters that need no quoting there.
+            if not username or not all(c.isalnum() or c in "._-@" for c in username):
+                problems.append(
+                    "kafka_sasl_username must be set (letters, digits, '.', '_', '-', '@') when "
+                    f"kafka_security_protocol is {protocol}"
+                )
+            if not password:
+                problems.append(
+                    "kafka_sasl_password is empty: set LAKEGATE_KAFKA_SASL_PASSWORD (or "
+                    "kafka_sasl_password in the settings file)"
+                )
+            elif any(c in password for c in '"\\\n'):
+                # Kafka substitutes it into the JAAS line before parsing it: a quote would end it early.
+                problems.append(
+                    "kafka_sasl_password must not contain '\"', '\\' or a newline (it is placed "
+                    "inside a quoted JAAS option)"
+                )
+        elif username or password:
+            problems.append(
+                "kafka_sasl_username/password are set but kafka_security_protocol is "
+                f"{protocol}: use SASL_PLAINTEXT or SASL_SSL"
+            )
+        if self.ssl_cafile is not None and not self.ssl_cafile.is_file():
+            problems.append(f"kafka_ssl_cafile {self.ssl_cafile} is not a file (a PEM bundle of CA certificates)")
+        if self.ssl_cafile is not None and not protocol.endswith("SSL"):
+            problems.append(f"kafka_ssl_cafile is set but kafka_security_protocol is {protocol}: use SSL or SASL_SSL")
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrySettings(Section):
+    """The schema registry (Confluent REST API). Its URL may embed credentials (https://user:secret@host/...).
+    Per lookup: attempts = 1 + retries, each waiting up to the timeout, with exponential backoff between; when
+    they are used up the routing task fails and Flink restarts it (never a quarantine)."""
+
+    title = "registry"
+    url: SecretUrl = field(
+        default_factory=lambda: SecretUrl("http://127.0.0.1:18081/apis/ccompat/v7"), metadata=known_as("registry_url")
+    )
+    heap_mb: int = field(default=256, metadata=known_as("registry_heap_mb", minimum=1))
+    timeout_s: int = field(default=5, metadata=known_as("registry_timeout_s", minimum=1))
+    retries: int = field(default=5, metadata=known_as("registry_retries", minimum=0))
+    # PEM bundle for https (default: the system's CAs)
+    ca_file: Path | None = field(default=None, metadata=known_as("registry_ca_file"))
+
+    @property
+    def port(self) -> int:
+        return urllib.parse.urlsplit(self.url.public).port or 80
+
+    def rules(self) -> list[str]:
+        problems = []
+        if not is_http_url(self.url.reveal()):
+            problems.append(f"registry_url must be an http(s) URL, got {str(self.url)!r}")
+        if self.ca_file is not None and not self.ca_file.is_file():
+            problems.append(f"registry_ca_file {self.ca_file} is not a file (a PEM bundle of CA certificates)")
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogSettings(Section):
+    """Iceberg: one catalog name shared by Flink (Java JdbcCatalog) and pyiceberg (SqlCatalog); its database
+    and warehouse are under paths."""
+
+    title = "catalog"
+    name: str = field(default="lakegate", metadata=known_as("catalog_name", name=True))
+    audit_namespace: str = field(default="audit", metadata=known_as("audit_namespace", name=True))
+    quarantine_namespace: str = field(default="quarantine", metadata=known_as("quarantine_namespace", name=True))
+
+
+@dataclass(frozen=True, slots=True)
+class ReadModelSettings(Section):
+    """Read models (udfs/readmodels.py, lakegate/readmodels.py): one Iceberg table per model in this namespace,
+    one compacted changelog topic per model named <prefix><model>; at most one change per key per mini-batch
+    (never less often than once per checkpoint)."""
+
+    title = "readmodels"
+    namespace: str = field(default="readmodels", metadata=known_as("readmodel_namespace", name=True))
+    changelog_topic_prefix: str = field(
+        default="lakegate.readmodel.", metadata=known_as("changelog_topic_prefix", name=True)
+    )
+    minibatch_ms: int = field(default=200, metadata=known_as("readmodel_minibatch_ms", minimum=1))
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings(Section):
+    """The Flink job."""
+
+    title = "job"
+    name: str = field(default="lakegate-ingest", metadata=known_as("job_name", name=True))
+    parallelism: int = field(default=1, metadata=known_as("parallelism", minimum=1))
+    checkpoint_interval_ms: int = field(default=5000, metadata=known_as("checkpoint_interval_ms", minimum=100))
+    # thread: measured faster here, bench/results/modes.jsonl
+    python_execution_mode: PythonExecutionMode = field(default="thread", metadata=known_as("python_execution_mode"))
+    # Where a job started without a checkpoint begins reading (see lakegate/offsets.py):
+    #   lake           after the last offset per partition found in the audit and quarantine tables, so a
+    #                  second run never audits a record twice (earliest when the tables are empty)
+    #   group-offsets  the consumer group's committed offsets (earliest for a new group)
+    #   earliest       everything the topics hold (benchmarks re-reading the same data)
+    start_from: StartFrom = field(default="lake", metadata=known_as("start_from"))
+    # Stop once every topic is read up to the offsets current at job start
+    drain: bool = field(default=False, metadata=known_as("drain"))
+    restart_attempts: int = field(default=3, metadata=known_as("restart_attempts", minimum=0))
+    # Secret key of the PII `hash` treatment (HMAC-SHA-256). The default is for the local stack only (refused
+    # when Kafka is not on loopback): set LAKEGATE_PII_SALT (at least 16 random bytes) anywhere real.
+    pii_salt: Secret = field(default_factory=lambda: Secret(LOCAL_PII_SALT), metadata=known_as("pii_salt"))
+    # The hot path (docs/hotpath.md): raw records cross into Python in batches of at most this many records
+    # and bytes, waiting at most this long for a batch to fill.
+    batch_max_records: int = field(default=512, metadata=known_as("batch_max_records", minimum=1))
+    batch_max_bytes: int = field(default=4_194_304, metadata=known_as("batch_max_bytes", minimum=1024))
+    batch_max_delay_ms: int = field(default=20, metadata=known_as("batch_max_delay_ms", minimum=1))
+
+    def rules(self) -> list[str]:
+        salt = self.pii_salt.reveal()
+        if salt and len(salt.encode()) < 16:
+            return ["pii_salt must be at least 16 bytes (a random secret per deployment)"]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSettings(Section):
+    """Where jobs run: "local" (a MiniCluster in the job's own process) or "remote" (the session cluster at
+    cluster_rest_url, e.g. the one `lakegate cluster up` starts); restore_from: a savepoint or retained
+    checkpoint to start from ("" = none)."""
+
+    title = "cluster"
+    execution_target: ExecutionTarget = field(
+        default="local", metadata=known_as("execution_target", choices="'local' or 'remote'")
+    )
+    restore_from: str = field(default="", metadata=known_as("restore_from"))
+    rest_url: str = field(default="http://127.0.0.1:18100", metadata=known_as("cluster_rest_url"))
+    rpc_port: int = field(default=18101, metadata=known_as("cluster_rpc_port"))
+    slots: int = field(default=2, metadata=known_as("cluster_slots", minimum=1))
+    # TaskManager processes of the local cluster. In thread mode each has one Python interpreter, whose lock
+    # every Python operator in it shares: several one-slot TaskManagers let parallel tasks use several cores.
+    taskmanagers: int = field(default=1, metadata=known_as("cluster_taskmanagers", minimum=1))
+    taskmanager_memory: str = field(default="2048m", metadata=known_as("cluster_taskmanager_memory"))
+    # Remote target: ship lakegate's Python code (jobs, udfs, lakegate) and the contracts with each job
+    # (`python.files`) instead of the TaskManagers importing them from this checkout. The cluster's Python
+    # then needs only the dependencies (requirements.lock), e.g. baked into its image. python: that
+    # interpreter on the cluster's machines ("" = this one, for a cluster on this machine).
+    ship_python_code: bool = field(default=False, metadata=known_as("ship_python_code"))
+    python: str = field(default="", metadata=known_as("cluster_python"))
+
+    def rules(self) -> list[str]:
+        if not is_http_url(self.rest_url):
+            shown = str(SecretUrl(self.rest_url))
+            return [f"cluster_rest_url must be an http(s) URL, got {shown!r}"]
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationSettings(Section):
+    """Metrics: the job's Prometheus endpoint (a range: the first free port is taken; Flink's reporter binds
+    every interface, it has no address option), the local job's REST API (MiniCluster, on loopback; the
+    exporter reads restarts and checkpoints there) and the lakegate exporter (lakegate/observe/exporter.py:
+    ledger, lag, Iceberg tables, job health), which `lakegate run ingest` serves next to the job (port 0: off)."""
+
+    title = "observation"
+    metrics_port: str = field(default="9249-9259", metadata=known_as("metrics_port"))
+    flink_rest_port: str = field(default="18082-18091", metadata=known_as("flink_rest_port"))
+    exporter_port: int = field(default=9260, metadata=known_as("exporter_port"))
+    exporter_interval_s: int = field(default=10, metadata=known_as("exporter_interval_s", minimum=1))
+
+    def rules(self) -> list[str]:
+        problems = [
+            f"{key} must be a port or a range like 9249-9259, got {value!r}"
+            for key, value in (("metrics_port", self.metrics_port), ("flink_rest_port", self.flink_rest_port))
+            if not is_port_range(value)
+        ]
+        if not 0 <= self.exporter_port <= 65535:
+            problems.append(f"exporter_port must be 0 (off) or a TCP port, got {self.exporter_port}")
+        return problems
+
+
+SECTIONS: tuple[type[Section], ...] = (
+    PathSettings,
+    KafkaSettings,
+    RegistrySettings,
+    CatalogSettings,
+    ReadModelSettings,
+    JobSettings,
+    ClusterSettings,
+    ObservationSettings,
+)
