@@ -1,0 +1,350 @@
+"""The hot path's Python half: one input batch in, one result batch out (docs/hotpath.md).
+
+:class:`BatchRouter` decides every record of a batch with :class:`udfs.router.Router` (the same reasons,
+messages, fields and rule names as the per-record path) and writes the result with
+:class:`udfs.batch.ResultWriter`: a quarantined record as its quarantine row and dead-letter headers, a
+valid one with its coordinates, envelope facts, original bytes, its Avro body when the writer schema is not
+the reader schema (re-encoded, after :func:`udfs.decode.check_indexes`), and one model event per read model
+that takes it (:func:`udfs.readmodels.prepare`'s op, order, window start, key and PII-treated values,
+computed from per-model specs built once). Duplicates are not decided here: the JVM keeps the dedupe state.
+
+Invariant: stateless and pure. :meth:`BatchRouter.route` never raises for bad data; a registry outage
+(:class:`~udfs.errors.RegistryUnavailable`) and a malformed batch (ValueError, a bug) propagate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import fastavro
+
+from udfs.batch import DELETE, NO_TIMESTAMP, NO_WINDOW, UPSERT, ModelEventOut, ResultWriter, read_input
+from udfs.contract import Contract, Contracts
+from udfs.decode import check_indexes, plain_schema
+from udfs.envelope import Envelope
+from udfs.errors import BadRecord
+from udfs.pii import MASK, MIN_SALT_BYTES
+from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
+from udfs.readmodels import OFFSET, CurrentModel, ReadModel
+from udfs.reasons import Reason
+from udfs.registry import SchemaSource
+from udfs.router import Quarantined, RawRecord, Router, Valid, now_ms, quarantine_headers
+from udfs.rowcodec import RowEncoder
+
+NO_VERSION = -1  # a valid entry's schema version when the contract does not list the writer schema
+_TREATED = ("hash", "mask")
+# udfs.readmodels.key_text's JSON, as one reusable encoder (json.dumps builds a new one per call).
+_KEY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class RouteObserver(Protocol):
+    """Told about every record of a batch, after it is decided (metrics)."""
+
+    def valid(
+        self, topic: str, contract: str, schema_version: int | None, route_seconds: float, freshness_seconds: float
+    ) -> None: ...
+
+    def quarantined(self, topic: str, quarantined: Quarantined, route_seconds: float) -> None: ...
+
+
+# -- the plan's indexes ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PlanModel:
+    name: str
+    contract_index: int
+    treated: tuple[str, ...]  # PII-treated fields, in the order of a model event's values
+
+
+@dataclass(frozen=True, slots=True)
+class PlanContract:
+    name: str
+    topic_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlanIndexes:
+    """What the route needs of the job's plan (jobs/plan.py): the lists the batches' indexes refer to."""
+
+    topics: tuple[str, ...]
+    contracts: tuple[PlanContract, ...]
+    models: tuple[PlanModel, ...]
+
+    @classmethod
+    def from_plan(cls, plan: Mapping[str, Any]) -> PlanIndexes:
+        return cls(
+            topics=tuple(plan["topics"]),
+            contracts=tuple(PlanContract(c["name"], c["topic_index"]) for c in plan["contracts"]),
+            models=tuple(PlanModel(m["name"], m["contract_index"], tuple(m["treated"])) for m in plan["models"]),
+        )
+
+
+# -- per contract and model, built once ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _ModelSpec:
+    """One read model reduced to what its model events need."""
+
+    index: int
+    current: bool  # a current model; an aggregate upserts every record
+    upsert_on: frozenset[str]
+    delete_on: frozenset[str]
+    event_type_field: str
+    order_by: str | None  # None: the Kafka offset
+    window_ms: int  # 0: no window
+    key: tuple[tuple[str, bool], ...]  # (field, hashed)
+    treated: tuple[tuple[str, str], ...]  # (field, "hash" | "mask")
+
+
+@dataclass(frozen=True, slots=True)
+class _ContractRoute:
+    index: int
+    contract: Contract
+    latest_version: int  # a writer schema of this version is the reader schema: body kind 0
+    reader: object  # the reader schema without logical types, for re-encoding payloads
+    models: tuple[_ModelSpec, ...]
+
+
+def _model_spec(index: int, model: ReadModel, contract: Contract, treated: Sequence[str]) -> _ModelSpec:
+    if isinstance(model, CurrentModel):
+        key, fields = model.key, (*model.key, *model.fields)
+        upsert_on, delete_on, event_type_field = model.upsert_on, model.delete_on, model.event_type_field
+    else:
+        key, fields = model.group_by, (*model.group_by, *(m.field for m in model.measures if m.field))
+        upsert_on, delete_on, event_type_field = frozenset(), frozenset(), ""
+    expected = list(dict.fromkeys(f for f in fields if contract.pii.get(f) in _TREATED))
+    if list(treated) != expected:
+        raise ValueError(
+            f"the plan treats {list(treated)} of model {model.name!r}, its contract {expected}: "
+            "the plan was built from other contracts"
+        )
+    window = getattr(model, "window", None)
+    return _ModelSpec(
+        index=index,
+        current=isinstance(model, CurrentModel),
+        upsert_on=upsert_on,
+        delete_on=delete_on,
+        event_type_field=event_type_field,
+        order_by=None if model.order_by == OFFSET else model.order_by,
+        window_ms=window.size_ms if window is not None else 0,
+        key=tuple((f, contract.pii.get(f) == "hash") for f in key),
+        treated=tuple((f, contract.pii[f]) for f in treated),
+    )
+
+
+def _contract_routes(contracts: Contracts, plan: PlanIndexes) -> dict[str, _ContractRoute]:
+    loaded = {c.name for c in contracts}
+    planned = [c.name for c in plan.contracts]
+    if sorted(planned) != sorted(loaded):
+        raise ValueError(f"the plan's contracts {planned} are not the loaded ones {sorted(loaded)}")
+    routes = {}
+    for index, planned_contract in enumerate(plan.contracts):
+        contract = contracts.by_name(planned_contract.name)
+        if plan.topics[planned_contract.topic_index] != contract.topic:
+            raise ValueError(f"the plan reads contract {contract.name!r} from another topic than {contract.topic!r}")
+        by_name = {m.name: m for m in contract.read_models}
+        specs = []
+        for model_index, planned_model in enumerate(plan.models):
+            if planned_model.contract_index != index:
+                continue
+            if planned_model.name not in by_name:
+                raise ValueError(f"the plan's model {planned_model.name!r} is not one of {contract.name!r}'s")
+            specs.append(_model_spec(model_index, by_name[planned_model.name], contract, planned_model.treated))
+        if len(specs) != len(by_name):
+            raise ValueError(f"the plan lacks read models of contract {contract.name!r}")
+        routes[contract.name] = _ContractRoute(
+            index=index,
+            contract=contract,
+            latest_version=len(contract.schema_texts),
+            reader=plain_schema(contract.reader_schema),
+            models=tuple(specs),
+        )
+    return routes
+
+
+# -- the router ------------------------------------------------------------------------------------------
+
+
+class BatchRouter:
+    """Routes input batches into result batches. Build once per worker (in ``open()``), call per batch."""
+
+    def __init__(  # noqa: PLR0917
+        self,
+        contracts: Contracts,
+        schemas: SchemaSource,
+        plan: PlanIndexes,
+        salt: bytes,
+        job_name: str,
+        clock: Callable[[], int] = now_ms,
+        observer: RouteObserver | None = None,
+        timer: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._router = Router(contracts, schemas, clock)
+        self._schemas = schemas
+        self._topics = plan.topics
+        self._routes = _contract_routes(contracts, plan)
+        if any(r.models for r in self._routes.values()) and len(salt) < MIN_SALT_BYTES:
+            raise ValueError(f"the PII salt must be at least {MIN_SALT_BYTES} random bytes, kept secret per deployment")
+        self._hmac = hmac.new(salt, digestmod=hashlib.sha256)  # copied per value: the keyed pads once
+        self._job = job_name
+        self._clock = clock
+        self._observer = observer
+        self._timer = timer
+        self._quarantine_row = RowEncoder(QUARANTINE_COLUMNS)
+
+    def route(self, batch: bytes) -> bytes:
+        """The result batch of an input batch: one entry per record, in input order."""
+        out = ResultWriter()
+        topics, timer, observer = self._topics, self._timer, self._observer
+        for record in read_input(batch):
+            started = timer()
+            topic_index, partition, offset, timestamp, key, value = record
+            if topic_index >= len(topics):
+                raise ValueError(f"topic index {topic_index} is not in the plan's {len(topics)} topics")
+            topic = topics[topic_index]
+            raw = RawRecord(topic, partition, offset, 0 if timestamp == NO_TIMESTAMP else timestamp, key, value)
+            result = self._router.route(raw)
+            if isinstance(result, Valid):
+                result = self._valid(out, result, raw, topic_index, timestamp)
+            if isinstance(result, Quarantined):
+                row = self._quarantine_row.encode(quarantine_values(result, self._job, self._clock()))
+                out.quarantined(row, quarantine_headers(result, self._job))
+                if observer is not None:
+                    observer.quarantined(topic, result, timer() - started)
+            elif observer is not None:
+                envelope = result.envelope
+                freshness = (envelope.ingest_time_ms - envelope.event_time_ms) / 1000
+                observer.valid(topic, result.contract, envelope.schema_version, timer() - started, freshness)
+        return out.finish()
+
+    def _valid(
+        self, out: ResultWriter, valid: Valid, raw: RawRecord, topic_index: int, timestamp: int
+    ) -> Valid | Quarantined:
+        """Write a valid record's entry, or return its quarantine verdict (a bad index in its writer body)."""
+        route = self._routes[valid.contract]
+        envelope = valid.envelope
+        body = None
+        if envelope.schema_version != route.latest_version:
+            encoded = self._reader_body(route, valid, raw)
+            if isinstance(encoded, Quarantined):
+                return encoded
+            body = encoded
+        events = self._model_events(route.models, valid.payload, envelope) if route.models else ()
+        out.valid(
+            route.index,
+            topic_index,
+            envelope.partition,
+            envelope.offset,
+            timestamp,
+            envelope.schema_id,
+            NO_VERSION if envelope.schema_version is None else envelope.schema_version,
+            envelope.ingest_time_ms,
+            envelope.event_time_ms,
+            envelope.event_id.encode("utf-8"),
+            raw.key,
+            raw.value,
+            body,
+            events,
+        )
+        return valid
+
+    def _reader_body(self, route: _ContractRoute, valid: Valid, raw: RawRecord) -> bytes | Quarantined:
+        """The payload written with the reader schema, once the writer body's enum and union indexes are
+        known to be in range (decoding maps a negative one to another symbol or branch)."""
+        schema_id = valid.envelope.schema_id
+        assert raw.value is not None  # a valid record has a framed value
+        try:
+            check_indexes(
+                raw.value[5:], self._schemas.writer_schema(schema_id), max_length=route.contract.max_record_bytes
+            )
+        except BadRecord as bad:
+            cause = bad.__cause__
+            error_class = type(cause).__name__ if cause is not None else "BadRecord"
+            return Quarantined(
+                raw, bad.reason, bad.message, bad.field, error_class, schema_id, valid.contract, bad.rule
+            )
+        out = io.BytesIO()
+        try:
+            fastavro.schemaless_writer(out, route.reader, valid.payload)  # type: ignore[arg-type]
+        except Exception as exc:  # a decoded payload always fits its reader schema; never stop the job on it
+            return Quarantined(
+                raw,
+                Reason.schema_mismatch,
+                f"unexpected {type(exc).__name__} while writing the record with the reader schema",
+                None,
+                type(exc).__name__,
+                schema_id,
+                valid.contract,
+            )
+        return out.getvalue()
+
+    def _model_events(
+        self, models: Sequence[_ModelSpec], payload: Mapping[str, object], envelope: Envelope
+    ) -> list[ModelEventOut]:
+        """:func:`udfs.readmodels.prepare` for every model of the record's contract, as model events."""
+        events = []
+        treated: dict[str, str | None] = {}  # this record's treated values by field, shared by its models
+        for model in models:
+            op = _op(model, payload) if model.current else UPSERT
+            if op is None:
+                continue
+            order = envelope.offset if model.order_by is None else _order(model.order_by, payload)
+            key: list[object] = [
+                (treated[field] if field in treated else self._treat(treated, field, "hash", payload))
+                if hashed
+                else payload.get(field)
+                for field, hashed in model.key
+            ]
+            window_start = NO_WINDOW
+            if model.window_ms:
+                window_start = envelope.event_time_ms - envelope.event_time_ms % model.window_ms
+                key.append(window_start)
+            values = []
+            for field, treatment in model.treated:
+                text = treated[field] if field in treated else self._treat(treated, field, treatment, payload)
+                values.append(None if text is None else text.encode("utf-8"))
+            events.append(ModelEventOut(model.index, op, order, window_start, _KEY_JSON(key), values))
+        return events
+
+    def _treat(
+        self, treated: dict[str, str | None], field: str, treatment: str, payload: Mapping[str, object]
+    ) -> str | None:
+        """:func:`udfs.pii.treat` of one value (hash: HMAC-SHA-256 hex; mask: first character + ``***``),
+        remembered in ``treated``."""
+        value = payload.get(field)
+        text: str | None
+        if value is None:
+            text = None
+        elif treatment == "hash":
+            digest = self._hmac.copy()
+            digest.update(value if isinstance(value, bytes) else str(value).encode("utf-8"))
+            text = digest.hexdigest()
+        else:
+            plain = str(value)
+            text = plain[:1] + MASK if plain else plain
+        treated[field] = text
+        return text
+
+
+def _op(model: _ModelSpec, payload: Mapping[str, object]) -> int | None:
+    """A current model's op for the record's event type; None when the model ignores it."""
+    event_type = payload.get(model.event_type_field)
+    if event_type in model.upsert_on:
+        return UPSERT
+    return DELETE if event_type in model.delete_on else None
+
+
+def _order(field: str, payload: Mapping[str, object]) -> int:
+    value = payload.get(field)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValueError(f"order_by field {field!r} holds {type(value).__name__}, not an int (contract bug?)")
+    return value
