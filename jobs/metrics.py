@@ -93,8 +93,15 @@ class RouteMetrics:
         name = contract or catalogue.UNKNOWN
         version = catalogue.UNKNOWN if schema_version is None else str(schema_version)
         self._records[(topic, name, version, outcome)] += 1
+        self.timed(contract, schema_version, route_seconds)
+
+    def timed(self, contract: str | None, schema_version: int | None, route_seconds: float) -> None:
+        """What :meth:`routed` observes besides the record count: the route time and the first sighting of a
+        schema version. Alone for records whose outcome another operator counts (the hot path's valid
+        records: audited or deduplicated is decided on the JVM)."""
+        name = contract or catalogue.UNKNOWN
         self._histogram(self._decode, name, catalogue.DECODE_BUCKETS).observe(route_seconds)
-        if schema_version is not None and (name, version) not in self._seen:
+        if schema_version is not None and (name, version := str(schema_version)) not in self._seen:
             self._seen.add((name, version))
             self._first_seen[(name, version)] = int(self._wall_clock())
         self.pending = True
