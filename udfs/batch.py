@@ -1,9 +1,9 @@
 """The byte formats that cross between the JVM and the Python route, one batch at a time (docs/hotpath.md).
 
 :func:`read_input` parses an input batch (pack → route) into :class:`InputRecord` tuples;
-:class:`ResultWriter` writes a result batch (route → unpack): kind 1 VALID entries with their model events,
-kind 2 QUARANTINED entries. :func:`write_input` and :func:`read_result` are the inverse directions, for
-tests, tools and benchmarks (the job itself never calls them).
+:class:`ResultWriter` writes a result batch (route → unpack): kind 1 VALID entries with their model events
+(each encoded by :func:`model_event`), kind 2 QUARANTINED entries. :func:`write_input` and
+:func:`read_result` are the inverse directions, for tests, tools and benchmarks (the job never calls them).
 
 Invariant: every integer is big-endian (Java's ``DataInput`` order), a *string* is an ``i32`` length and
 UTF-8 bytes, a *nullable bytes* value an ``i32`` length (``-1`` = null) and its bytes. The readers reject a
@@ -40,10 +40,11 @@ _INPUT_HEAD = struct.Struct(">Hiqqi")
 _VALID_HEAD = struct.Struct(">BHHiqqiiqqi")
 # Model event up to the key text's length: model, op, order value, window start, key text length.
 _MODEL_HEAD = struct.Struct(">HBqqi")
+_BODY_KIND_AND_COUNT = struct.Struct(">BH")  # body kind 0, then the model event count
+_BODY_KIND_AND_LENGTH = struct.Struct(">Bi")  # body kind 1, then the body's length
 _NULL = _I32.pack(NULL)
+_NO_VALUES = _U16.pack(0)
 _KIND_QUARANTINED = _U8.pack(QUARANTINED)
-_BODY_AS_VALUE = _U8.pack(BODY_AS_VALUE)
-_BODY_FOLLOWS = _U8.pack(BODY_FOLLOWS)
 
 
 class InputRecord(NamedTuple):
@@ -55,18 +56,6 @@ class InputRecord(NamedTuple):
     timestamp_ms: int
     key: bytes | None
     value: bytes | None
-
-
-class ModelEventOut(NamedTuple):
-    """A model event as the route writes it: ``key_text`` is :func:`udfs.readmodels.key_text` of the key,
-    ``treated`` the PII-treated values (UTF-8) of the model's treated fields, in the plan's order."""
-
-    model_index: int
-    op: int  # UPSERT | DELETE
-    order: int
-    window_start: int  # NO_WINDOW without a window
-    key_text: str
-    treated: Sequence[bytes | None]
 
 
 # -- input batches -----------------------------------------------------------------------------------------
@@ -88,6 +77,7 @@ def _read_records(batch: bytes, count: int) -> tuple[list[InputRecord], int]:
     if count < 0:
         raise ValueError(f"malformed input batch: record count {count}")
     unpack_head, unpack_i32, size = _INPUT_HEAD.unpack_from, _I32.unpack_from, len(batch)
+    new = tuple.__new__  # an InputRecord without the Python-level __new__ of a NamedTuple
     records: list[InputRecord] = []
     append = records.append
     pos = 4
@@ -108,7 +98,7 @@ def _read_records(batch: bytes, count: int) -> tuple[list[InputRecord], int]:
                 raise ValueError(f"malformed input batch: value length {length} at byte {pos - 4}")
             value = batch[pos : pos + length]
             pos += length
-        append(InputRecord(topic, partition, offset, timestamp, key, value))
+        append(new(InputRecord, (topic, partition, offset, timestamp, key, value)))
     return records, pos
 
 
@@ -128,6 +118,25 @@ def write_input(records: Iterable[InputRecord]) -> bytes:
 
 
 # -- result batches ----------------------------------------------------------------------------------------
+
+
+def model_event(  # noqa: PLR0917 - one argument per field of the format
+    model_index: int, op: int, order: int, window_start: int, key_text: bytes, treated: Sequence[bytes | None]
+) -> bytes:
+    """One model event of a valid entry: ``key_text`` is the UTF-8 of :func:`udfs.readmodels.key_text` of
+    the model key, ``treated`` the PII-treated values (UTF-8) of the model's treated fields, in the plan's
+    order. ``op`` is UPSERT or DELETE; ``window_start`` NO_WINDOW for a model without a window."""
+    head = _MODEL_HEAD.pack(model_index, op, order, window_start, len(key_text))
+    if not treated:
+        return head + key_text + _NO_VALUES
+    chunks = [head, key_text, _U16.pack(len(treated))]
+    for value in treated:
+        if value is None:
+            chunks.append(_NULL)
+        else:
+            chunks.append(_I32.pack(len(value)))
+            chunks.append(value)
+    return b"".join(chunks)
 
 
 class ResultWriter:
@@ -154,11 +163,13 @@ class ResultWriter:
         key: bytes | None,
         value: bytes | None,
         body: bytes | None,
-        model_events: Sequence[ModelEventOut],
+        model_events: Sequence[bytes],
     ) -> None:
         """A kind 1 entry. ``event_id`` is UTF-8; ``schema_version`` -1 when the contract does not list the
         writer schema; ``body`` None when the Avro body is ``value[5:]`` (body kind 0), else the body
-        re-encoded with the reader schema (body kind 1)."""
+        re-encoded with the reader schema (body kind 1); ``model_events`` from :func:`model_event`."""
+        if len(model_events) > MAX_U16:
+            raise ValueError(f"{len(model_events)} model events do not fit a u16 count")
         chunks = self._chunks
         append = chunks.append
         append(
@@ -177,19 +188,23 @@ class ResultWriter:
             )
         )
         append(event_id)
-        _nullable(chunks, key)
-        _nullable(chunks, value)
-        if body is None:
-            append(_BODY_AS_VALUE)
+        if key is None:
+            append(_NULL)
         else:
-            append(_BODY_FOLLOWS)
-            append(_I32.pack(len(body)))
+            append(_I32.pack(len(key)))
+            append(key)
+        if value is None:
+            append(_NULL)
+        else:
+            append(_I32.pack(len(value)))
+            append(value)
+        if body is None:
+            append(_BODY_KIND_AND_COUNT.pack(BODY_AS_VALUE, len(model_events)))
+        else:
+            append(_BODY_KIND_AND_LENGTH.pack(BODY_FOLLOWS, len(body)))
             append(body)
-        if len(model_events) > MAX_U16:
-            raise ValueError(f"{len(model_events)} model events do not fit a u16 count")
-        append(_U16.pack(len(model_events)))
-        for event in model_events:
-            _model_event(chunks, event)
+            append(_U16.pack(len(model_events)))
+        chunks.extend(model_events)
         self.count += 1
 
     def quarantined(self, row: bytes | None, headers: Sequence[tuple[str, bytes | None]]) -> None:
@@ -211,16 +226,6 @@ class ResultWriter:
         self._chunks = [b""]
         self.count = 0
         return out
-
-
-def _model_event(chunks: list[bytes], event: ModelEventOut) -> None:
-    key = event.key_text.encode("utf-8")
-    treated = event.treated
-    chunks.append(_MODEL_HEAD.pack(event.model_index, event.op, event.order, event.window_start, len(key)))
-    chunks.append(key)
-    chunks.append(_U16.pack(len(treated)))
-    for value in treated:
-        _nullable(chunks, value)
 
 
 def _nullable(chunks: list[bytes], value: bytes | None) -> None:

@@ -15,17 +15,17 @@ Invariant: stateless and pure. :meth:`BatchRouter.route` never raises for bad da
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any, Protocol
 
 import fastavro
 
-from udfs.batch import DELETE, NO_TIMESTAMP, NO_WINDOW, UPSERT, ModelEventOut, ResultWriter, read_input
+from udfs.batch import DELETE, NO_TIMESTAMP, NO_WINDOW, UPSERT, ResultWriter, model_event, read_input
 from udfs.contract import Contract, Contracts
 from udfs.decode import check_indexes, plain_schema
 from udfs.envelope import Envelope
@@ -40,7 +40,7 @@ from udfs.rowcodec import RowEncoder
 
 NO_VERSION = -1  # a valid entry's schema version when the contract does not list the writer schema
 _TREATED = ("hash", "mask")
-# udfs.readmodels.key_text's JSON, as one reusable encoder (json.dumps builds a new one per call).
+# udfs.readmodels.key_text's JSON encoder, built once (json.dumps builds one per call); see _key_text.
 _KEY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -102,7 +102,8 @@ class _ModelSpec:
     order_by: str | None  # None: the Kafka offset
     window_ms: int  # 0: no window
     key: tuple[tuple[str, bool], ...]  # (field, hashed)
-    treated: tuple[tuple[str, str], ...]  # (field, "hash" | "mask")
+    hashed_key: bool  # a key field is PII-hashed
+    treated: tuple[str, ...]  # the fields of the model event's treated values, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +113,7 @@ class _ContractRoute:
     latest_version: int  # a writer schema of this version is the reader schema: body kind 0
     reader: object  # the reader schema without logical types, for re-encoding payloads
     models: tuple[_ModelSpec, ...]
+    treated: tuple[tuple[str, str], ...]  # (field, "hash" | "mask") of every model's treated fields
 
 
 def _model_spec(index: int, model: ReadModel, contract: Contract, treated: Sequence[str]) -> _ModelSpec:
@@ -137,7 +139,8 @@ def _model_spec(index: int, model: ReadModel, contract: Contract, treated: Seque
         order_by=None if model.order_by == OFFSET else model.order_by,
         window_ms=window.size_ms if window is not None else 0,
         key=tuple((f, contract.pii.get(f) == "hash") for f in key),
-        treated=tuple((f, contract.pii[f]) for f in treated),
+        hashed_key=any(contract.pii.get(f) == "hash" for f in key),
+        treated=tuple(treated),
     )
 
 
@@ -167,6 +170,7 @@ def _contract_routes(contracts: Contracts, plan: PlanIndexes) -> dict[str, _Cont
             latest_version=len(contract.schema_texts),
             reader=plain_schema(contract.reader_schema),
             models=tuple(specs),
+            treated=tuple((f, contract.pii[f]) for f in dict.fromkeys(f for m in specs for f in m.treated)),
         )
     return routes
 
@@ -194,7 +198,7 @@ class BatchRouter:
         self._routes = _contract_routes(contracts, plan)
         if any(r.models for r in self._routes.values()) and len(salt) < MIN_SALT_BYTES:
             raise ValueError(f"the PII salt must be at least {MIN_SALT_BYTES} random bytes, kept secret per deployment")
-        self._hmac = hmac.new(salt, digestmod=hashlib.sha256)  # copied per value: the keyed pads once
+        self._hmac = _HmacSha256(salt)
         self._job = job_name
         self._clock = clock
         self._observer = observer
@@ -238,7 +242,7 @@ class BatchRouter:
             if isinstance(encoded, Quarantined):
                 return encoded
             body = encoded
-        events = self._model_events(route.models, valid.payload, envelope) if route.models else ()
+        events = self._model_events(route, valid.payload, envelope) if route.models else ()
         out.valid(
             route.index,
             topic_index,
@@ -287,52 +291,46 @@ class BatchRouter:
             )
         return out.getvalue()
 
-    def _model_events(
-        self, models: Sequence[_ModelSpec], payload: Mapping[str, object], envelope: Envelope
-    ) -> list[ModelEventOut]:
+    def _model_events(self, route: _ContractRoute, payload: Mapping[str, object], envelope: Envelope) -> list[bytes]:
         """:func:`udfs.readmodels.prepare` for every model of the record's contract, as model events."""
         events = []
-        treated: dict[str, str | None] = {}  # this record's treated values by field, shared by its models
-        for model in models:
+        texts: dict[str, str | None] | None = None  # the record's treated values, once a model needs them
+        for model in route.models:
             op = _op(model, payload) if model.current else UPSERT
             if op is None:
                 continue
             order = envelope.offset if model.order_by is None else _order(model.order_by, payload)
-            key: list[object] = [
-                (treated[field] if field in treated else self._treat(treated, field, "hash", payload))
-                if hashed
-                else payload.get(field)
-                for field, hashed in model.key
-            ]
+            if model.treated and texts is None:
+                texts = self._treat(route.treated, payload)
+            if model.hashed_key:
+                assert texts is not None  # a hashed key field is a treated field
+                key = [texts[field] if hashed else payload.get(field) for field, hashed in model.key]
+            else:
+                key = [payload.get(field) for field, _ in model.key]
             window_start = NO_WINDOW
             if model.window_ms:
                 window_start = envelope.event_time_ms - envelope.event_time_ms % model.window_ms
                 key.append(window_start)
             values = []
-            for field, treatment in model.treated:
-                text = treated[field] if field in treated else self._treat(treated, field, treatment, payload)
-                values.append(None if text is None else text.encode("utf-8"))
-            events.append(ModelEventOut(model.index, op, order, window_start, _KEY_JSON(key), values))
+            if texts is not None:
+                values = [None if (text := texts[field]) is None else text.encode("utf-8") for field in model.treated]
+            events.append(model_event(model.index, op, order, window_start, _key_text(key).encode("utf-8"), values))
         return events
 
-    def _treat(
-        self, treated: dict[str, str | None], field: str, treatment: str, payload: Mapping[str, object]
-    ) -> str | None:
-        """:func:`udfs.pii.treat` of one value (hash: HMAC-SHA-256 hex; mask: first character + ``***``),
-        remembered in ``treated``."""
-        value = payload.get(field)
-        text: str | None
-        if value is None:
-            text = None
-        elif treatment == "hash":
-            digest = self._hmac.copy()
-            digest.update(value if isinstance(value, bytes) else str(value).encode("utf-8"))
-            text = digest.hexdigest()
-        else:
-            plain = str(value)
-            text = plain[:1] + MASK if plain else plain
-        treated[field] = text
-        return text
+    def _treat(self, fields: Sequence[tuple[str, str]], payload: Mapping[str, object]) -> dict[str, str | None]:
+        """:func:`udfs.pii.treat` of ``fields``' values (hash: HMAC-SHA-256 hex of the UTF-8 or raw bytes;
+        mask: the first character and ``***``; null stays null)."""
+        texts: dict[str, str | None] = {}
+        for field, treatment in fields:
+            value = payload.get(field)
+            if value is None:
+                texts[field] = None
+            elif treatment == "hash":
+                texts[field] = self._hmac.hexdigest(value if isinstance(value, bytes) else str(value).encode("utf-8"))
+            else:
+                plain = str(value)
+                texts[field] = plain[:1] + MASK if plain else plain
+        return texts
 
 
 def _op(model: _ModelSpec, payload: Mapping[str, object]) -> int | None:
@@ -348,3 +346,40 @@ def _order(field: str, payload: Mapping[str, object]) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValueError(f"order_by field {field!r} holds {type(value).__name__}, not an int (contract bug?)")
     return value
+
+
+def _key_text(key: list[object]) -> str:
+    """:func:`udfs.readmodels.key_text`, the same text: strings and ints (what model keys hold) are written
+    here as the JSON encoder writes them (``encode_basestring``, ``int.__repr__``); anything else by it."""
+    if len(key) == 1 and type(key[0]) is str:  # the most common key: one string field
+        return "[" + encode_basestring(key[0]) + "]"
+    parts = []
+    for value in key:
+        if type(value) is str:
+            parts.append(encode_basestring(value))
+        elif type(value) is int:
+            parts.append(int.__repr__(value))
+        else:
+            return _KEY_JSON(key)
+    return "[" + ",".join(parts) + "]"
+
+
+class _HmacSha256:
+    """HMAC-SHA-256 (RFC 2104) with the key's inner and outer pads hashed once: the same digests as
+    ``hmac.new(key, data, hashlib.sha256)``, with two hash copies per value instead of a new HMAC."""
+
+    _BLOCK = 64  # SHA-256's block size
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > self._BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(self._BLOCK, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def hexdigest(self, data: bytes) -> str:
+        inner = self._inner.copy()
+        inner.update(data)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.hexdigest()

@@ -15,10 +15,10 @@ from udfs.batch import (
     UPSERT,
     InputRecord,
     ModelEventEntry,
-    ModelEventOut,
     QuarantinedEntry,
     ResultWriter,
     ValidEntry,
+    model_event,
     read_input,
     read_result,
     write_input,
@@ -80,7 +80,7 @@ def test_negative_record_count_is_rejected() -> None:
         read_input(struct.pack(">i", -1))
 
 
-def _valid(writer: ResultWriter, *, body: bytes | None, events: list[ModelEventOut]) -> None:
+def _valid(writer: ResultWriter, *, body: bytes | None, events: list[bytes]) -> None:
     writer.valid(
         3,
         4,
@@ -102,8 +102,8 @@ def _valid(writer: ResultWriter, *, body: bytes | None, events: list[ModelEventO
 def test_result_round_trip() -> None:
     writer = ResultWriter()
     events = [
-        ModelEventOut(0, UPSERT, 42, NO_WINDOW, '["T-1"]', [b"a", None, "ü".encode()]),
-        ModelEventOut(65535, DELETE, -(2**63), 2**63 - 1, '["ключ",1700000000000]', []),
+        model_event(0, UPSERT, 42, NO_WINDOW, b'["T-1"]', [b"a", None, "ü".encode()]),
+        model_event(65535, DELETE, -(2**63), 2**63 - 1, '["ключ",1700000000000]'.encode(), []),
     ]
     _valid(writer, body=None, events=events)
     writer.quarantined(b"row", [("lg.reason", b"oversized"), ("lg.nothing", None), ("lg.ünï", b"")])
@@ -135,7 +135,7 @@ def test_result_round_trip() -> None:
 
 def test_segments_are_the_entries_own_bytes() -> None:
     writer = ResultWriter()
-    _valid(writer, body=b"\x02", events=[ModelEventOut(1, UPSERT, 1, NO_WINDOW, "[1]", [None])])
+    _valid(writer, body=b"\x02", events=[model_event(1, UPSERT, 1, NO_WINDOW, b"[1]", [None])])
     data = writer.finish()
     (entry,) = read_result(data)
     assert isinstance(entry, ValidEntry)
@@ -161,7 +161,7 @@ def test_empty_result_batch_and_writer_reuse() -> None:
 
 def test_malformed_result_batches_are_rejected() -> None:
     writer = ResultWriter()
-    _valid(writer, body=None, events=[ModelEventOut(1, UPSERT, 1, NO_WINDOW, "[1]", [b"x"])])
+    _valid(writer, body=None, events=[model_event(1, UPSERT, 1, NO_WINDOW, b"[1]", [b"x"])])
     data = writer.finish()
     for cut in (1, 2, 5, 9, 100):
         with pytest.raises(ValueError, match="malformed result batch"):
@@ -173,6 +173,18 @@ def test_malformed_result_batches_are_rejected() -> None:
 
 
 def test_too_many_model_events_are_refused() -> None:
-    event = ModelEventOut(0, UPSERT, 0, NO_WINDOW, "[]", [])
+    event = model_event(0, UPSERT, 0, NO_WINDOW, b"[]", [])
     with pytest.raises(ValueError, match="u16"):
         _valid(ResultWriter(), body=None, events=[event] * 65536)
+
+
+def test_model_event_bytes_are_as_documented() -> None:
+    assert model_event(7, DELETE, -1, NO_WINDOW, b'["k"]', [None, b"ab"]) == (
+        struct.pack(">HBqqi", 7, 2, -1, -(2**63), 5)
+        + b'["k"]'
+        + struct.pack(">H", 2)
+        + struct.pack(">i", -1)
+        + struct.pack(">i", 2)
+        + b"ab"
+    )
+    assert model_event(1, UPSERT, 2, 3, b"[]", []) == struct.pack(">HBqqi", 1, 1, 2, 3, 2) + b"[]" + b"\x00\x00"

@@ -6,6 +6,8 @@ The oracle is the per-record path: :class:`udfs.router.Router` decides, quaranti
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import random
@@ -34,7 +36,7 @@ from udfs.batch import (
 from udfs.contract import Contract, Contracts, load_contracts
 from udfs.decode import plain_schema, value_spans
 from udfs.errors import RegistryUnavailable
-from udfs.hotpath import BatchRouter, PlanIndexes
+from udfs.hotpath import BatchRouter, PlanIndexes, _HmacSha256, _key_text
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
 from udfs.readmodels import DELETE as V1_DELETE
 from udfs.readmodels import AggregateModel, key_text, prepare
@@ -594,3 +596,26 @@ def test_observer_hears_every_record(
         ("valid", users.topic, "users", "1", str(freshness)),
         ("quarantined", users.topic, "users", "wrong_key"),
     ]
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        ["T-1"],
+        ["ünï — 名前", 1_700_000_000_000],
+        ['quote " backslash \\ slash /', "\x00\x1f\x7f\u2028\ud7ff"],
+        [-5, 0, 2**63 - 1],
+        [True, "x", None],
+        [],
+    ],
+)
+def test_key_text_is_readmodels_key_text(key: list[object]) -> None:
+    assert _key_text(list(key)) == key_text(tuple(key))
+
+
+@pytest.mark.parametrize("size", [0, 1, 16, 63, 64, 65, 200])
+def test_hmac_is_the_standard_one(size: int) -> None:
+    key = bytes(range(size % 256)) * (size // 256 + 1)
+    key = key[:size]
+    for data in (b"", b"x", "ünï".encode(), bytes(1000)):
+        assert _HmacSha256(key).hexdigest(data) == hmac.new(key, data, hashlib.sha256).hexdigest()
