@@ -6,9 +6,9 @@ the secret-free settings and the plan dict; ``open()`` puts the worker's secrets
 builds the registry client and the :class:`udfs.hotpath.BatchRouter`. A registry outage raises out of
 ``map`` (the task fails and Flink restarts from the checkpoint): it never becomes quarantine.
 
-Metrics: the records Python quarantines, the route time of every record, freshness and first-seen schema
-versions of valid ones, aggregated in :class:`jobs.metrics.RouteMetrics` and handed to Flink's counters at
-most about once a second (the clock is checked after each batch) and in ``close()``. Audited and
+Metrics (:meth:`jobs.metrics.RouteMetrics.batch_routed`, once per batch): the records Python quarantines,
+the route time of every record, freshness and first-seen schema versions of valid ones, handed to Flink's
+counters at most about once a second (the clock is checked after each batch) and in ``close()``. Audited and
 deduplicated records are counted on the JVM, where dedupe decides between them.
 """
 
@@ -23,33 +23,13 @@ from pyflink.datastream import MapFunction
 
 from jobs.metrics import METRICS_FLUSH_MS, RouteMetrics
 from jobs.runtime import worker_schemas_dir
-from lakegate.observe.catalogue import QUARANTINED_OUTCOME
 from lakegate.settings import Settings
 from udfs.contract import load_contracts
 from udfs.hotpath import BatchRouter, PlanIndexes
 from udfs.registry import SchemaSource
-from udfs.router import Quarantined
 
 # The type of both the input and the result batches on the JVM: byte[].
 BATCH = Types.PRIMITIVE_ARRAY(Types.BYTE())
-
-
-class MetricsObserver:
-    """The BatchRouter's observer, counting into :class:`RouteMetrics` what v1's route counted, except the
-    outcomes decided on the JVM (audited, deduplicated)."""
-
-    def __init__(self, metrics: RouteMetrics) -> None:
-        self._metrics = metrics
-
-    def valid(
-        self, topic: str, contract: str, schema_version: int | None, route_seconds: float, freshness_seconds: float
-    ) -> None:
-        self._metrics.timed(contract, schema_version, route_seconds)
-        self._metrics.fresh(contract, freshness_seconds)
-
-    def quarantined(self, topic: str, quarantined: Quarantined, route_seconds: float) -> None:
-        self._metrics.routed(topic, quarantined.contract, None, QUARANTINED_OUTCOME, route_seconds)
-        self._metrics.quarantined(quarantined.contract, str(quarantined.reason), quarantined.rule)
 
 
 class RouteBatches(MapFunction):  # type: ignore[misc]  # pyflink is untyped
@@ -75,7 +55,7 @@ class RouteBatches(MapFunction):  # type: ignore[misc]  # pyflink is untyped
             PlanIndexes.from_plan(self._plan),
             settings.pii_salt.encode(),
             self._plan["job_name"],
-            observer=MetricsObserver(self._metrics),
+            observer=self._metrics,
         )
         self._flushed_at = self._monotonic()
 

@@ -44,14 +44,20 @@ _TREATED = ("hash", "mask")
 _KEY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+@dataclass(slots=True)
+class BatchStats:
+    """What the records of one batch came to, for metrics (filled only when there is an observer)."""
+
+    # (contract, schema version, route seconds, freshness seconds) per valid record
+    valid: list[tuple[str, int | None, float, float]]
+    # (topic, verdict, route seconds) per quarantined record
+    quarantined: list[tuple[str, Quarantined, float]]
+
+
 class RouteObserver(Protocol):
-    """Told about every record of a batch, after it is decided (metrics)."""
+    """Told once per batch what its records came to (metrics; jobs.metrics.RouteMetrics is one)."""
 
-    def valid(
-        self, topic: str, contract: str, schema_version: int | None, route_seconds: float, freshness_seconds: float
-    ) -> None: ...
-
-    def quarantined(self, topic: str, quarantined: Quarantined, route_seconds: float) -> None: ...
+    def batch_routed(self, stats: BatchStats) -> None: ...
 
 
 # -- the plan's indexes ----------------------------------------------------------------------------------
@@ -208,26 +214,31 @@ class BatchRouter:
     def route(self, batch: bytes) -> bytes:
         """The result batch of an input batch: one entry per record, in input order."""
         out = ResultWriter()
-        topics, timer, observer = self._topics, self._timer, self._observer
-        for record in read_input(batch):
-            started = timer()
-            topic_index, partition, offset, timestamp, key, value = record
+        topics, route_one, timer = self._topics, self._router.route, self._timer
+        stats = None if self._observer is None else BatchStats([], [])
+        last = timer()  # a record's route time runs from the end of the one before it
+        for topic_index, partition, offset, timestamp, key, value in read_input(batch):
             if topic_index >= len(topics):
                 raise ValueError(f"topic index {topic_index} is not in the plan's {len(topics)} topics")
             topic = topics[topic_index]
             raw = RawRecord(topic, partition, offset, 0 if timestamp == NO_TIMESTAMP else timestamp, key, value)
-            result = self._router.route(raw)
+            result = route_one(raw)
             if isinstance(result, Valid):
                 result = self._valid(out, result, raw, topic_index, timestamp)
             if isinstance(result, Quarantined):
                 row = self._quarantine_row.encode(quarantine_values(result, self._job, self._clock()))
                 out.quarantined(row, quarantine_headers(result, self._job))
-                if observer is not None:
-                    observer.quarantined(topic, result, timer() - started)
-            elif observer is not None:
-                envelope = result.envelope
-                freshness = (envelope.ingest_time_ms - envelope.event_time_ms) / 1000
-                observer.valid(topic, result.contract, envelope.schema_version, timer() - started, freshness)
+            if stats is not None:
+                now = timer()
+                if isinstance(result, Valid):
+                    envelope = result.envelope
+                    freshness = (envelope.ingest_time_ms - envelope.event_time_ms) / 1000
+                    stats.valid.append((result.contract, envelope.schema_version, now - last, freshness))
+                else:
+                    stats.quarantined.append((topic, result, now - last))
+                last = now
+        if stats is not None and self._observer is not None:
+            self._observer.batch_routed(stats)
         return out.finish()
 
     def _valid(

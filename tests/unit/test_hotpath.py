@@ -36,7 +36,7 @@ from udfs.batch import (
 from udfs.contract import Contract, Contracts, load_contracts
 from udfs.decode import plain_schema, value_spans
 from udfs.errors import RegistryUnavailable
-from udfs.hotpath import BatchRouter, PlanIndexes, _HmacSha256, _key_text
+from udfs.hotpath import BatchRouter, BatchStats, PlanIndexes, _HmacSha256, _key_text
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
 from udfs.readmodels import DELETE as V1_DELETE
 from udfs.readmodels import AggregateModel, key_text, prepare
@@ -571,31 +571,28 @@ def test_plan_indexes_from_the_plan_dict(contracts: Contracts) -> None:
 # -- the observer ----------------------------------------------------------------------------------------------
 
 
-def test_observer_hears_every_record(
+def test_observer_hears_every_batch(
     contracts: Contracts, schemas: InMemorySchemas, indexes: PlanIndexes, encode: Encode
 ) -> None:
-    seen: list[tuple[str, ...]] = []
+    seen: list[BatchStats] = []
 
     class Observer:
-        def valid(
-            self, topic: str, contract: str, schema_version: int | None, route_seconds: float, freshness: float
-        ) -> None:
-            assert route_seconds >= 0
-            seen.append(("valid", topic, contract, str(schema_version), str(freshness)))
-
-        def quarantined(self, topic: str, quarantined: Quarantined, route_seconds: float) -> None:
-            assert route_seconds >= 0
-            seen.append(("quarantined", topic, str(quarantined.contract), str(quarantined.reason)))
+        def batch_routed(self, stats: BatchStats) -> None:
+            seen.append(stats)
 
     users = contracts.by_name("users")
     event, value, key = good(users, encode)
     batch_router = BatchRouter(contracts, schemas, indexes, SALT, JOB, clock=lambda: CLOCK_MS, observer=Observer())
     batch_router.route(write_input([record(indexes, users, value, key), record(indexes, users, value, b"x")]))
-    freshness = (CLOCK_MS - int(str(event["event_time"]))) / 1000
-    assert seen == [
-        ("valid", users.topic, "users", "1", str(freshness)),
-        ("quarantined", users.topic, "users", "wrong_key"),
-    ]
+    batch_router.route(write_input([]))
+    assert len(seen) == 2
+    (contract, version, seconds, freshness), *more_valid = seen[0].valid
+    (topic, verdict, quarantined_seconds), *more_quarantined = seen[0].quarantined
+    assert (contract, version, more_valid) == ("users", 1, [])
+    assert freshness == (CLOCK_MS - int(str(event["event_time"]))) / 1000
+    assert (topic, verdict.reason, verdict.contract, more_quarantined) == (users.topic, Reason.wrong_key, "users", [])
+    assert seconds >= 0 and quarantined_seconds >= 0
+    assert seen[1] == BatchStats([], [])
 
 
 @pytest.mark.parametrize(
