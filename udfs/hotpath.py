@@ -32,7 +32,7 @@ from udfs.envelope import Envelope
 from udfs.errors import BadRecord
 from udfs.pii import MASK, MIN_SALT_BYTES
 from udfs.quarantine import QUARANTINE_COLUMNS, quarantine_values
-from udfs.readmodels import OFFSET, CurrentModel, ReadModel
+from udfs.readmodels import OFFSET, AggregateModel, CurrentModel, ReadModel
 from udfs.reasons import Reason
 from udfs.registry import SchemaSource
 from udfs.router import Quarantined, RawRecord, Router, Valid, now_ms, quarantine_headers
@@ -135,7 +135,7 @@ def _model_spec(index: int, model: ReadModel, contract: Contract, treated: Seque
             f"the plan treats {list(treated)} of model {model.name!r}, its contract {expected}: "
             "the plan was built from other contracts"
         )
-    window = getattr(model, "window", None)
+    window = model.window if isinstance(model, AggregateModel) else None
     return _ModelSpec(
         index=index,
         current=isinstance(model, CurrentModel),
@@ -287,19 +287,13 @@ class BatchRouter:
             return Quarantined(
                 raw, bad.reason, bad.message, bad.field, error_class, schema_id, valid.contract, bad.rule
             )
+        except Exception as exc:  # as Router.route: an unforeseen failure on bad data must not stop the job
+            return _unexpected(raw, exc, "checking the writer body's enum and union indexes", schema_id, valid)
         out = io.BytesIO()
         try:
             fastavro.schemaless_writer(out, route.reader, valid.payload)  # type: ignore[arg-type]
         except Exception as exc:  # a decoded payload always fits its reader schema; never stop the job on it
-            return Quarantined(
-                raw,
-                Reason.schema_mismatch,
-                f"unexpected {type(exc).__name__} while writing the record with the reader schema",
-                None,
-                type(exc).__name__,
-                schema_id,
-                valid.contract,
-            )
+            return _unexpected(raw, exc, "writing the record with the reader schema", schema_id, valid)
         return out.getvalue()
 
     def _model_events(self, route: _ContractRoute, payload: Mapping[str, object], envelope: Envelope) -> list[bytes]:
@@ -342,6 +336,13 @@ class BatchRouter:
                 plain = str(value)
                 texts[field] = plain[:1] + MASK if plain else plain
         return texts
+
+
+def _unexpected(raw: RawRecord, exc: Exception, doing: str, schema_id: int, valid: Valid) -> Quarantined:
+    name = type(exc).__name__
+    return Quarantined(
+        raw, Reason.schema_mismatch, f"unexpected {name} while {doing}", None, name, schema_id, valid.contract
+    )
 
 
 def _op(model: _ModelSpec, payload: Mapping[str, object]) -> int | None:

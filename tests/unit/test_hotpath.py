@@ -14,12 +14,14 @@ import random
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import fastavro
 import pytest
 
 from lakegate.events import EventFactory
 from lakegate.testing.corrupt import KEY_KINDS, VALUE_KINDS, corrupt, corrupt_key, zigzag_varint
+from udfs import hotpath
 from udfs.batch import (
     BODY_AS_VALUE,
     BODY_FOLLOWS,
@@ -616,3 +618,35 @@ def test_hmac_is_the_standard_one(size: int) -> None:
     key = key[:size]
     for data in (b"", b"x", "ünï".encode(), bytes(1000)):
         assert _HmacSha256(key).hexdigest(data) == hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def _broken(*args: object, **kwargs: object) -> None:
+    raise RuntimeError("a bug")
+
+
+@pytest.mark.parametrize(
+    ("name", "replacement", "doing"),
+    [
+        ("check_indexes", _broken, "checking the writer body's enum and union indexes"),
+        # only the hot path's fastavro: quarantine rows are written with fastavro too
+        ("fastavro", SimpleNamespace(schemaless_writer=_broken), "writing the record with the reader schema"),
+    ],
+)
+def test_unexpected_failure_on_the_reader_body_is_quarantined(
+    name: str,
+    replacement: object,
+    doing: str,
+    contracts: Contracts,
+    schemas: InMemorySchemas,
+    batch_router: BatchRouter,
+    indexes: PlanIndexes,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tickets = contracts.by_name("tickets")
+    value = v1_ticket_value(schemas, tickets, "priority", 1)  # a good record of an older writer schema
+    monkeypatch.setattr(hotpath, name, replacement)
+    entry = route_one(batch_router, record(indexes, tickets, value, b"T-1001"))
+    assert isinstance(entry, QuarantinedEntry)
+    headers = dict(entry.headers)
+    assert (headers["lg.reason"], headers["lg.error_class"]) == (b"schema_mismatch", b"RuntimeError")
+    assert headers["lg.message"] == f"unexpected RuntimeError while {doing}".encode()
