@@ -39,6 +39,7 @@ from udfs.router import Quarantined, RawRecord, Router, Valid, now_ms, quarantin
 from udfs.rowcodec import RowEncoder
 
 NO_VERSION = -1  # a valid entry's schema version when the contract does not list the writer schema
+_NO_TEXTS: Mapping[str, str | None] = {}  # the treated values of a record of a contract without any
 _TREATED = ("hash", "mask")
 # udfs.readmodels.key_text's JSON encoder, built once (json.dumps builds one per call); see _key_text.
 _KEY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -119,6 +120,7 @@ class _ContractRoute:
     latest_version: int  # a writer schema of this version is the reader schema: body kind 0
     reader: object  # the reader schema without logical types, for re-encoding payloads
     models: tuple[_ModelSpec, ...]
+    events: tuple[_EventFn, ...]  # per model, in plan order: its model event of a record
     treated: tuple[tuple[str, str], ...]  # (field, "hash" | "mask") of every model's treated fields
 
 
@@ -150,6 +152,53 @@ def _model_spec(index: int, model: ReadModel, contract: Contract, treated: Seque
     )
 
 
+# A model's event of a record (payload, envelope, the record's treated values), or None when it ignores it.
+_EventFn = Callable[[Mapping[str, object], Envelope, Mapping[str, str | None]], bytes | None]
+
+
+def _event_fn(spec: _ModelSpec) -> _EventFn:
+    """:func:`udfs.readmodels.prepare` for one model, as a model event: the spec's choices are bound here,
+    once, so the function does only what the record needs (it runs per record and model)."""
+    index, current, upsert_on, delete_on = spec.index, spec.current, spec.upsert_on, spec.delete_on
+    type_field, order_by, window_ms, key, treated = (
+        spec.event_type_field,
+        spec.order_by,
+        spec.window_ms,
+        spec.key,
+        spec.treated,
+    )
+    single = key[0][0] if len(key) == 1 and not spec.hashed_key else None  # one plain key field
+
+    def event(payload: Mapping[str, object], envelope: Envelope, texts: Mapping[str, str | None]) -> bytes | None:
+        op = UPSERT
+        if current:
+            event_type = payload.get(type_field)
+            if event_type not in upsert_on:
+                if event_type not in delete_on:
+                    return None  # the model ignores this event type
+                op = DELETE
+        if order_by is None:
+            order = envelope.offset
+        else:
+            found = payload.get(order_by)
+            order = found if type(found) is int else _order(order_by, payload)
+        window_start = envelope.event_time_ms - envelope.event_time_ms % window_ms if window_ms else NO_WINDOW
+        if single is not None and type(value := payload.get(single)) is str:  # the common key: key_text inline
+            tail = "," + int.__repr__(window_start) + "]" if window_ms else "]"
+            text = "[" + encode_basestring(value) + tail
+        else:
+            values = [texts[field] if hashed else payload.get(field) for field, hashed in key]
+            if window_ms:
+                values.append(window_start)
+            text = _key_text(values)
+        treated_values = (
+            [None if (t := texts[field]) is None else t.encode("utf-8") for field in treated] if treated else ()
+        )
+        return model_event(index, op, order, window_start, text.encode("utf-8"), treated_values)
+
+    return event
+
+
 def _contract_routes(contracts: Contracts, plan: PlanIndexes) -> dict[str, _ContractRoute]:
     loaded = {c.name for c in contracts}
     planned = [c.name for c in plan.contracts]
@@ -176,6 +225,7 @@ def _contract_routes(contracts: Contracts, plan: PlanIndexes) -> dict[str, _Cont
             latest_version=len(contract.schema_texts),
             reader=plain_schema(contract.reader_schema),
             models=tuple(specs),
+            events=tuple(_event_fn(spec) for spec in specs),
             treated=tuple((f, contract.pii[f]) for f in dict.fromkeys(f for m in specs for f in m.treated)),
         )
     return routes
@@ -298,29 +348,8 @@ class BatchRouter:
 
     def _model_events(self, route: _ContractRoute, payload: Mapping[str, object], envelope: Envelope) -> list[bytes]:
         """:func:`udfs.readmodels.prepare` for every model of the record's contract, as model events."""
-        events = []
-        texts: dict[str, str | None] | None = None  # the record's treated values, once a model needs them
-        for model in route.models:
-            op = _op(model, payload) if model.current else UPSERT
-            if op is None:
-                continue
-            order = envelope.offset if model.order_by is None else _order(model.order_by, payload)
-            if model.treated and texts is None:
-                texts = self._treat(route.treated, payload)
-            if model.hashed_key:
-                assert texts is not None  # a hashed key field is a treated field
-                key = [texts[field] if hashed else payload.get(field) for field, hashed in model.key]
-            else:
-                key = [payload.get(field) for field, _ in model.key]
-            window_start = NO_WINDOW
-            if model.window_ms:
-                window_start = envelope.event_time_ms - envelope.event_time_ms % model.window_ms
-                key.append(window_start)
-            values = []
-            if texts is not None:
-                values = [None if (text := texts[field]) is None else text.encode("utf-8") for field in model.treated]
-            events.append(model_event(model.index, op, order, window_start, _key_text(key).encode("utf-8"), values))
-        return events
+        texts = self._treat(route.treated, payload) if route.treated else _NO_TEXTS
+        return [event for make in route.events if (event := make(payload, envelope, texts)) is not None]
 
     def _treat(self, fields: Sequence[tuple[str, str]], payload: Mapping[str, object]) -> dict[str, str | None]:
         """:func:`udfs.pii.treat` of ``fields``' values (hash: HMAC-SHA-256 hex of the UTF-8 or raw bytes;
@@ -343,14 +372,6 @@ def _unexpected(raw: RawRecord, exc: Exception, doing: str, schema_id: int, vali
     return Quarantined(
         raw, Reason.schema_mismatch, f"unexpected {name} while {doing}", None, name, schema_id, valid.contract
     )
-
-
-def _op(model: _ModelSpec, payload: Mapping[str, object]) -> int | None:
-    """A current model's op for the record's event type; None when the model ignores it."""
-    event_type = payload.get(model.event_type_field)
-    if event_type in model.upsert_on:
-        return UPSERT
-    return DELETE if event_type in model.delete_on else None
 
 
 def _order(field: str, payload: Mapping[str, object]) -> int:

@@ -207,7 +207,8 @@ def test_pii_values_are_treated(
 
 
 def hashed_key_contracts(tmp_path: Path) -> Contracts:
-    """The repo's contracts plus read models keyed by a hashed field: a current model and a windowed aggregate."""
+    """The repo's contracts plus read models keyed by a hashed field (a current model, a windowed aggregate),
+    by a boolean and a long, and by a boolean alone."""
     root = tmp_path / "schemas"
     shutil.copytree(SCHEMAS, root)
     toml = root / "users" / "contract.toml"
@@ -230,6 +231,21 @@ kind = "aggregate"
 group_by = ["email", "plan"]
 window = { size_s = 60 }
 measures = [{ name = "events", fn = "count" }, { name = "last_name", fn = "latest", field = "display_name" }]
+order_by = "event_time"
+
+[[read_models]]
+name = "agents_by_time"
+kind = "aggregate"
+group_by = ["is_agent", "event_time"]
+measures = [{ name = "events", fn = "count" }]
+
+[[read_models]]
+name = "users_by_agent_flag"
+kind = "current"
+key = ["is_agent"]
+fields = ["email"]
+event_type_field = "event_type"
+upsert_on = ["SIGNED_UP"]
 order_by = "event_time"
 """
     )
