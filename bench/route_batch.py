@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import subprocess
 import sys
@@ -178,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-record", action="store_true", help="do not append to bench/results/route_batch.jsonl")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    load = [round(x, 2) for x in os.getloadavg()]  # a shared machine: how busy it was
     mixes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="route-batch-") as tmp:
         contracts = bench_contracts(ROOT / "schemas", Path(tmp) / "schemas", topic_prefix="bench.", read_models=None)
@@ -194,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         "code": _code(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.route_batch", *(sys.argv[1:] if argv is None else argv)]),
-        "machine": machine(),
+        "machine": {**machine(), "loadavg_at_start": load},
         "records": args.records,
         "repeats": args.repeats,
         "models": sorted(m.name for c in contracts for m in c.read_models),
