@@ -6,7 +6,8 @@ messages, fields and rule names as the per-record path) and writes the result wi
 valid one with its coordinates, envelope facts, original bytes, its Avro body when the writer schema is not
 the reader schema (re-encoded, after :func:`udfs.decode.check_indexes`), and one model event per read model
 that takes it (:func:`udfs.readmodels.prepare`'s op, order, window start, key and PII-treated values,
-computed from per-model specs built once). Duplicates are not decided here: the JVM keeps the dedupe state.
+by one function per model, built once with the model's choices bound). Duplicates are not decided
+here: the JVM keeps the dedupe state.
 
 Invariant: stateless and pure. :meth:`BatchRouter.route` never raises for bad data; a registry outage
 (:class:`~udfs.errors.RegistryUnavailable`) and a malformed batch (ValueError, a bug) propagate.
@@ -39,7 +40,7 @@ from udfs.router import Quarantined, RawRecord, Router, Valid, now_ms, quarantin
 from udfs.rowcodec import RowEncoder
 
 NO_VERSION = -1  # a valid entry's schema version when the contract does not list the writer schema
-_NO_TEXTS: Mapping[str, str | None] = {}  # the treated values of a record of a contract without any
+_NO_TEXTS: Mapping[str, str | None] = {}  # a record's treated values when its contract treats none
 _TREATED = ("hash", "mask")
 # udfs.readmodels.key_text's JSON encoder, built once (json.dumps builds one per call); see _key_text.
 _KEY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -237,7 +238,7 @@ def _contract_routes(contracts: Contracts, plan: PlanIndexes) -> dict[str, _Cont
 class BatchRouter:
     """Routes input batches into result batches. Build once per worker (in ``open()``), call per batch."""
 
-    def __init__(  # noqa: PLR0917
+    def __init__(  # noqa: PLR0917 - positional like Router's (contracts, schemas, clock), plus the plan's
         self,
         contracts: Contracts,
         schemas: SchemaSource,
