@@ -19,9 +19,12 @@ import time
 from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lakegate.observe import catalogue
+
+if TYPE_CHECKING:
+    from udfs.hotpath import BatchStats
 
 # How often the operators hand their locally aggregated counts to Flink (a processing-time timer).
 METRICS_FLUSH_MS = 1000
@@ -105,6 +108,28 @@ class RouteMetrics:
 
     def fresh(self, contract: str, seconds: float) -> None:
         self._histogram(self._freshness, contract, catalogue.FRESHNESS_BUCKETS).observe(max(seconds, 0.0))
+        self.pending = True
+
+    def batch_routed(self, stats: BatchStats) -> None:
+        """One batch of the hot path (udfs.hotpath.RouteObserver): its quarantined records counted as
+        :meth:`routed` and :meth:`quarantined` count them; every record's route time; the freshness and
+        first-seen schema versions of its valid records, whose outcome (audited or deduplicated) is counted
+        on the JVM, where dedupe decides."""
+        for topic, verdict, seconds in stats.quarantined:
+            self.routed(topic, verdict.contract, None, catalogue.QUARANTINED_OUTCOME, seconds)
+            self.quarantined(verdict.contract, str(verdict.reason), verdict.rule)
+        if not stats.valid:
+            return
+        decode, freshness = self._decode, self._freshness
+        for contract, _, seconds, fresh in stats.valid:
+            timing = decode.get(contract) or self._histogram(decode, contract, catalogue.DECODE_BUCKETS)
+            timing.observe(seconds)
+            age = freshness.get(contract) or self._histogram(freshness, contract, catalogue.FRESHNESS_BUCKETS)
+            age.observe(max(fresh, 0.0))
+        for contract, version in {(c, v) for c, v, _, _ in stats.valid if v is not None}:
+            if (contract, str(version)) not in self._seen:
+                self._seen.add((contract, str(version)))
+                self._first_seen[(contract, str(version))] = int(self._wall_clock())
         self.pending = True
 
     @staticmethod

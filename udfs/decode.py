@@ -13,6 +13,9 @@ runs *before* fastavro and rejects such bodies (bogus_length / schema_mismatch).
 
 Known gap: like every fastavro version, the happy path accepts a *negative* enum or union index (Python
 indexing picks a symbol/branch from the end); only the walker flags it, and only on the error path.
+:func:`check_indexes` closes it for a body :func:`decode` accepted (a quick scan of a flat record's
+indexes, the walker when the scan cannot vouch for the body); the hot path runs it where no strict reader
+on the JVM sees the writer's body (docs/hotpath.md).
 
 Logical types are not converted: payloads hold the Avro base values (uuid -> ``str``, timestamp-millis ->
 ``int`` epoch millis), which is what audit columns store, avoids an exception on out-of-range timestamps
@@ -95,6 +98,26 @@ def decode(
     if not isinstance(record, dict):
         raise BadRecord(Reason.schema_mismatch, "the writer schema is not a record")
     return record
+
+
+def check_indexes(body: bytes, writer: WriterSchema, *, max_length: int = DEFAULT_MAX_LENGTH) -> None:
+    """Raise BadRecord(schema_mismatch) naming the field if an enum or union index of ``body`` is outside the
+    writer schema, negative ones included: what :func:`decode` lets through (module docstring, "Known gap").
+
+    Meant for bodies :func:`decode` accepted. A flat record's indexes are checked by a quick scan; when the
+    scan finds a bad index, or cannot vouch for the body (nested arrays or maps, a malformed body), the
+    validating walker decides and names the problem.
+    """
+    check = _index_check(writer.parsed)
+    if check.ops is not None and _scan_indexes(body, check.ops):
+        return
+    _Walker(check.named, body, max_length).check_whole(check.writer)
+
+
+def plain_schema(schema: object) -> object:
+    """``schema`` without logical types, parsed: the schema :func:`decode` reads with, and the one that
+    writes its payloads (base values: uuid as ``str``, timestamp-millis as ``int``) back unchanged."""
+    return fastavro.parse_schema(_strip_logical(schema))
 
 
 def value_spans(body: bytes, schema: object, *, max_length: int = DEFAULT_MAX_LENGTH) -> list[Span]:
@@ -230,6 +253,121 @@ def _dangerous(schema: Any, named: Mapping[str, Any]) -> bool:
             elif isinstance(kind, dict | list):
                 stack.append((kind, path))
     return False
+
+
+# -- the index scan (check_indexes) ----------------------------------------------------------------------
+
+# Scan operations: what to do with the next value of a flat record.
+_NOTHING, _SKIP, _VARINT, _LENGTH, _ENUM, _UNION = range(6)
+_ScanOp = tuple[int, Any]  # (operation, argument): a size, a symbol count, or a union's branch operations
+_ScanOps = tuple[_ScanOp, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexCheck:
+    writer_source: object  # keeps the id used as cache key alive
+    writer: object  # logical types stripped, parsed
+    named: Mapping[str, Any]
+    ops: _ScanOps | None  # None: not a flat record, always walk
+
+
+_index_checks: dict[int, _IndexCheck] = {}
+
+
+def _index_check(writer: object) -> _IndexCheck:
+    check = _index_checks.get(id(writer))
+    if check is None:
+        plain = fastavro.parse_schema(_strip_logical(writer))
+        named = _named(plain)
+        check = _IndexCheck(writer, plain, named, _scan_ops(plain, named))
+        if len(_index_checks) > 1024:
+            _index_checks.clear()
+        _index_checks[id(writer)] = check
+    return check
+
+
+def _scan_ops(schema: Any, named: Mapping[str, Any]) -> _ScanOps | None:
+    """One operation per field of a record of primitive, enum, fixed and union-of-those fields, up to the
+    last field holding an index (the rest was read by fastavro and holds none); None for other schemas."""
+    schema = _resolve(schema, named)
+    if not isinstance(schema, dict) or schema.get("type") not in ("record", "error"):
+        return None
+    ops: list[_ScanOp] = []
+    for field in schema["fields"]:
+        op = _scan_op(field["type"], named, in_union=False)
+        if op is None:
+            return None
+        ops.append(op)
+    while ops and ops[-1][0] not in (_ENUM, _UNION):
+        ops.pop()
+    return tuple(ops)
+
+
+_PRIMITIVE_OPS: dict[str, _ScanOp] = {
+    "null": (_NOTHING, None),
+    "int": (_VARINT, None),
+    "long": (_VARINT, None),
+    "string": (_LENGTH, None),
+    "bytes": (_LENGTH, None),
+    "boolean": (_SKIP, 1),
+    "float": (_SKIP, 4),
+    "double": (_SKIP, 8),
+}
+
+
+def _scan_op(schema: Any, named: Mapping[str, Any], *, in_union: bool) -> _ScanOp | None:
+    schema = _resolve(schema, named)
+    if isinstance(schema, str):
+        return _PRIMITIVE_OPS.get(schema)
+    if isinstance(schema, list):
+        branches = [_scan_op(branch, named, in_union=True) for branch in schema]
+        if in_union or any(b is None for b in branches):
+            return None
+        return (_UNION, tuple(branches))
+    kind = schema.get("type")
+    if kind == "enum":
+        return (_ENUM, len(schema["symbols"]))
+    if kind == "fixed":
+        return (_SKIP, int(schema["size"]))
+    return None  # nested records, arrays, maps: the walker's job
+
+
+def _scan_indexes(body: bytes, ops: _ScanOps) -> bool:
+    """True if every enum and union index of ``body`` is within range; False if one is not, or the body
+    does not follow ``ops`` (the walker then decides)."""
+    pos = 0
+    try:
+        for field_op, field_arg in ops:
+            op, arg = field_op, field_arg
+            while True:  # once, or twice for a union: its index, then the branch's value
+                if op == _SKIP:
+                    pos += arg
+                elif op == _VARINT:
+                    while body[pos] & 0x80:
+                        pos += 1
+                    pos += 1
+                elif op != _NOTHING:  # a length or an index: read the varint
+                    byte = body[pos]
+                    pos += 1
+                    raw, shift = byte & 0x7F, 7
+                    while byte & 0x80:
+                        byte = body[pos]
+                        pos += 1
+                        raw |= (byte & 0x7F) << shift
+                        shift += 7
+                    if op == _LENGTH:
+                        if raw & 1:  # zigzag: a negative length
+                            return False
+                        pos += raw >> 1
+                    elif raw & 1 or raw >> 1 >= (arg if op == _ENUM else len(arg)):  # negative or past the end
+                        return False
+                    elif op == _UNION:
+                        op, arg = arg[raw >> 1]
+                        continue
+                break
+    except IndexError:
+        return False
+    return pos <= len(body)
 
 
 # -- the validating walker ------------------------------------------------------------------------------

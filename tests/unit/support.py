@@ -9,6 +9,10 @@ from pathlib import Path
 
 import fastavro
 
+from jobs.plan import treated_fields
+from udfs.contract import Contracts
+from udfs.hotpath import PlanIndexes
+
 REPO = Path(__file__).resolve().parents[2]
 SCHEMAS = REPO / "schemas"
 
@@ -57,3 +61,20 @@ def avro_body(schema: object, record: dict[str, object]) -> bytes:
     out = io.BytesIO()
     fastavro.schemaless_writer(out, fastavro.parse_schema(schema), record)  # type: ignore[arg-type]
     return out.getvalue()
+
+
+def plan_indexes(contracts: Contracts) -> PlanIndexes:
+    """The route's part of the plan jobs/plan.py builds (same order, same treated fields), without tables."""
+    ordered = sorted(contracts, key=lambda c: c.name)
+    topics = [c.topic for c in ordered]
+    return PlanIndexes.from_plan(
+        {
+            "topics": topics,
+            "contracts": [{"name": c.name, "topic_index": topics.index(c.topic)} for c in ordered],
+            "models": [
+                {"name": m.name, "contract_index": i, "treated": treated_fields(m, c)}
+                for i, c in enumerate(ordered)
+                for m in c.read_models
+            ],
+        }
+    )

@@ -1,0 +1,79 @@
+"""The hot path's route operator: one PyFlink map call per batch (docs/hotpath.md).
+
+:class:`RouteBatches` is a stateless ``MapFunction`` from an input batch (``bytes``, packed on the JVM) to a
+result batch (``bytes``, unpacked on the JVM), wired with ``output_type=`` :data:`BATCH`. It is pickled with
+the secret-free settings and the plan dict; ``open()`` puts the worker's secrets back, loads the contracts,
+builds the registry client and the :class:`udfs.hotpath.BatchRouter`. A registry outage raises out of
+``map`` (the task fails and Flink restarts from the checkpoint): it never becomes quarantine.
+
+Metrics (:meth:`jobs.metrics.RouteMetrics.batch_routed`, once per batch): the records Python quarantines,
+the route time of every record, freshness and first-seen schema versions of valid ones, handed to Flink's
+counters at most about once a second (the clock is checked after each batch) and in ``close()``. Audited and
+deduplicated records are counted on the JVM, where dedupe decides between them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pyflink.common import Types
+from pyflink.datastream import MapFunction
+
+from jobs.metrics import METRICS_FLUSH_MS, RouteMetrics
+from jobs.runtime import worker_schemas_dir
+from lakegate.settings import Settings
+from udfs.contract import load_contracts
+from udfs.hotpath import BatchRouter, PlanIndexes
+from udfs.registry import SchemaSource
+
+# The type of both the input and the result batches on the JVM: byte[].
+BATCH = Types.PRIMITIVE_ARRAY(Types.BYTE())
+
+
+class RouteBatches(MapFunction):  # type: ignore[misc]  # pyflink is untyped
+    """Input batch → result batch. Build on the client with the settings and the plan; Flink pickles it."""
+
+    def __init__(
+        self, settings: Settings, plan: Mapping[str, Any], monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._settings = settings.without_secrets()  # the job graph is stored and shipped: no secrets in it
+        self._plan = dict(plan)
+        self._monotonic = monotonic
+        self._router: BatchRouter | None = None
+        self._metrics: RouteMetrics | None = None
+        self._flushed_at = 0.0
+
+    def open(self, runtime_context: Any) -> None:
+        settings = self._settings.with_worker_secrets()
+        contracts = load_contracts(worker_schemas_dir(settings))
+        self._metrics = RouteMetrics(runtime_context.get_metrics_group())
+        self._router = BatchRouter(
+            contracts,
+            self._schema_source(settings),
+            PlanIndexes.from_plan(self._plan),
+            settings.pii_salt.encode(),
+            self._plan["job_name"],
+            observer=self._metrics,
+        )
+        self._flushed_at = self._monotonic()
+
+    def _schema_source(self, settings: Settings) -> SchemaSource:
+        """Where writer schemas come from: the registry of the settings (tests put an in-memory one here)."""
+        return settings.registry_client()
+
+    def map(self, value: Any) -> bytes:
+        assert self._router is not None and self._metrics is not None, "open() was not called"
+        # Thread mode hands over bytes; anything else byte-like (process mode) is copied once.
+        result = self._router.route(value if isinstance(value, bytes) else bytes(value))
+        if self._metrics.pending:
+            now = self._monotonic()
+            if now - self._flushed_at >= METRICS_FLUSH_MS / 1000:
+                self._metrics.flush()
+                self._flushed_at = now
+        return result
+
+    def close(self) -> None:
+        if self._metrics is not None and self._metrics.pending:
+            self._metrics.flush()
