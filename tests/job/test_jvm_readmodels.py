@@ -13,6 +13,7 @@ MiniCluster proves the operator, its timer, its pre-barrier flush and its end-of
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
@@ -72,7 +73,7 @@ TYPES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity (functools.cache in _columns)
 class Setup:
     probe: Any  # the Java ModelProbe class
     plan: dict[str, Any]
@@ -80,6 +81,12 @@ class Setup:
     contracts: Contracts
     models: list[tuple[ReadModel, Contract]]  # in plan order
     jars: list[str]
+
+    def index(self, model: str) -> int:
+        return [m.name for m, _ in self.models].index(model)
+
+    def columns(self, model: str) -> tuple[Column, ...]:
+        return _columns(self, model)
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +112,11 @@ def setup(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactory)
     by_name = {m.name: (m, c) for c in contracts for m in c.read_models}
     models = [by_name[m["name"]] for m in plan["models"]]
     return Setup(probe, plan, job_plan.to_json(plan), contracts, models, jars)
+
+
+@functools.cache
+def _columns(setup: Setup, model: str) -> tuple[Column, ...]:
+    return model_columns(*setup.models[setup.index(model)])
 
 
 def _plan(settings: Settings, contracts: Contracts, work: Path) -> dict[str, Any]:
@@ -316,12 +328,11 @@ def expected_batches(applied: Sequence[Applied], flush_after: Sequence[bool]) ->
 
 
 def assert_same_change(setup: Setup, java: dict[str, Any], python: Change) -> None:
-    model, contract = next((m, c) for m, c in setup.models if m.name == python.model)
     where = f"{python.model} {key_text(python.key)} v{python.version}"
     assert java["model"] == python.model, where
     assert java["delete"] == (python.op == DELETE), where
     changelog = java["changelog"]
-    assert changelog["model_index"] == [m.name for m, _ in setup.models].index(python.model), where
+    assert changelog["model_index"] == setup.index(python.model), where
     assert changelog["key"] == key_text(python.key), where
     want = change_json(python)
     if want is None:
@@ -331,7 +342,7 @@ def assert_same_change(setup: Setup, java: dict[str, Any], python: Change) -> No
         assert _same(json.loads(got), json.loads(want)), f"{where}: {got} != {want.decode()}"
         if not _has_float(json.loads(want)):
             assert got.encode() == want, where  # same bytes: escaping, separators, field order
-    columns = model_columns(model, contract)
+    columns = setup.columns(python.model)
     for column, got_field, want_value in zip(columns, java["row"], change_values(python, columns), strict=True):
         assert _same_field(column, got_field, want_value), (
             f"{where} column {column.name}: {got_field} != {want_value!r}"
@@ -515,6 +526,7 @@ def test_aggregate_state_stays_small(setup: Setup) -> None:
     by_model: dict[str, list[int]] = {}
     for key, size in sizes.items():
         by_model.setdefault(key.split("\u0000")[0], []).append(size)
+    assert max(by_model["probe_strict_windows"]) < 24  # count and sum: no latest order tuple (20 bytes)
     assert max(by_model["probe_per_minute"]) < 100
     assert max(by_model["probe_by_region"]) < 400  # 24 measures, strings and bytes among them
 
@@ -608,8 +620,7 @@ def assert_job_ends_like_python(setup: Setup, applied: Sequence[Applied], output
         want = change_json(python)
         got = logs[(model_name, key)][-1]["value"]
         assert (got is None) if want is None else _same(json.loads(got), json.loads(want)), (model_name, key)
-        model, contract = next((m, c) for m, c in setup.models if m.name == model_name)
-        columns = model_columns(model, contract)
+        columns = setup.columns(model_name)
         row = max(rows[(model_name, key)], key=lambda r: int(r[-1][1]))
         for column, field, value in zip(columns, row, change_values(python, columns), strict=True):
             assert _same_field(column, field, value), f"{model_name} {key} {column.name}"

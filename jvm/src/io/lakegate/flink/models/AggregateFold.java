@@ -11,6 +11,8 @@ import io.lakegate.flink.plan.Plan;
 public final class AggregateFold {
 
     private final MeasureSpec[] measures;
+    /** Whether a measure is "latest": only then does the state keep the latest order tuple (20 bytes). */
+    private final boolean tracksLatest;
     private final boolean windowed;
     private final long windowSize;
     private final long allowedLateness;
@@ -18,6 +20,7 @@ public final class AggregateFold {
     /** The fold of {@code measures}, windowed when {@code window} is not null. */
     public AggregateFold(MeasureSpec[] measures, Plan.Window window) {
         this.measures = measures.clone();
+        this.tracksLatest = java.util.Arrays.stream(measures).anyMatch(m -> m.fn() == MeasureSpec.Fn.LATEST);
         this.windowed = window != null;
         this.windowSize = window != null ? window.sizeMs() : 0;
         this.allowedLateness = window != null ? window.allowedLatenessMs() : 0;
@@ -62,10 +65,15 @@ public final class AggregateFold {
         for (int i = 0; i < measures.length; i++) {
             fold(measures[i], inputs[i], values, counts, i, newer);
         }
-        AggregateState next = newer
-                ? new AggregateState(values, counts, true, orderValue, partition, offset, old.version() + 1)
-                : new AggregateState(values, counts, true, old.latestValue(), old.latestPartition(),
-                        old.latestOffset(), old.version() + 1);
+        AggregateState next;
+        if (!tracksLatest) {
+            next = new AggregateState(values, counts, false, 0, 0, 0, old.version() + 1);
+        } else if (newer) {
+            next = new AggregateState(values, counts, true, orderValue, partition, offset, old.version() + 1);
+        } else {
+            next = new AggregateState(values, counts, true, old.latestValue(), old.latestPartition(),
+                    old.latestOffset(), old.version() + 1);
+        }
         return new Step<>(next, true);
     }
 

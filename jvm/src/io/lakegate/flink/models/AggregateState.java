@@ -5,7 +5,8 @@ import java.util.Arrays;
 /**
  * Per group (and window) of an aggregate model (udfs.readmodels.AggregateState): the measure values, the
  * non-null inputs seen per measure (events, for count), the order tuple of the event that set the latest
- * measures (none before the first event) and the version of the last change.
+ * measures (none before the first event, and none in a model without a latest measure, where nothing reads
+ * it) and the version of the last change.
  *
  * <p>Values are those of {@link Values#canonical}: null, Boolean, Long, Double, StringData or byte[]; a sum
  * is a Long 0 until its first input (as Python's int 0), a double sum a Double from then on. Instances are
