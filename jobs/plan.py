@@ -200,10 +200,12 @@ def _model(
     columns = [source(c["name"]) for c in layout]
     by_name = {c["name"]: i for i, c in enumerate(columns)}
     if isinstance(model, CurrentModel):
+        key_names: list[str] = list(model.key)
         json_names: list[str] = [*model.key, *model.fields]
         window = None
     else:
-        json_names = [*model.group_by, *([WINDOW_START] if model.window else []), *(m.name for m in measures)]
+        key_names = [*model.group_by, *([WINDOW_START] if model.window else [])]
+        json_names = [*key_names, *(m.name for m in measures)]
         window = model.window and {
             "size_ms": model.window.size_ms,
             "allowed_lateness_ms": model.window.allowed_lateness_ms,
@@ -217,6 +219,7 @@ def _model(
         "table_columns": layout,
         "treated": treated,
         "columns": columns,
+        "key": [by_name[n] for n in key_names],
         "json": [by_name[n] for n in json_names],
         "window": window,
         "measures": [

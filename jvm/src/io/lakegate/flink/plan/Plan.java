@@ -82,6 +82,10 @@ public record Plan(
      * the model column's kind. */
     public record Measure(String name, String fn, int field, int treated, String kind) implements Serializable {}
 
+    /** A read model: {@code columns} in table order; {@code key} the positions (in {@code columns}) of the
+     * columns that identify a row (current: the key fields; aggregate: group_by, then window_start), the only
+     * values a delete row holds; {@code json} the positions of the changelog JSON's fields, in order;
+     * {@code window} null when the model has none. */
     public record Model(
             String name,
             String kind,
@@ -91,6 +95,7 @@ public record Plan(
             List<Column> tableColumns,
             List<String> treated,
             List<ModelColumn> columns,
+            List<Integer> key,
             List<Integer> json,
             Window window,
             List<Measure> measures) implements Serializable {
@@ -179,7 +184,7 @@ public record Plan(
 
     private static Model model(Node n) {
         n.only("name", "kind", "contract_index", "table", "changelog_topic", "table_columns", "treated", "columns",
-                "json", "window", "measures");
+                "key", "json", "window", "measures");
         Window window = null;
         if (!n.isNull("window")) {
             Node w = n.object("window");
@@ -199,13 +204,22 @@ public record Plan(
                     return new ModelColumn(c.text("name"), c.text("kind"), c.text("source"),
                             c.optionalInteger("field"), c.optionalInteger("treated"), c.optionalInteger("measure"));
                 }),
-                n.list("json", c -> Integer.valueOf(c.node.asInt())),
+                n.list("key", Plan::index),
+                n.list("json", Plan::index),
                 window,
                 n.list("measures", m -> {
                     m.only("name", "fn", "field", "treated", "kind");
                     return new Measure(m.text("name"), m.text("fn"), m.optionalInteger("field"),
                             m.optionalInteger("treated"), m.text("kind"));
                 }));
+    }
+
+    /** A position in a list of the plan (e.g. a model column), checked to be a non-negative integer. */
+    private static Integer index(Node n) {
+        if (!n.node.isIntegralNumber() || !n.node.canConvertToInt() || n.node.asInt() < 0) {
+            throw new IllegalArgumentException(n.path + " must be a non-negative integer");
+        }
+        return n.node.asInt();
     }
 
     /** A JSON node with its path, for errors that say where. */
