@@ -35,8 +35,8 @@ from bench.modes import machine
 from jobs.metrics import RouteMetrics
 from jobs.plan import treated_fields
 from lakegate.produce import VALID, RecordMaker
+from udfs.audit import audit_columns, audit_values
 from udfs.batch import InputRecord, write_input
-from udfs.columns import audit_columns, audit_values
 from udfs.contract import Contracts
 from udfs.hotpath import BatchRouter, PlanIndexes
 from udfs.readmodels import prepare

@@ -53,7 +53,7 @@ class RouteBatches(MapFunction):  # type: ignore[misc]  # pyflink is untyped
             contracts,
             self._schema_source(settings),
             PlanIndexes.from_plan(self._plan),
-            settings.pii_salt.encode(),
+            settings.job.pii_salt.reveal().encode(),
             self._plan["job_name"],
             observer=self._metrics,
         )

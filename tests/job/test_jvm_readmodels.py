@@ -28,9 +28,11 @@ from typing import Any
 import fastavro
 import pytest
 from py4j.protocol import Py4JJavaError
+from pyflink.java_gateway import get_gateway
+from pyflink.util.java_utils import add_jars_to_context_class_loader
+from pyiceberg.catalog.sql import SqlCatalog
 
 from jobs import plan as job_plan
-from jobs.runtime import prepare_process
 from lakegate import catalog, jvm, readmodels
 from lakegate.settings import Settings
 from udfs.columns import Column, ColumnKind
@@ -90,25 +92,21 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Setup:
-    from pyflink.java_gateway import get_gateway
-    from pyflink.util.java_utils import add_jars_to_context_class_loader
-
+def setup(jvm_gateway: Any, lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Setup:
     work = tmp_path_factory.mktemp("jvm-readmodels")
     schemas = work / "schemas"
-    shutil.copytree(lakegate_settings.schemas_dir, schemas, ignore=shutil.ignore_patterns("README.md"))
+    shutil.copytree(lakegate_settings.paths.schemas_dir, schemas, ignore=shutil.ignore_patterns("README.md"))
     shutil.copytree(PROBE, schemas / "probe")
     contracts = load_contracts(schemas)
     plan = _plan(lakegate_settings, contracts, work)
 
-    prepare_process(lakegate_settings)  # the gateway JVM starts as the jobs start it (see test_rowbytes.py)
     runtime = jvm.runtime_jar(lakegate_settings)
     probe_jar = jvm.compile_jar(
         lakegate_settings, PROBE_SOURCES, work / "model-probe.jar", [*jvm.flink_compile_classpath(), runtime]
     )
     jars = [runtime.as_uri(), probe_jar.as_uri()]
-    add_jars_to_context_class_loader(jars)
-    probe = get_gateway().jvm.io.lakegate.flink.models.probe.ModelProbe
+    add_jars_to_context_class_loader([probe_jar.as_uri()])
+    probe = jvm_gateway.jvm.io.lakegate.flink.models.probe.ModelProbe
     by_name = {m.name: (m, c) for c in contracts for m in c.read_models}
     models = [by_name[m["name"]] for m in plan["models"]]
     return Setup(probe, plan, job_plan.to_json(plan), contracts, models, jars)
@@ -121,8 +119,6 @@ def _columns(setup: Setup, model: str) -> tuple[Column, ...]:
 
 def _plan(settings: Settings, contracts: Contracts, work: Path) -> dict[str, Any]:
     """The job plan of ``contracts``, its table layouts from tables created in a private catalog."""
-    from pyiceberg.catalog.sql import SqlCatalog
-
     iceberg = SqlCatalog("probe", uri=f"sqlite:///{work / 'catalog.db'}", warehouse=(work / "warehouse").as_uri())
     for contract in contracts:
         catalog.ensure_audit_table(iceberg, settings, contract)
@@ -532,8 +528,6 @@ def test_aggregate_state_stays_small(setup: Setup) -> None:
 
 
 def test_json_writer_escapes_like_python_and_nulls_non_finite_numbers(setup: Setup) -> None:
-    from pyflink.java_gateway import get_gateway
-
     jvm_ = get_gateway().jvm
     kinds = jvm_.io.lakegate.flink.models.ColumnKind
     texts = ["".join(map(chr, range(0x20))), 'q"uote\\', "ünï 日本 𝄞 \u2028 \x7f", ""]
@@ -573,8 +567,6 @@ def test_malformed_events_and_plans_fail_loudly(setup: Setup) -> None:
 
 def run_job(setup: Setup, applied: Sequence[Applied], *, minibatch_ms: int, checkpoint_ms: int, pause_ms: int) -> Any:
     """``applied``'s events through ``ReadModelGraph.attach`` on a MiniCluster (read models at parallelism 2)."""
-    from pyflink.java_gateway import get_gateway
-
     gateway = get_gateway()
     jars = gateway.new_array(gateway.jvm.String, len(setup.jars))
     for i, uri in enumerate(setup.jars):
