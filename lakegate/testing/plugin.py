@@ -9,12 +9,15 @@ Fixtures (session-scoped unless noted):
 ``run_job``             call ``run_job("ingest", settings)`` to run a job until its topics are drained
 ``start_job``           call ``start_job("ingest", settings)`` for a job in the background (unbounded);
                         ``.stop()`` kills it like a lost machine would; stopped at the end of the test
+``lakegate_gateway``    PyFlink's gateway JVM in the test process (``.jvm``), started as the jobs start it,
+                        with lakegate's jar and the connectors loaded: for Java classes tested without a job
 
 Tests that need these are slow (a JVM or three): mark them ``@pytest.mark.job``.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
@@ -22,6 +25,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -148,3 +152,49 @@ def start_job() -> Iterator[Callable[[str, Settings], RunningJob]]:
     yield start
     for job in started:
         job.stop()
+
+
+_GATEWAY_PROCESSES: list[subprocess.Popen[bytes]] = []
+
+
+@pytest.fixture(scope="session")
+def lakegate_gateway(lakegate_settings: Settings) -> object:
+    """PyFlink's Java gateway, started with Hadoop on its classpath (as the jobs start it, so tests that build
+    jobs in this process later work), with ``pipeline.jars`` (lakegate's jar, the connectors) loaded.
+
+    PyFlink drops its handle on the gateway process; collected, it warns that the process still runs, which
+    ``-W error`` turns into a test error. The handle is kept here instead, and the gateway stopped when this
+    process exits (after py4j stops talking to it, so its objects' finalizers stay quiet).
+    """
+    from pyflink import java_gateway
+    from pyflink.util.java_utils import add_jars_to_context_class_loader
+
+    from jobs.runtime import prepare_process
+
+    launch = java_gateway.launch_gateway_server_process
+
+    def keep(env: dict[str, str], args: list[str]) -> subprocess.Popen[bytes]:
+        process: subprocess.Popen[bytes] = launch(env, args)
+        _GATEWAY_PROCESSES.append(process)
+        return process
+
+    prepare_process(lakegate_settings)
+    java_gateway.launch_gateway_server_process = keep
+    try:
+        gateway = java_gateway.get_gateway()
+    finally:
+        java_gateway.launch_gateway_server_process = launch
+    atexit.register(_stop_gateway, gateway)
+    add_jars_to_context_class_loader([p.as_uri() for p in jvm.pipeline_jars(lakegate_settings)])
+    return gateway
+
+
+def _stop_gateway(gateway: Any) -> None:
+    gateway.shutdown()
+    for process in _GATEWAY_PROCESSES:
+        process.kill()
+        process.wait(timeout=30)
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+    _GATEWAY_PROCESSES.clear()

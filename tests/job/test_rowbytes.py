@@ -12,8 +12,6 @@ import pytest
 from py4j.protocol import Py4JJavaError
 
 from jobs import rowbytes
-from jobs.runtime import prepare_process
-from lakegate import jvm
 from lakegate.settings import Settings
 from udfs.columns import Column, ColumnKind
 from udfs.rowcodec import RowEncoder
@@ -55,13 +53,7 @@ ROWS = [
 
 
 @pytest.fixture(scope="module")
-def decoder(lakegate_settings: Settings) -> object:
-    from pyflink.util.java_utils import add_jars_to_context_class_loader
-
-    # The gateway JVM starts once per test process, with the classpath of whoever starts it first: start it
-    # as the jobs do (Hadoop for the Iceberg catalog), so tests that build jobs in this process later work.
-    prepare_process(lakegate_settings)
-    add_jars_to_context_class_loader([jvm.runtime_jar(lakegate_settings).as_uri()])
+def decoder(lakegate_gateway: object) -> object:
     return rowbytes.decoder(COLUMNS)
 
 
