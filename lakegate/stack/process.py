@@ -20,6 +20,10 @@ from lakegate.logs import kv
 
 log = logging.getLogger(__name__)
 
+# The processes this one started, by pid, until reaped. A service outlives ``start()`` by design; its Popen
+# object, dropped while the process runs, would warn when collected (a ResourceWarning, an error in tests).
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Service:
@@ -76,6 +80,7 @@ class Service:
                 cwd=cwd,
                 start_new_session=True,
             )
+        _STARTED[process.pid] = process
         self.pid_file.write_text(f"{process.pid}\n")
         log.info(f"starting {self.name}", extra=kv(pid=process.pid, log=self.log_file))
         if not _wait(ready, timeout_s, lambda: process.poll() is None):
@@ -112,6 +117,11 @@ class Service:
 
 
 def _reap(pid: int) -> None:
+    child = _STARTED.get(pid)
+    if child is not None:
+        if child.poll() is not None:  # reaped
+            del _STARTED[pid]
+        return
     with contextlib.suppress(ChildProcessError):  # not our child: nothing to reap
         os.waitpid(pid, os.WNOHANG)
 
