@@ -701,3 +701,31 @@ def test_plans_the_ingest_graph_cannot_build_from_are_refused(j: Any, plan: dict
     batch = j.io.lakegate.flink.plan.Plan.Batch
     with pytest.raises(Py4JJavaError, match="max_records and max_bytes must be at least 1"):
         ingest.PackOperator(batch(0, 1024, 100))
+
+
+# ---- the graph -----------------------------------------------------------------------------------------------
+
+
+def test_the_graph_chains_pack_to_the_source_and_uids_every_operator(
+    j: Any, plan: dict[str, Any], lakegate_settings: Settings
+) -> None:
+    """The graph as Python builds it around a stand-in route (a PyFlink map), without running it."""
+    from pyflink.common import Types
+    from pyflink.datastream import DataStream
+
+    from jobs.runtime import stream_environment
+
+    text = job_plan.to_json({**plan, "models": []})  # the read models are not in this branch's jar yet
+    env = stream_environment(lakegate_settings)
+    graph = j.io.lakegate.flink.ingest.IngestGraph
+    batches = DataStream(graph.source(env._j_stream_execution_environment, text))
+    routed = batches.map(lambda b: b, output_type=Types.PRIMITIVE_ARRAY(Types.BYTE())).name("route").uid("route")
+    graph.sinks(routed._j_data_stream, text)
+    stream_graph = env._generate_stream_graph(clear_transformations=True)
+    uids = {n.getTransformationUID(): n.getOperatorName() for n in stream_graph.getStreamNodes().toArray()}
+    vertices = [v.getName() for v in stream_graph.getJobGraph().getVerticesSortedTopologicallyFromSources()]
+    # Records reach the Python route in batches without crossing a serializer: one chain up to unpack.
+    assert vertices[0] == "Source: kafka-source -> pack -> route -> unpack"
+    assert None not in uids, f"an operator without a uid: {uids}"
+    documented = {"kafka-source", "pack", "unpack", "dedupe", "quarantine-rows", "quarantine-table", "dead-letter"}
+    assert documented | {f"audit-{c['name']}" for c in plan["contracts"]} <= set(uids)
