@@ -729,3 +729,37 @@ def test_the_graph_chains_pack_to_the_source_and_uids_every_operator(
     assert None not in uids, f"an operator without a uid: {uids}"
     documented = {"kafka-source", "pack", "unpack", "dedupe", "quarantine-rows", "quarantine-table", "dead-letter"}
     assert documented | {f"audit-{c['name']}" for c in plan["contracts"]} <= set(uids)
+
+
+def test_specific_start_offsets_start_unlisted_partitions_at_the_earliest(j: Any) -> None:
+    partition = j.org.apache.kafka.common.TopicPartition
+    listed, unlisted = partition("t", 0), partition("t", 1)
+    offsets = j.java.util.HashMap()
+    offsets.put(listed, 2**40 + 42)  # above 2**31: py4j hands over a Long
+
+    class Retriever:
+        def __init__(self) -> None:
+            self.asked: list[str] = []
+
+        def beginningOffsets(self, partitions: Any) -> Any:  # noqa: N802 - a Java interface
+            found = j.java.util.HashMap()
+            for p in partitions:
+                self.asked.append(p.toString())
+                found.put(p, 2**40 + 7)
+            return found
+
+        def committedOffsets(self, partitions: Any) -> Any:  # noqa: N802
+            raise AssertionError("the group's committed offsets are never consulted")
+
+        class Java:
+            implements = (
+                "org.apache.flink.connector.kafka.source.enumerator.initializer.OffsetsInitializer"
+                "$PartitionOffsetsRetriever",
+            )
+
+    retriever = Retriever()
+    start = j.io.lakegate.flink.ingest.StartOffsets(offsets).getPartitionOffsets(
+        j.java.util.ArrayList([listed, unlisted]), retriever
+    )
+    assert {p.toString(): start.get(p) for p in start.keySet()} == {"t-0": 2**40 + 42, "t-1": 2**40 + 7}
+    assert retriever.asked == ["t-1"]

@@ -21,8 +21,8 @@ import java.util.Properties;
  * {@code EnvVarConfigProvider} resolves inside each client, from the environment of the JVM it runs in.
  * Where reading starts ({@code kafka.startup}): {@code earliest}; {@code group-offsets} (the consumer group's
  * committed offsets, the earliest where it has none); {@code specific} (the plan's {@code start_offsets},
- * from the lake; a partition not listed starts at the group's committed offset, else the earliest, as the
- * Flink connector does for specific offsets). {@code bounded} stops at the offsets current at start.
+ * from the lake, {@link StartOffsets}; a partition not listed starts at its earliest offset). {@code bounded}
+ * stops at the offsets current at start.
  */
 public final class IngestSource {
 
@@ -66,7 +66,7 @@ public final class IngestSource {
                     }
                     offsets.put(new TopicPartition(start.topic(), start.partition()), start.offset());
                 }
-                return OffsetsInitializer.offsets(offsets, OffsetResetStrategy.EARLIEST);
+                return new StartOffsets(offsets);
             }
             default:
                 throw new IllegalArgumentException("plan.kafka.startup is '" + kafka.startup()
