@@ -23,7 +23,7 @@ import pytest
 from py4j.protocol import Py4JJavaError
 
 from jobs import plan as job_plan
-from lakegate import catalog, readmodels
+from lakegate import catalog, jvm, readmodels
 from lakegate.settings import Settings
 from lakegate.testing import hotpath
 from udfs.columns import audit_columns, audit_values
@@ -763,3 +763,27 @@ def test_specific_start_offsets_start_unlisted_partitions_at_the_earliest(j: Any
     )
     assert {p.toString(): start.get(p) for p in start.keySet()} == {"t-0": 2**40 + 42, "t-1": 2**40 + 7}
     assert retriever.asked == ["t-1"]
+
+
+@pytest.mark.parametrize(
+    ("max_records", "max_bytes", "sizes"),
+    [(3, 1 << 20, [3, 3, 3, 1]), (100, 64, [2, 2, 2, 2, 2]), (100, 1 << 20, [10])],
+    ids=["records-cap", "bytes-cap", "end-of-input"],
+)
+def test_pack_emits_batches_at_its_caps_and_at_the_end_of_input(
+    j: Any, lakegate_settings: Settings, max_records: int, max_bytes: int, sizes: list[int]
+) -> None:
+    """A bounded local job in the gateway JVM: records (30 bytes encoded each) → pack → collected."""
+    records = [hotpath.InputRecord(0, 1, offset, 5, None, b"") for offset in range(10)]
+    encoded = j.java.util.ArrayList([hotpath.input_batch([r])[4:] for r in records])  # without the count
+    conf = j.org.apache.flink.configuration.Configuration()
+    conf.setString("pipeline.jars", ";".join(p.as_uri() for p in jvm.pipeline_jars(lakegate_settings)))
+    env = j.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment.createLocalEnvironment(1, conf)
+    bytes_type = j.org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO
+    caps = j.io.lakegate.flink.plan.Plan.Batch(max_records, max_bytes, 60_000)  # no timer fires in this test
+    stream = env.fromData(encoded, bytes_type).transform(
+        "pack", bytes_type, j.io.lakegate.flink.ingest.PackOperator(caps)
+    )
+    batches = [bytes(b) for b in stream.executeAndCollect(100)]
+    assert [len(hotpath.read_input_batch(b)) for b in batches] == sizes
+    assert [r for b in batches for r in hotpath.read_input_batch(b)] == records
