@@ -698,6 +698,13 @@ def test_plans_the_ingest_graph_cannot_build_from_are_refused(j: Any, plan: dict
     with pytest.raises(Py4JJavaError, match="envelope columns"):
         ingest.Segments.auditRow(parse(_edited(plan, no_topic_column)), entry.encode())
 
+    def retyped_field(p: dict[str, Any]) -> None:
+        field = p["contracts"][0]["fields"][0]  # event_id, a string
+        next(c for c in p["contracts"][0]["table_columns"] if c["name"] == field["name"])["kind"] = "long"
+
+    with pytest.raises(Py4JJavaError, match="field event_id is Avro string but its audit column is long"):
+        ingest.Segments.auditRow(parse(_edited(plan, retyped_field)), entry.encode())
+
     batch = j.io.lakegate.flink.plan.Plan.Batch
     with pytest.raises(Py4JJavaError, match="max_records and max_bytes must be at least 1"):
         ingest.PackOperator(batch(0, 1024, 100))

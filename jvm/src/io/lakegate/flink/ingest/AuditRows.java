@@ -42,8 +42,13 @@ final class AuditRows {
         }
         width = contract.tableColumns().size();
         fieldColumns = contract.fields().stream().mapToInt(Plan.Field::column).toArray();
-        for (int column : fieldColumns) {
-            check(contract, column);
+        for (Plan.Field field : contract.fields()) {
+            String kind = contract.tableColumns().get(check(contract, field.column())).kind();
+            if (!holds(kind, field.avro())) {
+                throw new IllegalArgumentException("contract " + contract.name() + ": field " + field.name()
+                        + " is Avro " + field.avro() + " but its audit column is " + kind
+                        + "; evolve the table (`lakegate provision`) or fix the plan");
+            }
         }
         ingestTime = check(contract, contract.envelope().get("lg_ingest_time"));
         topic = check(contract, contract.envelope().get("lg_topic"));
@@ -54,6 +59,19 @@ final class AuditRows {
         producerTeam = check(contract, contract.envelope().get("lg_producer_team"));
         topicName = StringData.fromString(topics.get(contract.topicIndex()));
         team = StringData.fromString(contract.producerTeam());
+    }
+
+    /** Whether a column of {@code kind} holds the values {@link io.lakegate.flink.wire.ReaderBody} reads. */
+    private static boolean holds(String kind, String avro) {
+        switch (avro) {
+            case "string":
+            case "enum":
+                return kind.equals("string");
+            case "long":
+                return kind.equals("long") || kind.equals("timestamp_ms");
+            default:
+                return kind.equals(avro); // boolean, int, float, double, bytes
+        }
     }
 
     private int check(Plan.Contract contract, int column) {
