@@ -10,11 +10,15 @@ records the route quarantines pass through; what the JVM quarantines carries the
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,10 +28,12 @@ from typing import Any
 import fastavro
 import pytest
 from kafka import KafkaProducer
+from pyiceberg.exceptions import NoSuchTableError
 
 from lakegate import kafka_clients
 from lakegate.settings import Settings
 from lakegate.stack import kafka
+from lakegate.testing.metrics import quarantine_counts, record_counts, scrape
 from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine, topic_coordinates
 from udfs.contract import Contract, Contracts, load_contracts
 from udfs.router import duplicate_message
@@ -51,20 +57,23 @@ class Sent:
     message: str | None = None
 
 
-@pytest.fixture(scope="module")
-def schemas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _schemas(target: Path, prefix: str) -> Path:
     """The repository's contracts on topics of their own, without read models; users without dedupe."""
     source = Settings.load(env={}).schemas_dir
-    target = tmp_path_factory.mktemp("jvm-ingest-schemas")
     for name in ("tickets", "users"):
         shutil.copytree(source / name, target / name)
         path = target / name / "contract.toml"
         text = path.read_text().split("[[read_models]]")[0]  # the read models are the last sections
         extra = "\ndedupe_window_s = 0" if name == "users" else ""
-        text, n = re.subn(r'^topic = ".*"$', f'topic = "jvm-ingest.{name}"{extra}', text, flags=re.MULTILINE)
+        text, n = re.subn(r'^topic = ".*"$', f'topic = "{prefix}.{name}"{extra}', text, flags=re.MULTILINE)
         assert n == 1
         path.write_text(text)
     return target
+
+
+@pytest.fixture(scope="module")
+def schemas_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _schemas(tmp_path_factory.mktemp("jvm-ingest-schemas"), "jvm-ingest")
 
 
 @pytest.fixture(scope="module")
@@ -214,9 +223,13 @@ def _manual_ticket(contract: Contract, event: dict[str, object], **raw: bytes) -
     return out
 
 
-def _run(settings: Settings) -> None:
+def _log(settings: Settings) -> Path:
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    log = settings.log_dir / "job-jvm-ingest.out"
+    return settings.log_dir / f"job-{settings.job_name}.out"
+
+
+def _run(settings: Settings) -> None:
+    log = _log(settings)
     with log.open("ab") as out:
         result = subprocess.run(
             [sys.executable, "-m", "lakegate.testing.echo_job"],
@@ -349,3 +362,91 @@ def test_what_the_route_quarantines_passes_through(landed: Landed) -> None:
         assert "lg.schema_id" not in letter.headers and row["schema_id"] is None
         if sent.key == b"T-garbage":  # Kafka timestamp 0: no timestamp in the table, "0" in the header
             assert row["source_timestamp"] is None and letter.headers["lg.source.timestamp"] == "0"
+
+
+def _landed(settings: Settings, contracts: Contracts) -> set[Coordinate]:
+    try:
+        audited = {_coordinate(r, "lg_") for c in contracts for r in read_audit(settings, c).to_pylist()}
+        return audited | {_coordinate(r, "source_") for r in read_quarantine(settings).to_pylist()}
+    except NoSuchTableError:  # the job has not provisioned its tables yet
+        return set()
+
+
+def _check_counters(settings: Settings, sent: list[Sent]) -> None:
+    """What the JVM half counts (docs/hotpath.md, "Metrics"), once everything sent is audited or quarantined:
+    records audited and deduplicated, and the bodies it quarantines; the stand-in route counts nothing."""
+    text = scrape(settings)
+    counted = {k: n for k, n in record_counts(text).items() if k[0].startswith("jvm-crash.")}
+    expected: Counter[tuple[str, str, str, str]] = Counter()
+    reasons: Counter[tuple[str, str, str]] = Counter()
+    for s in sent:
+        if s.expected == "bad_magic_byte":
+            continue
+        assert s.value is not None
+        version = "1" if s.value[1:5] == b"\x00\x00\x00\x01" else "unknown"
+        outcome = {AUDITED: "audited", "duplicate_event_id": "deduplicated"}.get(s.expected, "quarantined")
+        expected[(s.coordinate[0], s.contract, version, outcome)] += 1
+        if s.expected != AUDITED:
+            reasons[(s.contract, s.expected, "none")] += 1
+    assert counted == dict(expected)
+    assert quarantine_counts(text) == reasons
+
+
+def test_a_job_killed_mid_stream_and_run_again_keeps_every_record_once(
+    lakegate_stack: Settings, tmp_path: Path
+) -> None:
+    """Checkpoints of an unbounded run commit what it read (and its counters count it once); a kill -9 loses
+    nothing and duplicates nothing once a drained run resumes from the lake."""
+    settings = lakegate_stack.replace(
+        schemas_dir=_schemas(tmp_path / "schemas", "jvm-crash"),
+        job_name="jvm-crash",
+        audit_namespace="jvm_crash",
+        quarantine_namespace="jvm_crash_q",
+        dlq_topic="jvm-crash.dlq",
+        consumer_group="jvm-crash",
+        start_from="lake",
+        drain=False,
+    )
+    contracts = load_contracts(settings.schemas_dir)
+    kafka.ensure_topics(settings, [c.topic for c in contracts] + [settings.dlq_topic])
+    producer = Producer(settings)
+    with _log(settings).open("ab") as out:
+        job = subprocess.Popen(
+            [sys.executable, "-m", "lakegate.testing.echo_job"],
+            env=settings.child_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _produce(producer, contracts, 1, 30)
+        wanted = {s.coordinate for s in producer.sent}
+        deadline = time.monotonic() + 240
+        while not wanted <= _landed(settings, contracts):
+            assert job.poll() is None, f"the job died; see {_log(settings)}"
+            assert time.monotonic() < deadline, f"records not committed in time; see {_log(settings)}"
+            time.sleep(2)
+        _check_counters(settings, producer.sent)
+        _produce(producer, contracts, 31, 30)  # some of these are in flight when the job dies
+        time.sleep(1.5)
+    finally:
+        os.killpg(job.pid, signal.SIGKILL)
+        job.wait(timeout=60)
+    _produce(producer, contracts, 61, 10)
+    producer.close()
+    _run(settings.replace(drain=True))
+
+    audited = [_coordinate(r, "lg_") for c in contracts for r in read_audit(settings, c).to_pylist()]
+    quarantined = [_coordinate(r, "source_") for r in read_quarantine(settings).to_pylist()]
+    assert len(audited) == len(set(audited)), "a record audited twice"
+    assert len(quarantined) == len(set(quarantined)), "a record quarantined twice"
+    landed = {c: AUDITED for c in audited} | {
+        _coordinate(r, "source_"): r["reason"] for r in read_quarantine(settings).to_pylist()
+    }
+    assert landed.keys() == {s.coordinate for s in producer.sent}
+    for sent in producer.sent:
+        # A fresh run remembers no event ids: a retry whose original the killed run committed is audited.
+        allowed = {sent.expected, AUDITED} if sent.expected == "duplicate_event_id" else {sent.expected}
+        assert landed[sent.coordinate] in allowed, sent
+    dead = [d.source for d in read_dead_letters(settings)]
+    assert len(dead) == len(set(dead)) and set(dead) <= set(quarantined)
