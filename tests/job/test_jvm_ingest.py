@@ -372,7 +372,7 @@ def _row(row: Any, columns: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _headers(j: Any, encoded: bytes) -> list[tuple[str, bytes | None]]:
-    decoded = j.io.lakegate.flink.ingest.Headers.decode(encoded)
+    decoded = j.io.lakegate.flink.ingest.DeadLetterHeaders.decode(encoded)
     return [(h.key(), None if h.value() is None else bytes(h.value())) for h in decoded]
 
 

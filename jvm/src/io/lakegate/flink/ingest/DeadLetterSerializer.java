@@ -6,7 +6,7 @@ import org.apache.kafka.clients.producer.ProducerRecord;
 
 /**
  * A quarantine element ({@link QuarantineLayout}) as its dead-letter record: the original key and value
- * bytes unchanged (null stays null), the quarantine facts as headers ({@link Headers}).
+ * bytes unchanged (null stays null), the quarantine facts as headers ({@link DeadLetterHeaders}).
  */
 public final class DeadLetterSerializer implements KafkaRecordSerializationSchema<RowData> {
 
@@ -29,6 +29,6 @@ public final class DeadLetterSerializer implements KafkaRecordSerializationSchem
         return new ProducerRecord<>(topic, null, null,
                 element.isNullAt(key) ? null : element.getBinary(key),
                 element.isNullAt(value) ? null : element.getBinary(value),
-                Headers.decode(element.getBinary(headers)));
+                DeadLetterHeaders.decode(element.getBinary(headers)));
     }
 }

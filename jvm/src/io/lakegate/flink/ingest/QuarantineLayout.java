@@ -22,9 +22,9 @@ import java.util.Map;
 /**
  * The one stream type of every quarantine element (Python's QUARANTINED entries, corrupt bodies, duplicates):
  * a {@link RowData} of the quarantine table's columns, in the table's own order, plus one last BYTES column
- * {@value #HEADERS} holding the dead-letter headers ({@link Headers}). The quarantine table takes it projected
- * to its columns ({@link #tableProjection()}); the dead-letter topic takes the original key and value columns
- * and the headers ({@link DeadLetterSerializer}).
+ * {@value #HEADERS} holding the dead-letter headers ({@link DeadLetterHeaders}). The quarantine table takes it
+ * projected to its columns ({@link #tableProjection()}); the dead-letter topic takes the original key and
+ * value columns and the headers ({@link DeadLetterSerializer}).
  *
  * <p>The plan's {@code encoded_columns} (the columns of a QUARANTINED entry's row, {@code udfs.quarantine.
  * QUARANTINE_COLUMNS}) must be the columns this class knows, with the same kinds, and all be in the table:

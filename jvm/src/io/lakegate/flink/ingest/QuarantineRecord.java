@@ -66,7 +66,7 @@ public record QuarantineRecord(
 
     /** The dead-letter headers, in {@code udfs.router.quarantine_headers}' order, null values left out. */
     public byte[] headers() {
-        return new Headers()
+        return new DeadLetterHeaders()
                 .add("lg.reason", reason)
                 .add("lg.field", field)
                 .add("lg.rule", rule)

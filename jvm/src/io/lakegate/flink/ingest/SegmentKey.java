@@ -18,7 +18,8 @@ public final class SegmentKey implements KeySelector<byte[], String> {
     @Override
     public String getKey(byte[] segment) {
         if (segment.length < EVENT_ID_AT + 4 || segment[0] != ValidSegment.KIND) {
-            throw new IllegalStateException("not a VALID segment (" + segment.length + " bytes): unpack emits only those");
+            throw new IllegalStateException(
+                    "not a VALID segment (" + segment.length + " bytes): unpack emits only those");
         }
         int contract = ((segment[1] & 0xff) << 8) | (segment[2] & 0xff);
         int length = ((segment[EVENT_ID_AT] & 0xff) << 24) | ((segment[EVENT_ID_AT + 1] & 0xff) << 16)

@@ -82,7 +82,8 @@ public final class UnpackFunction extends ProcessFunction<byte[], byte[]> {
                     in.u8();
                     ctx.output(quarantine, quarantined(in, batch));
                 } else {
-                    throw new IllegalArgumentException("entry kind " + kind + " is neither 1 (VALID) nor 2 (QUARANTINED)");
+                    throw new IllegalArgumentException(
+                            "entry kind " + kind + " is neither 1 (VALID) nor 2 (QUARANTINED)");
                 }
             }
             if (!in.atEnd()) {
@@ -113,7 +114,7 @@ public final class UnpackFunction extends ProcessFunction<byte[], byte[]> {
         if (row == null) {
             throw new IllegalArgumentException("a QUARANTINED entry with a null row");
         }
-        int headers = Headers.skip(in);
+        int headers = DeadLetterHeaders.skip(in);
         return layout.fromEncoded(rows.decode(row), Arrays.copyOfRange(batch, headers, in.position()));
     }
 }

@@ -15,18 +15,18 @@ import java.util.List;
  * (docs/hotpath.md: u16 count, per header a string name and a nullable bytes value). Python's headers are
  * kept as the route wrote them; Java's (corrupt bodies, duplicates) are written here in the same encoding.
  */
-public final class Headers {
+public final class DeadLetterHeaders {
 
     private final ByteWriter writer = new ByteWriter(256);
     private int count;
 
     /** Starts an empty header list. */
-    public Headers() {
+    public DeadLetterHeaders() {
         writer.u16(0);
     }
 
     /** Adds {@code name} with the UTF-8 of {@code value}; a null value is left out (as Python leaves out None). */
-    public Headers add(String name, Object value) {
+    public DeadLetterHeaders add(String name, Object value) {
         if (value != null) {
             writer.string(name);
             writer.nullableBytes(String.valueOf(value).getBytes(StandardCharsets.UTF_8));
