@@ -174,9 +174,10 @@ RUNTIME_SOURCES = Path(__file__).resolve().parents[1] / "jvm" / "src"
 
 
 def runtime_jar(settings: Settings) -> Path:
-    """lakegate's own Java classes (``jvm/src``), compiled against the pinned Flink on first use.
+    """lakegate's own Java classes (``jvm/src``), compiled against :func:`runtime_compile_classpath` on first use.
 
-    Named after a hash of the sources, so an edited source gets a new jar and a stale one is never used.
+    Named after a hash of the sources and of the classpath's jar names, so an edited source (or another pinned
+    connector) gets a new jar and a stale one is never used.
     Where the sources are not installed (an image built with ``pip install .``), the jar ``lakegate setup``
     built from the checkout is used: there must be exactly one."""
     folder = settings.paths.jvm_dir / "lakegate"
@@ -189,15 +190,25 @@ def runtime_jar(settings: Settings) -> Path:
                 "run `lakegate setup` from a lakegate checkout (it needs a JDK's javac)"
             )
         return built[0]
+    classpath = runtime_compile_classpath(settings)
     digest = hashlib.sha256()
     for source in sources:
         digest.update(source.relative_to(RUNTIME_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
+    for jar in classpath:  # another pinned connector version compiles a new jar
+        digest.update(b"\1" + jar.name.encode())
     target = folder / f"lakegate-flink-{digest.hexdigest()[:16]}.jar"
     if not target.is_file():
         started = time.monotonic()
-        compile_jar(settings, RUNTIME_SOURCES, target, flink_compile_classpath())
+        compile_jar(settings, RUNTIME_SOURCES, target, classpath)
         log.info("compiled lakegate's Java classes", extra=kv(jar=target, seconds=round(time.monotonic() - started, 1)))
     return target
+
+
+def runtime_compile_classpath(settings: Settings) -> list[Path]:
+    """What ``jvm/src`` compiles against: PyFlink's Flink API, the pinned connectors (Kafka, Iceberg; the
+    ``flink`` group, shipped with every job as ``pipeline.jars``) and Hadoop (the ``hadoop`` group, on the
+    system classpath at run time: the Iceberg catalog loader takes a Hadoop ``Configuration``)."""
+    return [*flink_compile_classpath(), *jars(settings, "flink"), *jars(settings, "hadoop")]
 
 
 def flink_compile_classpath() -> list[Path]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import subprocess
 import uuid
 from pathlib import Path
@@ -149,12 +150,25 @@ def start(settings: Settings, *, keystore: Path | None = None) -> None:
 
 
 def ready(settings: Settings) -> bool:
+    # A plain TCP probe first: a kafka-python client whose bootstrap fails leaves its sockets open (they warn
+    # when collected), and a broker still starting refuses connections for a while.
+    if not _accepts_connections(settings.kafka.bootstrap.split(",")[0]):
+        return False
     admin = admin_client(settings, timeout_ms=3000)
     try:
         brokers = admin.describe_cluster()["brokers"]
         return bool(brokers) and not any(b.get("is_fenced") for b in brokers)
     finally:
         admin.close()
+
+
+def _accepts_connections(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def stop(settings: Settings) -> None:

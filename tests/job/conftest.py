@@ -33,11 +33,12 @@ def jvm_gateway(lakegate_settings: Settings) -> Iterator[Any]:
         return process
 
     pyflink.java_gateway.launch_gateway_server_process = launch_and_keep  # type: ignore[assignment]
-    atexit.register(_stop_gateways)
+    atexit.register(_stop_gateways)  # registered before PyFlink's, so it runs after them
     try:
         prepare_process(lakegate_settings)
         gateway = get_gateway()
-        add_jars_to_context_class_loader([jvm.runtime_jar(lakegate_settings).as_uri()])
+        # lakegate's jar and the connectors (Kafka, Iceberg), as a job's pipeline.jars would bring them
+        add_jars_to_context_class_loader([p.as_uri() for p in jvm.pipeline_jars(lakegate_settings)])
         yield gateway
     finally:
         pyflink.java_gateway.launch_gateway_server_process = launch
