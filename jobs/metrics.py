@@ -3,10 +3,9 @@
 Names, labels and meaning: lakegate/observe/catalogue.py (``JOB``). Key/value groups become labels and
 their keys part of the name, e.g. ``lakegate.topic(t).contract(c).schema_version(v).outcome(o).records``.
 
-Per-record updates are aggregated here, in plain Python, and handed to Flink's counters by :meth:`flush`
-at most about once a second (the route function arms a processing-time timer when there is something to
-flush). In thread mode every Flink counter call crosses from Python into the JVM; per record that would be a
-dozen crossings (the two histograms alone touch up to 13 buckets each).
+Per-record updates are aggregated here, in plain Python, and handed to Flink's counters by :meth:`flush`,
+once per batch (jobs/route.py). In thread mode every Flink counter call crosses from Python into the JVM;
+per record that would be a dozen crossings (the two histograms alone touch up to 13 buckets each).
 
 Histograms are cumulative counters labelled ``bound`` (``+Inf`` included; see the catalogue for why not
 ``le``). First-seen timestamps are counters incremented once, by the timestamp: a Python gauge would be
@@ -25,9 +24,6 @@ from lakegate.observe import catalogue
 
 if TYPE_CHECKING:
     from udfs.hotpath import BatchStats
-
-# How often the operators hand their locally aggregated counts to Flink (a processing-time timer).
-METRICS_FLUSH_MS = 1000
 
 RecordLabels = tuple[str, str, str, str]  # topic, contract, schema_version, outcome
 QuarantineLabels = tuple[str, str, str]  # contract, reason, rule
