@@ -1,5 +1,5 @@
-"""bench/boundary.py and bench/cluster_scaling.py on tiny inputs: they run end to end and record every field.
-Checks the scripts, not how fast anything is (benchmarks are scripts, not timed tests)."""
+"""bench/boundary.py, bench/cluster_scaling.py and bench/batch_sizes.py on tiny inputs: they run end to end and
+record every field. Checks the scripts, not how fast anything is (benchmarks are scripts, not timed tests)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bench import boundary
+from bench import batch_sizes, boundary
 
 pytestmark = pytest.mark.job
 
@@ -52,3 +52,26 @@ def test_cluster_scaling_runs_each_layout_exactly_once_per_record(tmp_path: Path
         assert run["check"]["quarantine_exact"]
         assert run["events_per_s"] > 0 and run["cpu_s_per_million"] > 0
         assert 0 < run["peak_rss_mb"] < 16_000, "the cluster's processes only, not the machine's"
+
+
+def test_batch_sizes_measures_every_variant_at_every_size_on_every_record(tmp_path: Path) -> None:
+    events = 3000
+    args = ["bench.batch_sizes", "--events", str(events), "--batch-sizes", "1", "64", "--repeats", "1"]
+    record = _run(args, tmp_path / "s.jsonl", 900)
+    assert record["ok"] and record["events"] == events == record["preload"]["events"]
+    assert sorted((r["variant"], r["batch_size"]) for r in record["runs"]) == [
+        ("empty", 1),
+        ("empty", 64),
+        ("route", 1),
+        ("route", 64),
+    ]
+    for run in [record["warmup"], *record["runs"]]:
+        assert run["ok"] and run["records"] == events, run
+        assert run["entries"] == (events if run["variant"] == "route" else 0), "route: one result entry per record"
+        assert run["largest_batch"] <= run["batch_size"] and run["batches"] >= events / run["batch_size"]
+        assert run["net_s"] > 0 and run["jvm_cpu_s"] > 0 and run["steady_s"] > 0 and run["steady_cpu_s"] > 0
+    assert record["warmup"]["repeat"] == -1 and record["warmup"]["batch_size"] == 64
+    for variant in batch_sizes.VARIANTS:
+        assert set(record["summary"][variant]) == {"1", "64"}
+        assert set(record["derived"][variant]["fit"]) == set(batch_sizes.FIGURES)
+    assert set(record["derived"]["route_minus_empty"]) == {"1", "64"}
