@@ -39,7 +39,7 @@ class AuditRouting:
 
     def __init__(self, settings: Settings) -> None:
         self.contracts = load_contracts(worker_schemas_dir(settings))
-        self.router = Router(self.contracts, settings.registry_client())
+        self.router = Router(self.contracts, settings.registry_client(), strict_indexes=True)
         self._encoders = {c.name: RowEncoder(audit_columns(c)) for c in self.contracts}
         self._tags = {n: audit_tag(n) for n in self._encoders}
 

@@ -112,7 +112,13 @@ def prepare(
     only: Sequence[str] = (),
 ) -> ReplayPlan:
     rows = read_quarantine_rows(settings).to_pylist()
-    return plan(rows, audited(settings, contracts), Router(contracts, schemas), reasons=reasons, contracts=only)
+    return plan(
+        rows,
+        audited(settings, contracts),
+        Router(contracts, schemas, strict_indexes=True),
+        reasons=reasons,
+        contracts=only,
+    )
 
 
 def effective_quarantine(quarantine: Iterable[Coordinate], audited: set[Coordinate]) -> set[Coordinate]:

@@ -15,7 +15,7 @@ Known gap: like every fastavro version, the happy path accepts a *negative* enum
 indexing picks a symbol/branch from the end); only the walker flags it, and only on the error path.
 :func:`check_indexes` closes it for a body :func:`decode` accepted (a quick scan of a flat record's
 indexes, the walker when the scan cannot vouch for the body); the hot path runs it where no strict reader
-on the JVM sees the writer's body (docs/hotpath.md).
+on the JVM sees the writer's body (docs/hotpath.md), and the replay's router on every body.
 
 Logical types are not converted: payloads hold the Avro base values (uuid -> ``str``, timestamp-millis ->
 ``int`` epoch millis), which is what audit columns store, avoids an exception on out-of-range timestamps

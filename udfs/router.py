@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from udfs.contract import Contract, Contracts
-from udfs.decode import decode
+from udfs.decode import check_indexes, decode
 from udfs.envelope import Envelope
 from udfs.errors import BadRecord, RegistryUnavailable
 from udfs.reasons import Reason
@@ -57,8 +57,19 @@ def now_ms() -> int:
 
 
 class Router:
-    def __init__(self, contracts: Contracts, schemas: SchemaSource, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        contracts: Contracts,
+        schemas: SchemaSource,
+        clock: Callable[[], int] = now_ms,
+        *,
+        strict_indexes: bool = False,
+    ) -> None:
+        """``strict_indexes``: also check every enum and union index of a body against its writer schema
+        (:func:`udfs.decode.check_indexes`), for callers whose audit rows are not decoded again on the JVM
+        (the replay): the ingest job's JVM half checks its bodies itself."""
         self._contracts = contracts
+        self._strict_indexes = strict_indexes
         self._schemas = schemas
         self._clock = clock
         self._versions: dict[tuple[str, int], int | None] = {}
@@ -116,6 +127,8 @@ class Router:
         state.append(frame.schema_id)
         writer = self._schemas.writer_schema(frame.schema_id)
         payload = decode(frame.body, writer, contract.reader_schema, max_length=contract.max_record_bytes)
+        if self._strict_indexes:
+            check_indexes(frame.body, writer, max_length=contract.max_record_bytes)
 
         event_id = payload.get(contract.event_id_field)
         if event_id is None or event_id == "":

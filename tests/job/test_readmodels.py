@@ -117,7 +117,7 @@ def expected_aggregate(
     return out
 
 
-def _table_state(settings: Settings, model: ReadModel, names: list[str]) -> dict[Key, dict[str, Any]]:
+def table_state(settings: Settings, model: ReadModel, names: list[str]) -> dict[Key, dict[str, Any]]:
     rows = readmodels.current(readmodels.read_log(settings, model), model)
     keys = readmodels.key_columns(model)
     return {_plain_key(tuple(r[k] for k in keys)): {n: r[n] for n in names} for r in rows.to_pylist()}
@@ -152,7 +152,7 @@ def _changelog_state(settings: Settings, model: ReadModel) -> dict[str, dict[str
         consumer.close()
 
 
-def _comparable(row: dict[str, Any]) -> dict[str, Any]:
+def comparable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: _millis(v) if hasattr(v, "timestamp") else v for k, v in row.items()}
 
 
@@ -186,15 +186,15 @@ def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees
         else:
             expected = expected_aggregate(model, contract, events, salt)
             names = [*model.group_by, *(["window_start"] if model.window else []), *(m.name for m in model.measures)]
-        table = _table_state(settings, model, names)
+        table = table_state(settings, model, names)
         assert table.keys() == expected.keys(), f"{model.name}: keys differ"
-        mismatched = {k: (table[k], expected[k]) for k in expected if _comparable(table[k]) != _comparable(expected[k])}
+        mismatched = {k: (table[k], expected[k]) for k in expected if comparable(table[k]) != comparable(expected[k])}
         assert not mismatched, f"{model.name}: {len(mismatched)} rows differ, e.g. {next(iter(mismatched.items()))}"
         changelog = _changelog_state(settings, model)
         assert all(row["_op"] == "upsert" for row in changelog.values())
-        as_text = [json.dumps(_comparable(v), sort_keys=True, default=str) for v in table.values()]
+        as_text = [json.dumps(comparable(v), sort_keys=True, default=str) for v in table.values()]
         from_log = [
-            json.dumps(_comparable({n: row[n] for n in names}), sort_keys=True, default=str)
+            json.dumps(comparable({n: row[n] for n in names}), sort_keys=True, default=str)
             for row in changelog.values()
         ]
         assert sorted(from_log) == sorted(as_text), f"{model.name}: the compacted changelog differs from the table"
@@ -203,7 +203,7 @@ def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees
     for model, _ in models:
         report = rebuild(settings, lakegate_contracts, model.name, swap_in=model is models[0][0])
         assert report.diff.identical, (model.name, report.diff)
-        assert report.diff.same == len(_table_state(settings, model, readmodels.key_columns(model)))
+        assert report.diff.same == len(table_state(settings, model, readmodels.key_columns(model)))
     first = models[0][0]
     after = readmodels.current(readmodels.read_log(settings, first), first)
     assert isinstance(after, pa.Table) and after.num_rows > 0

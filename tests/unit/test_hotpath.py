@@ -395,7 +395,7 @@ def test_bad_index_in_writer_body_is_quarantined(
 
 
 def test_negative_index_is_what_v1_accepts(contracts: Contracts, schemas: InMemorySchemas, router: Router) -> None:
-    """Why the check exists: the per-record path reads index -1 as the last symbol (docs/known-limits.md)."""
+    """Why the check exists: decoding alone reads index -1 as the last symbol (udfs/decode.py, "Known gap")."""
     tickets = contracts.by_name("tickets")
     value = v1_ticket_value(schemas, tickets, "priority", -1)
     v1 = router.route(RawRecord(tickets.topic, 0, 0, 0, b"T-1001", value))

@@ -118,7 +118,6 @@ def test_map_routes_and_counts_what_python_decides(
     assert {(dict(k)["contract"], dict(k)["schema_version"]) for k in first_seen} == {("users", "1"), ("tickets", "2")}
 
 
-
 def test_registry_outage_fails_the_task(contracts: Contracts, encode: Encode) -> None:
     class Down:
         def writer_schema(self, schema_id: int) -> WriterSchema:

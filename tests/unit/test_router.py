@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from lakegate.testing.corrupt import KEY_KINDS, VALUE_KINDS, corrupt, corrupt_key
+from lakegate.testing.corrupt import KEY_KINDS, VALUE_KINDS, corrupt, corrupt_key, zigzag_varint
 from udfs.contract import Contract, Contracts
+from udfs.decode import value_spans
 from udfs.errors import RegistryUnavailable
 from udfs.reasons import Reason
 from udfs.registry import InMemorySchemas, WriterSchema
@@ -220,3 +221,21 @@ def test_duplicate_verdict_names_the_event_id_field_and_keeps_the_record(
 def test_duplicate_reason_says_it_is_informational() -> None:
     text = Reason.duplicate_event_id.description
     assert "Informational, not a data error" in text and "retried" in text
+
+
+@pytest.mark.parametrize("index", [-1, -4, 4])
+def test_a_strict_router_quarantines_an_enum_index_out_of_range_that_decoding_maps_to_a_symbol(
+    index: int, contracts: Contracts, schemas: InMemorySchemas, router: Router, encode: Encode
+) -> None:
+    """The replay reads bodies with the strict router: fastavro maps index -1 to the last symbol, and the
+    replay has no JVM half to catch it (the ingest job's JVM half checks every body it audits)."""
+    contract = contracts.by_name("tickets")
+    _, value, key = good(contract, encode)
+    span = next(s for s in value_spans(value[5:], contract.reader_schema_json) if s.path == "event_type")
+    corrupted = value[: 5 + span.start] + zigzag_varint(index) + value[5 + span.data_start :]
+    strict = Router(contracts, schemas, clock=lambda: CLOCK_MS, strict_indexes=True)
+    result = strict.route(raw(contract, corrupted, key))
+    assert isinstance(result, Quarantined)
+    assert (result.reason, result.field) == (Reason.schema_mismatch, "event_type")
+    if index < 0:  # what the lenient router makes of it: another symbol, valid
+        assert isinstance(router.route(raw(contract, corrupted, key)), Valid)
