@@ -146,14 +146,26 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
 
 
 def records_read(settings: Settings) -> int:
-    """Records the job's first operator after the sources has read (Flink REST, summed over its subtasks)."""
+    """Records the job's Kafka source operators have emitted so far (Flink REST, every subtask): the events
+    read, whatever the operators after them make of each."""
     located = find_job(flink_rest_urls(settings), settings.job.name)
     if located is None:
         raise RuntimeError(f"no job named {settings.job.name} on {settings.observation.flink_rest_port}")
     url, job = located
-    with urllib.request.urlopen(f"{url}/jobs/{job['jid']}", timeout=5) as response:  # noqa: S310 (loopback)
-        vertices = json.load(response)["vertices"]
-    return max(int(v["metrics"]["read-records"]) for v in vertices)
+    base = f"{url}/jobs/{job['jid']}"
+    total = 0
+    for vertex in _get_json(base)["vertices"]:
+        listed = _get_json(f"{base}/vertices/{vertex['id']}/subtasks/metrics")
+        ids = [m["id"] for m in listed if m["id"].startswith("Source") and m["id"].endswith(".numRecordsOut")]
+        if ids:
+            values = _get_json(f"{base}/vertices/{vertex['id']}/subtasks/metrics?get={','.join(ids)}&agg=sum")
+            total += sum(int(float(v["sum"])) for v in values)
+    return total
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (the job's REST API on loopback)
+        return json.load(response)
 
 
 def budget(
