@@ -10,7 +10,8 @@ Python interpreter spent waiting for the JVM or for records). At the same time, 
 the Kafka source, checkpoints. Prints the functions with the most samples, by self time and inclusive
 (Python), and the Java methods, packages and threads with the most samples (JVM). Over the same window it
 reads every JVM thread's CPU time (``/proc/<pid>/task``, names from ``jcmd Thread.print``) and the records
-the job read (Flink's REST API), and prints the CPU µs per event of each thread family: the stage budget.
+committed to the audit and quarantine tables, and prints the CPU µs per event of each thread family: the
+stage budget (``--seconds`` of a minute or more keeps the commit lag, one checkpoint, small).
 Appends everything to bench/results/profile.jsonl.
 """
 
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,10 +33,10 @@ from typing import Any
 
 from bench import compare, measure
 from bench.modes import _tree, machine
-from lakegate import jvm, logs
-from lakegate.observe.sources import find_job, flink_rest_urls
+from lakegate import catalog, jvm, logs
 from lakegate.settings import Settings
 from lakegate.stack import local
+from udfs.contract import Contracts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "profile.jsonl"
 TOP = 25
@@ -145,27 +145,13 @@ def thread_cpu(pid: int) -> dict[int, tuple[str, float]]:
     return out
 
 
-def records_read(settings: Settings) -> int:
-    """Records the job's Kafka source operators have emitted so far (Flink REST, every subtask): the events
-    read, whatever the operators after them make of each."""
-    located = find_job(flink_rest_urls(settings), settings.job.name)
-    if located is None:
-        raise RuntimeError(f"no job named {settings.job.name} on {settings.observation.flink_rest_port}")
-    url, job = located
-    base = f"{url}/jobs/{job['jid']}"
-    total = 0
-    for vertex in _get_json(base)["vertices"]:
-        listed = _get_json(f"{base}/vertices/{vertex['id']}/subtasks/metrics")
-        ids = [m["id"] for m in listed if m["id"].startswith("Source") and m["id"].endswith(".numRecordsOut")]
-        if ids:
-            values = _get_json(f"{base}/vertices/{vertex['id']}/subtasks/metrics?get={','.join(ids)}&agg=sum")
-            total += sum(int(float(v["sum"])) for v in values)
-    return total
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (the job's REST API on loopback)
-        return json.load(response)
+def records_landed(settings: Settings, contracts: Contracts) -> int:
+    """Records committed to the audit and quarantine tables so far. Over a window of many checkpoints this
+    is the records processed: the commit lags processing by about one checkpoint interval at both ends."""
+    iceberg = catalog.open_catalog(settings)
+    landed = [iceberg.load_table(catalog.audit_table_name(settings, c)) for c in contracts]
+    landed.append(iceberg.load_table(catalog.quarantine_table_name(settings)))
+    return measure.visible_rows(landed)
 
 
 def budget(
@@ -211,7 +197,11 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
             raw = home / "profile.raw"
             jvm_pid = _jvm_of(child.pid)
             names = thread_names(jvm_pid)
-            cpu_before, read_before, started = thread_cpu(jvm_pid), records_read(run), time.monotonic()
+            cpu_before, read_before, started = (
+                thread_cpu(jvm_pid),
+                records_landed(run, bench.contracts),
+                time.monotonic(),
+            )
             recording = home / "profile.jfr"
             subprocess.run(
                 [
@@ -245,7 +235,11 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
                 check=True,
                 capture_output=True,
             )
-            cpu_after, read_after, window_s = thread_cpu(jvm_pid), records_read(run), time.monotonic() - started
+            cpu_after, read_after, window_s = (
+                thread_cpu(jvm_pid),
+                records_landed(run, bench.contracts),
+                time.monotonic() - started,
+            )
             names.update(thread_names(jvm_pid))
             events = read_after - read_before
             rows_before = compare.rows_visible(run, bench.contracts)
