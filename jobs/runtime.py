@@ -63,6 +63,15 @@ def flink_configuration(settings: Settings) -> Configuration:
         "rest.bind-port": settings.observation.flink_rest_port,
         # Small machines: keep managed memory modest so Kafka, the registry and Python workers fit.
         "taskmanager.memory.managed.size": "128m",
+        # lakegate's operators never change a record after emitting it: chained operators pass records on
+        # without a defensive copy each.
+        "pipeline.object-reuse": "true",
+        # Keyed state (dedupe ids, read models) on the heap, checkpointed incrementally: each checkpoint
+        # writes the state changes since the last one (a full snapshot is materialized every few minutes),
+        # not every id seen so far.
+        "state.changelog.enabled": "true",
+        "state.changelog.storage": "filesystem",
+        "state.changelog.dstl.dfs.base-path": (settings.paths.home / "changelog").as_uri(),
     }
     if settings.cluster.execution_target == "remote":
         # The client builds the job graph here and submits it, with the pipeline jars, over REST.
@@ -77,8 +86,14 @@ def flink_configuration(settings: Settings) -> Configuration:
         # The PyFlink runtime (flink-python) is not shipped with the job: the cluster must have it on its own
         # classpath (lib/, as in PyFlink's images; `lakegate cluster up` adds it). Loaded per job, pemja's
         # native library fails the second job on a TaskManager ("NoSuchFieldException: loadedLibraryNames").
-        # The cluster's own checkpoint directory (where `lakegate resume` looks), not this machine's home.
-        for local_only in ("rest.bind-address", "rest.bind-port", "execution.checkpointing.dir"):
+        # The cluster's own checkpoint and state-change directories (where `lakegate resume` looks), not this
+        # machine's home.
+        for local_only in (
+            "rest.bind-address",
+            "rest.bind-port",
+            "execution.checkpointing.dir",
+            "state.changelog.dstl.dfs.base-path",
+        ):
             values.pop(local_only)
     if settings.cluster.execution_target == "remote" and settings.cluster.ship_python_code:
         del values["python.pythonpath"]  # this checkout must not be on the workers' path
@@ -137,6 +152,9 @@ def prepare_process(settings: Settings) -> None:
         os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka.sasl_password.reveal()
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
+    if settings.cluster.execution_target == "local":
+        # PyFlink starts the local job's JVM with $JVM_ARGS first: a heap option the user set there wins.
+        os.environ["JVM_ARGS"] = f"-Xmx{settings.job.local_heap_mb}m {os.environ.get('JVM_ARGS', '')}".strip()
 
 
 def stream_environment(settings: Settings) -> StreamExecutionEnvironment:

@@ -101,6 +101,8 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "taskmanager.memory.managed.size": "128m",
             "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
+            # The jobs checkpoint their keyed state incrementally (jobs/runtime.py); its changes live here.
+            "state.changelog.dstl.dfs.base-path": (state / "changelog").as_uri(),
             # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
             "execution.checkpointing.num-retained": 3,

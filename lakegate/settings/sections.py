@@ -218,6 +218,9 @@ class JobSettings(Section):
     batch_max_records: int = field(default=512, metadata=known_as("batch_max_records", minimum=1))
     batch_max_bytes: int = field(default=4_194_304, metadata=known_as("batch_max_bytes", minimum=1024))
     batch_max_delay_ms: int = field(default=20, metadata=known_as("batch_max_delay_ms", minimum=1))
+    # Heap of the JVM a local job runs in (the MiniCluster in the job's own process); a session cluster's
+    # TaskManagers take cluster_taskmanager_memory instead.
+    local_heap_mb: int = field(default=1536, metadata=known_as("local_heap_mb", minimum=256))
 
     def rules(self) -> list[str]:
         salt = self.pii_salt.reveal()

@@ -259,6 +259,10 @@ SHARED_WITH_RUNTIME = (
     "metrics.reporter.prom.filter.includes",
     "metrics.reporter.prom.filterLabelValueCharacters",
     "taskmanager.memory.managed.size",
+    "pipeline.object-reuse",
+    "state.changelog.enabled",
+    "state.changelog.storage",
+    "state.changelog.dstl.dfs.base-path",
 )
 NOT_COMPARED = {
     "pipeline.name": "the job's name, from LAKEGATE_JOB_NAME",
