@@ -108,9 +108,8 @@ def environment(settings: Settings) -> StreamExecutionEnvironment:
     conf.set_string(
         "pipeline.jars", ";".join([conf.get_string("pipeline.jars", ""), *(j.as_uri() for j in bench_jars)])
     )
-    # Iceberg's Sink V2, not the FlinkSink (v1) lakegate's jobs get by default: with v1, 17 of 20 bounded runs at
-    # parallelism 2 lost the tail of one partition; in the one examined, the writer that finished first had
-    # declined a checkpoint and its last data file was never committed (cf. apache/iceberg#15846). v2: 4 of 4 exact.
+    # Iceberg's Sink V2, not the FlinkSink a Table API insert gets by default, which can leave a writer's last
+    # data file uncommitted at parallelism 2 (bench/README.md, "Findings while building it"; apache/iceberg#15846).
     conf.set_string("table.exec.iceberg.use-v2-sink", "true")
     conf.set_string("table.local-time-zone", "UTC")  # TIMESTAMP(3) from Avro millis is UTC wall time
     return StreamExecutionEnvironment.get_execution_environment(conf)
