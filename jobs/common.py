@@ -33,9 +33,9 @@ def audit_tag(contract: str) -> OutputTag:
 
 
 class AuditRouting:
-    """What every routing function builds in its worker's ``open()``: the contracts, the router, and per
-    contract the audit side output a valid record goes to (built there, not pickled: parsed schemas and
-    HTTP clients do not travel well)."""
+    """What the replay job's routing function builds in its worker's ``open()``: the contracts, the router,
+    and per contract the audit side output a valid record goes to (built there, not pickled: parsed schemas
+    and HTTP clients do not travel well)."""
 
     def __init__(self, settings: Settings) -> None:
         self.contracts = load_contracts(worker_schemas_dir(settings))

@@ -179,7 +179,7 @@ class CatalogSettings(Section):
 
 @dataclass(frozen=True, slots=True)
 class ReadModelSettings(Section):
-    """Read models (udfs/readmodels.py, lakegate/readmodels.py): one Iceberg table per model in this namespace,
+    """Read models (udfs/readmodels/, lakegate/readmodels.py): one Iceberg table per model in this namespace,
     one compacted changelog topic per model named <prefix><model>; at most one change per key per mini-batch
     (never less often than once per checkpoint)."""
 
