@@ -3,19 +3,10 @@
 Usage:  .venv/bin/python -m bench.batch_sizes [--events 300000] [--batch-sizes 1 64 512] [--variants empty route]
                                              [--repeats 2] [--max-delay-ms 1000] [--results PATH] [--no-record]
 
-Pre-loads ``--events`` benchmark events (~850 bytes, 1 in 1,000 bad) into a private stack as bench/compare.py
-does, then per batch size N and variant runs a bounded job (thread mode, parallelism 1, the topics from the
-start, no checkpoints) on a MiniCluster in this process's gateway JVM: ``IngestGraph.source`` (Kafka source →
-pack, ``batch.max_records`` = N; time and byte caps that do not cut batches short) → one Python map (uid
-``route``) → a JVM DiscardingSink: no unpack, dedupe or sinks. Variants: ``empty`` returns an empty result
-batch (4 zero bytes), the crossing alone; ``route`` is jobs.route.RouteBatches on the real plan, everything
-Python does per record. One uncounted warm-up job (route at the largest N) first; odd repeats run in reverse.
-Per run: Flink's net runtime; CPU of the gateway JVM (MiniCluster and, in thread mode, Python) and of this
-process, not the broker's or registry's; what the function saw (records, batches) and a steady window it
-times inside the JVM, from the end of its first call to its close (wall and process CPU: start-up and
-shutdown left out). From medians: records/s, µs per record, and per variant a fit µs/record = r + c ·
-batches/record through the sizes with most and fewest batches per record: c is one call's cost (the crossing
-in and out, pack's and PyFlink's per-batch work). Appends one JSON record to bench/results/batch_sizes.jsonl.
+Per batch size N and variant, a bounded job on a MiniCluster in this process's gateway JVM: Kafka source →
+pack (batches of N) → one Python map (``empty``: the crossing alone; ``route``: jobs.route.RouteBatches) → a
+discarding sink. A fit µs/record = r + c · batches/record over the sizes gives c, the cost of one call.
+Appends one JSON record to bench/results/batch_sizes.jsonl. Method: bench/README.md, "bench/batch_sizes.py".
 """
 
 from __future__ import annotations

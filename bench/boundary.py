@@ -2,14 +2,12 @@
 
 Usage:  .venv/bin/python -m bench.boundary [--records 200000] [--repeats 2]
 
-Runs tiny jobs on a MiniCluster (thread mode, parallelism 1), each: a JVM ``datagen`` source of
-``--records`` rows (8-char key, 850 random bytes) → keyed on the JVM → one Python ``KeyedProcessFunction``
-→ discarding sinks. The variants differ only in what the Python function does per record: nothing
-(the input crossing alone), yield 1 or 4 side outputs of ``bytes``, yield one side output of a 20-field
-row, call ``MapState.contains`` + ``put``, call ``ValueState.value`` + ``update``. Each variant's extra
-time over the baseline (same records; start-up cancels out), divided by records times the crossings it adds,
-is the cost per crossing. A first, uncounted job warms the JVM up. Appends one JSON record to
-bench/results/boundary.jsonl.
+Tiny jobs on a MiniCluster (thread mode, parallelism 1): a JVM ``datagen`` source of ``--records`` rows (8-char
+key, 850 random bytes) → keyed on the JVM → one Python ``KeyedProcessFunction`` → discarding sinks. The
+variants differ only in what the function does per record: nothing, 1 or 4 ``bytes`` side outputs, one
+20-field row side output, ``MapState.contains`` + ``put``, ``ValueState.value`` + ``update``. A variant's extra
+time over the baseline, per record and crossing it adds, is the cost per crossing; a first, uncounted job
+warms the JVM up. Appends one JSON record to bench/results/boundary.jsonl. See bench/README.md.
 """
 
 from __future__ import annotations

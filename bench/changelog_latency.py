@@ -2,15 +2,11 @@
 
 Usage:  .venv/bin/python -m bench.changelog_latency [--records 3000] [--rate 300] [--checkpoint-ms 5000]
 
-Starts a private local stack (free loopback ports, temporary home) and the ingest job (unbounded), warms
-it up, then produces ``--records`` events at ``--rate`` per second while two consumers follow every
-changelog topic: one ``read_committed`` (what a service sees once the job's checkpoint commits the Kafka
-transaction) and one ``read_uncommitted`` (the moment the record is written). Each changelog record names
-its source record (``_topic``, ``_partition``, ``_offset``); latency = the consumer's receive time minus
-the source record's Kafka timestamp (the producer's send time, same machine clock). Events the ordering
-rule ignores produce no changelog record and are not counted.
-
-Results are appended to bench/results/changelog_latency.jsonl (with the machine) and printed.
+Starts a private local stack and the ingest job (unbounded), warms it up, then produces ``--records`` events
+at ``--rate`` per second while a ``read_committed`` and a ``read_uncommitted`` consumer follow every
+changelog topic. Latency = receive time minus the source record's Kafka timestamp (each changelog record
+names its source record); events the ordering rule ignores produce no changelog record and are not counted.
+Appends to bench/results/changelog_latency.jsonl (with the machine) and prints. See bench/README.md.
 """
 
 from __future__ import annotations

@@ -2,17 +2,12 @@
 
 Usage:  .venv/bin/python -m bench.cluster_scaling [--events 300000] [--layouts 1x1 1x2 2x1] [--repeats 1]
 
-Why: in thread mode the Python interpreter lives in the TaskManager's JVM, and every Python operator in
-it shares the interpreter's lock. On a MiniCluster (one JVM) parallelism 2 therefore cannot use a second
-core for Python (bench/README.md). A layout ``TxS`` is T TaskManagers with S slots each, run at parallelism
-T·S: ``1x2`` is the MiniCluster's situation, ``2x1`` gives each parallel task its own interpreter.
-
-Pre-loads the benchmark's events (bench/compare.py: ~850 bytes, 1 in 1,000 bad, the ``open_tickets`` read
-model) into a private stack, then per layout starts `lakegate cluster` with that layout, submits the ingest
-job in drain mode (it ends at the topics' end), and measures: events/s over Flink's job duration, the
-cluster processes' CPU seconds per million events, their peak memory; every run is checked like compare's
-(each valid record audited exactly once, the quarantine exactly the bad ones). Appends one JSON record to
-bench/results/cluster_scaling.jsonl.
+In thread mode every Python operator of a TaskManager shares one interpreter lock, so on a MiniCluster (one
+JVM) parallelism 2 cannot use a second core for Python. A layout ``TxS`` is T TaskManagers with S slots each,
+run at parallelism T·S: ``1x2`` is the MiniCluster's situation, ``2x1`` gives each task its own interpreter.
+Per layout: `lakegate cluster` with that layout, the ingest job in drain mode on the pre-loaded benchmark
+events, checked like compare's and measured (events/s, the cluster's CPU per million events, peak memory).
+Appends one JSON record to bench/results/cluster_scaling.jsonl. See bench/README.md.
 """
 
 from __future__ import annotations

@@ -2,25 +2,12 @@
 
 Usage:  .venv/bin/python -m bench.compare [--events 2000000] [--parallelism 1 2] [--repeats 2]
 
-Starts a private stack (free loopback ports, temporary home), pre-loads ``--events`` records of about
-``--event-bytes`` (Avro, Confluent framing, ``--bad-fraction`` bad) once, then runs on that same data,
-alternating the order between repeats, for each parallelism:
-
-  lakegate  the real ingest job (jobs/ingest.py): audit tables, quarantine (table + dead-letter topic), the
-            read models kept (``--read-models``), exactly-once, checkpoints every ``--checkpoint-ms``
-  java      the same flow as pure-Java Flink SQL (bench/flink_sql.py): avro-confluent → Iceberg, no
-            quarantine (records the format cannot decode are skipped: bench/java)
-  plain     a plain Python consumer (bench/plain_consumer.py): kafka-python + fastavro + pyiceberg appends
-            of ``--batch-records`` (or every ``--checkpoint-ms``), in its own virtualenv
-
-Each run reads the topics from the start into tables of its own, is checked against what was produced,
-and is measured: wall and net time (net: without interpreter/JVM start), CPU seconds and peak resident
-memory of its whole process tree. After it, a latency phase runs the same pipeline unbounded on fresh
-topics while ``--probe-rate`` events/s are produced for ``--probe-seconds``: produce → Iceberg commit
-(and, for lakegate, → read-model changelog topic). See bench/README.md for what each figure means.
-
-Results are appended as one JSON line (with the machine and the command) to bench/results/compare.jsonl
-(``--results``) and printed as a table.
+Starts a private stack, pre-loads ``--events`` records once, then per repeat and parallelism runs each
+pipeline on that same data into tables of its own: ``lakegate`` (jobs/ingest.py), ``java``
+(bench/flink_sql.py) and ``plain`` (bench/plain_consumer.py), each followed by a latency phase. Every run is
+checked against what was produced (``ok``; exit code 1 otherwise) and measured. Appends one JSON line to
+bench/results/compare.jsonl (``--results``) and prints a table. What each pipeline runs and what each figure
+means: bench/README.md, "bench/compare.py".
 """
 
 from __future__ import annotations

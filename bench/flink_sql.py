@@ -2,18 +2,12 @@
 
 Usage:  python -m bench.flink_sql TASK.json   (settings in LAKEGATE_* variables, as for jobs.ingest)
 
-Per contract: a Kafka table source whose value format is Flink's ``avro-confluent`` (writer schema by id
-from the registry, resolved to the contract's reader schema, given as ``avro-confluent.schema`` so enums
-keep their type) → an ``INSERT`` into an Iceberg table shaped like lakegate's audit table, in the same
-JDBC catalog, committed on checkpoints (Iceberg's Sink V2; see ``environment``). Python only builds the
-plan through the Table API; no Python function runs: every record stays on the JVM.
-
-Bad records: Flink 2.1's ``avro-confluent`` has no ``ignore-parse-errors`` option and fails the task on
-the first record it cannot decode. The format used here, ``avro-confluent-skip-invalid``
-(bench/java/io/lakegate/bench/SkipInvalidAvroConfluentFormatFactory.java), is the same format with that
-change, plus a reset of Avro's reused decoder between records (without it, bytes a bad record leaves
-unread spoil the records after it). Records that decode but break a contract rule or the key checks are
-written like any other (this flow has no contract check).
+Per contract: a Kafka table source whose value format decodes Confluent-framed Avro (writer schema by id from
+the registry, resolved to the contract's reader schema, given as ``avro-confluent.schema`` so enums keep their
+type) → an ``INSERT`` into an Iceberg table shaped like lakegate's audit table, in the same JDBC catalog,
+committed on checkpoints (Iceberg's Sink V2; see ``environment``). Python only builds the plan; every record
+stays on the JVM. The format is ``avro-confluent-skip-invalid`` (bench/java), which skips undecodable records
+instead of failing the task: bench/README.md, "Findings while building it".
 """
 
 from __future__ import annotations
@@ -114,9 +108,8 @@ def environment(settings: Settings) -> StreamExecutionEnvironment:
     conf.set_string(
         "pipeline.jars", ";".join([conf.get_string("pipeline.jars", ""), *(j.as_uri() for j in bench_jars)])
     )
-    # Iceberg's Sink V2, not the FlinkSink (v1) lakegate's jobs get by default: with v1, 17 of 20 bounded runs at
-    # parallelism 2 lost the tail of one partition; in the one examined, the writer that finished first had
-    # declined a checkpoint and its last data file was never committed (cf. apache/iceberg#15846). v2: 4 of 4 exact.
+    # Iceberg's Sink V2, not the FlinkSink a Table API insert gets by default, which can leave a writer's last
+    # data file uncommitted at parallelism 2 (bench/README.md, "Findings while building it"; apache/iceberg#15846).
     conf.set_string("table.exec.iceberg.use-v2-sink", "true")
     conf.set_string("table.local-time-zone", "UTC")  # TIMESTAMP(3) from Avro millis is UTC wall time
     return StreamExecutionEnvironment.get_execution_environment(conf)

@@ -2,15 +2,11 @@
 
 Usage:  .venv/bin/python bench/modes.py [--records 200000] [--repeats 2] [--modes process thread]
 
-Starts a private local stack (free loopback ports, temporary home), produces a small batch and measures
-each mode on it, then produces the rest and measures again. Fixed costs (JVM and task start, final
-checkpoint) cancel out of the marginal rate:
-
-    marginal records/s = (records_large - records_small) / (net_runtime_large - net_runtime_small)
-
-Each run reads every topic from the beginning into its own audit namespace and dead-letter topic, and is
-checked: audited + quarantined == produced. Results are appended to bench/results/modes.jsonl and
-printed as a table. Numbers depend on the machine: the record carries a description of it.
+Starts a private local stack, produces a small batch and measures each mode on it, then produces the rest
+and measures again; fixed costs cancel out of the marginal rate = (records_large - records_small) /
+(net_runtime_large - net_runtime_small). Each run reads every topic from the beginning into its own audit
+namespace and dead-letter topic, and is checked: audited + quarantined == produced. Appends to
+bench/results/modes.jsonl (with a description of the machine) and prints a table. See bench/README.md.
 """
 
 from __future__ import annotations

@@ -2,19 +2,12 @@
 
 Usage:  <bench venv>/bin/python -m bench.plain_consumer TASK.json   (settings in LAKEGATE_* variables)
 
-Runs in its own virtualenv (bench/requirements-plain.txt): pyiceberg writes need pyarrow >= 18, and
-lakegate's environment is held at pyarrow 16 by PyFlink. kafka-python there has the ``crc32c`` extension,
-as its documentation recommends (without it, checking a fetch's CRCs in pure Python costs ~100 µs a record).
-
-What it does per record: framing → writer schema by id (cached registry client) → fastavro decode resolved
-to the contract's reader schema → a row shaped like lakegate's audit row, buffered per contract. A buffer
-is appended to its Iceberg table (one commit) when it holds ``batch_records`` rows or its oldest row waited
-``flush_ms``. No quarantine: a record that does not decode is counted and skipped; one that decodes but
-breaks a contract rule or the key checks is written like any other.
-
-``parallelism`` N > 1: N worker processes, each reading a fixed share of the partitions (no consumer-group
-rebalancing) and appending to the same tables; a commit that loses the race to another worker is retried.
-The process prints one JSON line of totals.
+Runs in its own virtualenv (bench/requirements-plain.txt: pyiceberg writes need a newer pyarrow than PyFlink
+allows). Per record: framing → writer schema by id (cached) → fastavro, resolved to the reader schema → a row
+shaped like lakegate's audit row, buffered per contract and appended (one commit) at ``batch_records`` rows or
+when its oldest row waited ``flush_ms``. No quarantine: a record that does not decode is counted and skipped.
+``parallelism`` N: N processes with a fixed share of the partitions, retrying a commit that loses the race.
+Prints one JSON line of totals. See bench/README.md, "bench/compare.py".
 """
 
 from __future__ import annotations

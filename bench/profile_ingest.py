@@ -1,18 +1,12 @@
-"""Where the ingest job's Python time goes: py-spy samples the job's JVM, where thread mode runs the Python.
+"""Where the ingest job's time goes: py-spy and Java Flight Recorder sample its JVM (thread mode runs Python there).
 
 Usage:  .venv/bin/python -m bench.profile_ingest [--events 300000] [--seconds 60] [--read-models open_tickets]
 
-Starts a private stack, pre-loads the benchmark's events (bench/compare.py: ~850 bytes, 1 in 1,000 bad),
-runs lakegate's ingest job on them and, once it commits, samples the job process's JVM with py-spy for
-``--seconds`` (Python frames only: the JVM's own threads are invisible to it, so "idle" below is time the
-Python interpreter spent waiting for the JVM or for records). At the same time, Java Flight Recorder
-(the JDK's ``jcmd``/``jfr``) samples the same JVM's Java threads: the Java side of the hand-over, the sinks,
-the Kafka source, checkpoints. Prints the functions with the most samples, by self time and inclusive
-(Python), and the Java methods, packages and threads with the most samples (JVM). Over the same window it
-reads every JVM thread's CPU time (``/proc/<pid>/task``, names from ``jcmd Thread.print``) and the records
-committed to the audit and quarantine tables, and prints the CPU µs per event of each thread family: the
-stage budget (``--seconds`` of a minute or more keeps the commit lag, one checkpoint, small).
-Appends everything to bench/results/profile.jsonl.
+Starts a private stack, pre-loads the benchmark's events (bench/compare.py), runs lakegate's ingest job on
+them and, once it commits, samples for ``--seconds``: Python frames (py-spy), Java methods, packages and
+threads (JFR), and every JVM thread's CPU time against the records committed meanwhile, the CPU µs per event
+of each thread family. Prints the top of each and appends everything to bench/results/profile.jsonl.
+Method and how to read it: bench/README.md, "Where lakegate's time goes".
 """
 
 from __future__ import annotations

@@ -1,18 +1,12 @@
-"""The Python cost per record of routing: v1's per-record path against the hot path's BatchRouter.
+"""The Python cost per record of routing: the per-record path (``v1``) against the hot path's BatchRouter.
 
 Usage:  .venv/bin/python -m bench.route_batch [--records 10000] [--repeats 3] [--no-record]
 
-No Flink, no services: the repo's contracts padded to ~850-byte events (bench/data.py: one more schema
-version with a free-text field, all read models), an in-memory registry, records made by the repo's
-generator. Two mixes: every record written with the reader schema (the audit body is value[5:]), and every
-schema version at random (older writers need their body checked and re-encoded). Per mix it times the v1
-path (``Router.route`` + the audit row's encoding + ``prepare`` per model, per record; no metrics) and
-``BatchRouter.route`` on batches of 1, 64 and 512 records (parse, route, model events, result batch, and
-``RouteMetrics`` counting as in the job; the input batches are built beforehand), and once more at 512
-without metrics. Figures are µs per record, the best of ``--repeats`` passes over
-``--records`` records, in CPU time of the process (the machine is shared: CPU time, and the least disturbed
-pass). Appends one JSON
-record to bench/results/route_batch.jsonl.
+No Flink, no services: the repo's contracts padded to ~850-byte events and an in-memory registry. Per mix
+(every record written with the reader schema; every schema version at random) it times the per-record path
+(``Router.route``, the audit row's encoding, ``prepare`` per model) and ``BatchRouter.route`` on batches of 1,
+64 and 512 records, in µs of process CPU time per record, the best of ``--repeats`` passes. Appends one JSON
+record to bench/results/route_batch.jsonl. Method: bench/README.md, "bench/route_batch.py".
 """
 
 from __future__ import annotations

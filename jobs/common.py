@@ -6,13 +6,13 @@ from typing import Any
 
 from pyflink.common import Configuration
 from pyflink.datastream import DataStream, OutputTag
-from pyflink.table import Schema, StatementSet, StreamTableEnvironment, TableDescriptor
+from pyflink.table import StatementSet, StreamTableEnvironment
 from pyflink.table.catalog import CatalogDescriptor
 from pyiceberg.catalog.sql import SqlCatalog
 
 from jobs import rowbytes
 from jobs.runtime import worker_schemas_dir
-from lakegate import catalog, kafka_clients
+from lakegate import catalog
 from lakegate.settings import Settings
 from udfs.audit import audit_columns, audit_values
 from udfs.contract import Contract, load_contracts
@@ -33,9 +33,9 @@ def audit_tag(contract: str) -> OutputTag:
 
 
 class AuditRouting:
-    """What every routing function builds in its worker's ``open()``: the contracts, the router, and per
-    contract the audit side output a valid record goes to (built there, not pickled: parsed schemas and
-    HTTP clients do not travel well)."""
+    """What the replay job's routing function builds in its worker's ``open()``: the contracts, the router,
+    and per contract the audit side output a valid record goes to (built there, not pickled: parsed schemas
+    and HTTP clients do not travel well)."""
 
     def __init__(self, settings: Settings) -> None:
         self.contracts = load_contracts(worker_schemas_dir(settings))
@@ -77,30 +77,3 @@ def add_audit_insert(
         uid=f"audit-rows-{contract.name}",
     )
     statements.add_insert(f"{settings.catalog.name}.{name}", rows)
-
-
-def exactly_once_kafka_sink(settings: Settings, schema: Schema, topic: str, transactional_id: str) -> TableDescriptor:
-    """A Kafka sink of raw key ``k`` and value ``v`` bytes (plus any metadata in ``schema``), written in Kafka
-    transactions committed on checkpoints. ``transactional_id``: unique per sink of a job."""
-    builder = (
-        TableDescriptor.for_connector("kafka")
-        .schema(schema)
-        .option("topic", topic)
-        .option("properties.bootstrap.servers", settings.kafka.bootstrap)
-        .option("key.format", "raw")
-        .option("key.fields", "k")
-        .option("value.format", "raw")
-        .option("value.fields-include", "EXCEPT_KEY")
-        .option("sink.delivery-guarantee", "exactly-once")
-        .option("sink.transactional-id-prefix", transactional_id)
-        # Must not exceed the broker's transaction.max.timeout.ms (15 min by default); Flink's default is 1 h.
-        .option("properties.transaction.timeout.ms", "600000")
-    )
-    return with_client_security(builder, settings).build()
-
-
-def with_client_security(builder: Any, settings: Settings) -> Any:
-    """The Kafka connector ``builder`` with the settings' client security (TLS, SASL) as ``properties.*``."""
-    for key, value in kafka_clients.connector_options(settings).items():
-        builder = builder.option(key, value)
-    return builder

@@ -1,18 +1,14 @@
 """Table care: compact small data files and expire old snapshots of lakegate's Iceberg tables.
 
 Streaming sinks commit once per checkpoint, so tables gather one small file per checkpoint (per partition)
-and one snapshot per commit. This runs Iceberg's own Java maintenance through PyFlink's JVM:
+and one snapshot per commit. This runs Iceberg's own Java maintenance through PyFlink's JVM (pyiceberg cannot
+write data files here: docs/stack.md#the-pyarrow-constraint): ``rewriteDataFiles()``, a Flink batch job
+writing files of ``target_file_mb``, and ``expireSnapshots()``, which keeps the last ``retain_last`` snapshots
+and any newer than ``older_than_s``.
 
-* **compaction**: ``org.apache.iceberg.flink.actions.Actions.forTable(env, table).rewriteDataFiles()``,
-  a Flink batch job that rewrites the small files of each partition into files of ``target_file_mb``.
-  Safe while the ingest job runs: lakegate's tables only ever receive appends, and a rewrite commit
-  only replaces the files it read (Iceberg validates they are still there; a conflict fails the rewrite,
-  never the job's commit).
-* **snapshot expiry**: ``table.expireSnapshots()`` keeps the last ``retain_last`` snapshots and any newer
-  than ``older_than_s``, and deletes the files only expired snapshots referenced (pyiceberg's expiry only
-  edits metadata and would leave them on disk). Iceberg retries the commit if the job commits meanwhile.
-
-Pure Java calls via py4j: pyiceberg cannot write data files here (see README, pinned stack).
+Invariant: safe while the ingest job runs. lakegate's tables only ever receive appends, a rewrite commit
+replaces only the files it read (a conflict fails the rewrite, never the job's commit), and Iceberg retries
+an expiry commit that meets the job's.
 """
 
 from __future__ import annotations
@@ -101,6 +97,7 @@ def maintain(
         )
         table.refresh()
         expire_before_ms = int(time.time() * 1000) - older_than_s * 1000
+        # Java's expiry also deletes the files only expired snapshots referenced; pyiceberg's edits metadata only.
         table.expireSnapshots().expireOlderThan(expire_before_ms).retainLast(retain_last).commit()
         table.refresh()
         files_after, snapshots_after = _counts(table)

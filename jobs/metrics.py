@@ -2,14 +2,10 @@
 
 Names, labels and meaning: lakegate/observe/catalogue.py (``JOB``). Key/value groups become labels and
 their keys part of the name, e.g. ``lakegate.topic(t).contract(c).schema_version(v).outcome(o).records``.
-
-Per-record updates are aggregated here, in plain Python, and handed to Flink's counters by :meth:`flush`,
-once per batch (jobs/route.py). In thread mode every Flink counter call crosses from Python into the JVM;
-per record that would be a dozen crossings (the two histograms alone touch up to 13 buckets each).
-
-Histograms are cumulative counters labelled ``bound`` (``+Inf`` included; see the catalogue for why not
-``le``). First-seen timestamps are counters incremented once, by the timestamp: a Python gauge would be
-read by the reporter's HTTP thread calling back into the embedded interpreter.
+Per-record updates are aggregated in plain Python and handed to Flink's counters by :meth:`flush`, once per
+batch: in thread mode every Flink counter call crosses from Python into the JVM, and the two histograms
+alone touch up to 13 buckets each per record. First-seen timestamps are counters incremented once, by the
+timestamp: a Python gauge would be read by the reporter's HTTP thread calling back into the interpreter.
 """
 
 from __future__ import annotations

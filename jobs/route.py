@@ -3,14 +3,11 @@
 :class:`RouteBatches` is a stateless ``MapFunction`` from an input batch (``bytes``, packed on the JVM) to a
 result batch (``bytes``, unpacked on the JVM), wired with ``output_type=`` :data:`BATCH`. It is pickled with
 the secret-free settings and the plan dict; ``open()`` puts the worker's secrets back, loads the contracts,
-builds the registry client and the :class:`udfs.hotpath.BatchRouter`. A registry outage raises out of
-``map`` (the task fails and Flink restarts from the checkpoint): it never becomes quarantine.
+builds the registry client and the :class:`udfs.hotpath.BatchRouter`. Its metrics
+(:class:`jobs.metrics.RouteMetrics`) go to Flink's counters after every batch.
 
-Metrics (:meth:`jobs.metrics.RouteMetrics.batch_routed`, once per batch): the records Python quarantines,
-the route time of every record, freshness and first-seen schema versions of valid ones, handed to Flink's
-counters after every batch (a map function has no timer to flush later, and a batch's dozen counter calls
-cost little next to its hundreds of records). Audited and deduplicated records are counted on the JVM, where
-dedupe decides between them.
+Invariant: a registry outage raises out of ``map`` (the task fails and Flink restarts from the checkpoint);
+it never becomes quarantine.
 """
 
 from __future__ import annotations
@@ -62,6 +59,8 @@ class RouteBatches(MapFunction):  # type: ignore[misc]  # pyflink is untyped
         assert self._router is not None and self._metrics is not None, "open() was not called"
         # Thread mode hands over bytes; anything else byte-like (process mode) is copied once.
         result = self._router.route(value if isinstance(value, bytes) else bytes(value))
+        # After every batch: a map function has no timer to flush later, and a batch's dozen counter calls
+        # cost little next to its hundreds of records.
         if self._metrics.pending:
             self._metrics.flush()
         return result

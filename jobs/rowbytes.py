@@ -1,12 +1,10 @@
 """Python rows handed to the JVM as one byte string each, decoded there into Flink's internal rows.
 
-Why: a row yielded by a Python operator crosses into the JVM field by field (a Java object per field, then
-Flink's external→internal conversion and a copy per chained operator); for the audit rows that was most of
-the ingest job's time (bench/README.md, "profile"). Instead the Python side yields
-``udfs.rowcodec.RowEncoder.encode(values)`` (Avro binary, one ``bytes`` value), and
-:func:`decoded_table` puts ``io.lakegate.flink.AvroRowDecoder`` (``jvm/src``, compiled into the pipeline
-jars by ``lakegate.jvm.runtime_jar``) behind it: a named, uid'd map to ``RowData``, which the table plan
-takes without conversion. Timestamps arrive as ``TIMESTAMP_LTZ(6)``, Iceberg's ``timestamptz``.
+The replay job's routing function yields ``udfs.rowcodec.RowEncoder.encode(values)`` (Avro binary, one
+``bytes`` value) rather than a row, which would cross into the JVM field by field (udfs/rowcodec.py says
+why). :func:`decoded_table` puts ``io.lakegate.flink.AvroRowDecoder`` (``jvm/src``, compiled into the
+pipeline jars by ``lakegate.jvm.runtime_jar``) behind it: a named, uid'd map to ``RowData``, which the
+table plan takes without conversion. Timestamps arrive as ``TIMESTAMP_LTZ(6)``, Iceberg's ``timestamptz``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import udfs
 from lakegate import jvm, kafka_clients
 from lakegate.settings import Settings
 
-# Flink metric filter: `<logical scope pattern>[:<names>[:<types>]]`; the route operator's groups start "lakegate".
+# Flink metric filter: `<logical scope pattern>[:<names>[:<types>]]`; lakegate's operators count under "lakegate".
 REPORTER_INCLUDES = "*.lakegate*:*"
 
 

@@ -52,7 +52,7 @@ _ICEBERG_TYPES: dict[ColumnKind, IcebergType] = {
 
 # How lakegate's tables are written. Iceberg's Java writers compress Parquet with gzip unless the table says
 # otherwise (only tables created through Java's own catalog API get zstd as a default property); pyiceberg
-# creates lakegate's tables, so the codec is stated here (measured: not a bottleneck; bench/README.md).
+# creates lakegate's tables, so the codec is stated here: zstd, Iceberg's own default for new tables.
 WRITE_PROPERTIES = {
     "format-version": "2",
     "write.format.default": "parquet",
@@ -61,7 +61,8 @@ WRITE_PROPERTIES = {
 
 
 def with_write_properties(table: Table) -> Table:
-    """A table created before :data:`WRITE_PROPERTIES` changed gets them (a metadata-only commit)."""
+    """``table`` with every :data:`WRITE_PROPERTIES` entry it lacks set (a metadata-only commit): a table
+    keeps the properties it was created with, so one from an older lakegate gains them here."""
     missing = {k: v for k, v in WRITE_PROPERTIES.items() if k != "format-version" and table.properties.get(k) != v}
     if not missing:
         return table

@@ -1,17 +1,13 @@
 """A local standalone Flink session cluster from the pip-installed distribution, and jobs on any cluster.
 
-``lakegate cluster up|down|status`` runs a JobManager and a TaskManager from ``pyflink/bin`` on loopback,
-with their own configuration (``<home>/cluster/conf/config.yaml``, generated from the distribution's and
-the settings), logs, checkpoints and savepoints under ``<home>/cluster``. The Prometheus reporter is on
-(in a cluster Flink's plugin manager loads it from ``pyflink/plugins``).
-
-Jobs reach any cluster through its REST API (``cluster_rest_url``): :func:`submit` runs the job's
-``main`` with ``execution_target = "remote"`` (the client builds the job graph, ships the jars named in
-``pipeline.jars`` and submits it, then returns), :func:`savepoint`, :func:`stop_with_savepoint` and
-:func:`latest_checkpoint` (for ``resume``) use the REST endpoints directly.
-
-Python code on the TaskManager: thread mode runs it inside the TaskManager JVM with ``python.pythonpath``
-set to this checkout and its virtualenv (jobs/runtime.py), which a cluster on this machine can read.
+``lakegate cluster up|down|status`` runs a JobManager and ``cluster_taskmanagers`` TaskManagers from
+``pyflink/bin`` on loopback, with their own configuration (generated into ``<home>/cluster/conf``), logs,
+checkpoints and savepoints under ``<home>/cluster``, and the Prometheus reporter on (loaded by Flink's plugin
+manager from ``pyflink/plugins``). Jobs reach any cluster through its REST API (``cluster_rest_url``):
+:func:`submit` runs the job's ``main`` with ``execution_target = "remote"`` (the client builds the job graph,
+ships the jars in ``pipeline.jars``, submits and returns); :func:`savepoint`, :func:`stop_with_savepoint` and
+:func:`latest_checkpoint` (for ``resume``) call the REST endpoints directly.
+See docs/operations.md#running-on-a-flink-cluster-submit-upgrade-resume.
 """
 
 from __future__ import annotations

@@ -1,22 +1,10 @@
 """Make bad records on purpose, each classified by the Router as exactly one :class:`Reason`.
 
 Used by the event generator (lakegate/produce.py) and, as ``lakegate.testing.corrupt``, by the tests.
-Pure and deterministic given ``rng``.
+:func:`corrupt` damages a value (:data:`VALUE_KINDS`; its docstring says which kinds need a contract),
+:func:`corrupt_key` a key (:data:`KEY_KINDS`).
 
-Which kinds need what:
-
-* value only: ``bad_magic_byte``, ``frame_too_short``, ``truncated_body``, ``trailing_bytes``,
-  ``unknown_schema_id`` (pass an id the registry does not have).
-* value + ``contract`` (its reader schema must be the schema ``good_value`` was written with, unless
-  ``writer_schema`` is given): ``bogus_length``, ``invalid_utf8``, ``schema_mismatch``, ``missing_event_id``,
-  ``oversized`` (uses ``contract.max_record_bytes``), ``rule_violation`` (breaks one of the contract's
-  ``[[rules]]`` that a value can break, chosen by ``rng``; not on the key, event id or event time fields) and
-  ``event_time_skew`` (moves the event time to the year 2100).
-* key side (:func:`corrupt_key`): ``missing_key``, ``wrong_key``.
-* not producible by changing the value: ``no_contract`` (send to a topic without a contract),
-  ``incompatible_schema`` (needs an incompatible writer schema in the registry), ``missing_event_time``
-  (contract loading requires a non-null event-time field, so it cannot happen with a valid contract) and
-  ``duplicate_event_id`` (needs a second record with the same event id).
+Invariant: pure and deterministic given ``rng``; a damaged record is quarantined for the kind asked for.
 """
 
 from __future__ import annotations
@@ -56,6 +44,9 @@ CONTRACT_KINDS = frozenset(
 YEAR_2100_MS = 4_102_444_800_000
 VALUE_KINDS = VALUE_ONLY_KINDS | CONTRACT_KINDS
 KEY_KINDS = frozenset({Reason.missing_key, Reason.wrong_key})
+# Not producible by changing a record: no_contract (send to a topic without a contract), incompatible_schema
+# (needs an incompatible writer schema in the registry), missing_event_time (contract loading requires a
+# non-null event-time field) and duplicate_event_id (needs a second record with the same event id).
 
 
 def zigzag_varint(n: int) -> bytes:
@@ -78,9 +69,17 @@ def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
     contract: Contract | None = None,
     writer_schema: object | None = None,
 ) -> bytes:
-    """Return ``good_value`` (a wire-format record) damaged so that the Router reports ``kind``."""
+    """Return ``good_value`` (a wire-format record) damaged so that the Router reports ``kind``.
+
+    The kinds of :data:`VALUE_ONLY_KINDS` need the value only (``unknown_schema_id``: pass an id the
+    registry does not have). Those of :data:`CONTRACT_KINDS` also need ``contract``, whose reader schema must
+    be the one ``good_value`` was written with unless ``writer_schema`` is given: ``oversized`` uses
+    ``contract.max_record_bytes``; ``rule_violation`` breaks one of the contract's ``[[rules]]`` that a value
+    can break, chosen by ``rng`` (not on the key, event id or event time fields); ``event_time_skew`` moves
+    the event time to the year 2100.
+    """
     if kind not in VALUE_KINDS:
-        raise ValueError(f"{kind} is not producible from the value; see the module docstring")
+        raise ValueError(f"{kind} is not producible from the value; see lakegate.corrupt.VALUE_KINDS")
     good = parse_frame(good_value)
     body = good.body
     if kind is Reason.bad_magic_byte:

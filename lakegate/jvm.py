@@ -3,8 +3,9 @@ compile lakegate's own Java (``jvm/src``).
 
 ``ensure_artifacts`` runs Maven once per artifact group (a profile in the pom) into ``<home>/jvm/<group>``
 and writes a stamp holding the pom's hash; a second call with the same pom is a no-op that costs no
-Maven start and no download. ``runtime_jar`` compiles ``jvm/src`` (the JVM half of the jobs: see
-``jobs/rowbytes.py``) with the JDK's ``javac`` into a jar named after the sources' hash, once per change.
+Maven start and no download. ``runtime_jar`` compiles ``jvm/src`` (the ingest job's JVM half,
+``io.lakegate.flink.ingest`` and ``.models``, which jobs/ingest.py wires in; and ``AvroRowDecoder``) with the
+JDK's ``javac`` into a jar named after the sources' hash, once per change.
 """
 
 from __future__ import annotations

@@ -1,18 +1,13 @@
 """Kafka client configuration for every client lakegate creates, from one place in the settings.
 
-Two dialects of the same settings:
-
-* :func:`java_properties`: the Kafka properties of the Flink job's Java clients (the sources, the dead-letter
-  and changelog producers), given to the Flink Kafka connector as ``properties.*`` table options.
+* :func:`java_properties`: the Kafka properties of the ingest job's Java clients (its source, the dead-letter
+  and changelog sinks), carried in the plan's ``kafka.properties`` (jobs/plan.py).
 * :func:`python_config`: the keyword arguments of the Python clients (kafka-python: the admin client, the
   event producer, the offset readers, the exporter).
 
-The SASL password never enters the Java side's options. Table options travel in the job graph, which Flink
-stores, ships and shows; so the JAAS line names the variable instead, ``${lakegate_env:LAKEGATE_KAFKA_SASL_PASSWORD}``,
-and Kafka's own ``EnvVarConfigProvider`` resolves it inside each client, from the environment of the JVM that
-runs it (the JobManager for the source's enumerator, the TaskManagers for readers and writers). Those
-processes must therefore have ``LAKEGATE_KAFKA_SASL_PASSWORD`` in their environment: the job's own process
-for a MiniCluster, ``lakegate cluster up`` for the local cluster, a Secret on Kubernetes.
+Invariant: the SASL password never enters the Java properties, which travel in the job graph; the JAAS line
+names ``${lakegate_env:LAKEGATE_KAFKA_SASL_PASSWORD}``, resolved inside each client from its JVM's
+environment by Kafka's ``EnvVarConfigProvider``. See docs/security.md#secrets.
 """
 
 from __future__ import annotations
@@ -51,11 +46,6 @@ def java_properties(settings: Settings) -> dict[str, str]:
     if protocol.endswith("SSL") and settings.kafka.ssl_cafile is not None:
         props.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": str(settings.kafka.ssl_cafile)})
     return props
-
-
-def connector_options(settings: Settings) -> dict[str, str]:
-    """:func:`java_properties` as Flink Kafka connector table options (``properties.<name>``)."""
-    return {f"properties.{name}": value for name, value in java_properties(settings).items()}
 
 
 def python_config(settings: Settings) -> dict[str, Any]:

@@ -2,13 +2,10 @@
 
 The audit and quarantine tables carry every record's source coordinates, and their Iceberg commits happen
 on the same checkpoints as the dead-letter topic's transactions. So "the highest offset recorded per
-partition, plus one" is exactly what has been processed, whatever happened to Kafka's committed
-offsets. (Those are not enough: a bounded, draining run finishes its source before the final checkpoint
-completes, so its last offsets are never committed to the consumer group, and a second run would audit
-the tail again.)
-
-Cost: one scan of three columns of each table at job start. Fine for the local stack and moderate
-tables; large deployments restart from checkpoints or savepoints, where this is not consulted.
+partition, plus one" is exactly what has been processed, whatever happened to Kafka's committed offsets,
+which a bounded, draining run never commits for its last records (its source finishes before the final
+checkpoint completes). Cost: one scan of three columns of each table at job start; restarts from a
+checkpoint or savepoint do not consult it.
 """
 
 from __future__ import annotations

@@ -1,15 +1,11 @@
 """Read models outside the job: their tables and topics, reading the current state, the pieces of a rebuild
 (the rebuild itself is the job jobs/rebuild_model.py, which `lakegate readmodels rebuild` starts).
 
-Storage choice (see README, "Read models"): each model's Iceberg table is an **append-only change log**
-(one row per change the model emitted: ``lg_op`` upsert | delete, plus where it came from), never an
-upsert table. Flink's Iceberg upsert mode writes equality deletes, which pyiceberg 0.12 cannot read; an
-append-only table has no delete files at all, so every engine reads it, and exactly-once is the audit
-log's proven path. The current state is a view over it: per key, the change with the greatest
-``(lg_order, lg_partition, lg_offset)`` (current models) or ``lg_version`` (aggregates), unless it is a
-delete. :func:`current` computes it with Arrow; ``docs/readmodels.md`` gives the same view in SQL.
-Cost: history is kept (one row per change, like the changelog topic before compaction), and readers
-compute the latest row per key.
+Invariant: a model's Iceberg table is an append-only change log (one row per change the model emitted,
+``lg_op`` upsert | delete, plus where it came from), and its current state is a view over it: per key, the
+change with the greatest ``(lg_order, lg_partition, lg_offset)`` (current models) or ``lg_version``
+(aggregates), unless it is a delete. :func:`current` computes that view with Arrow. docs/readmodels.md says
+why a change log and not an upsert table ("Storage choice") and gives the same view in SQL.
 """
 
 from __future__ import annotations

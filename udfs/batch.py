@@ -5,11 +5,9 @@
 (each encoded by :func:`model_event`), kind 2 QUARANTINED entries. :func:`write_input` and
 :func:`read_result` are the inverse directions, for tests, tools and benchmarks (the job never calls them).
 
-Invariant: every integer is big-endian (Java's ``DataInput`` order), a *string* is an ``i32`` length and
-UTF-8 bytes, a *nullable bytes* value an ``i32`` length (``-1`` = null) and its bytes. The readers reject a
-batch that ends early or has bytes left over (:class:`ValueError`): batches come from lakegate's own
-writers, so a malformed one is a bug and must fail the task rather than drop or guess records.
-Stdlib only; fixed-size parts are packed and unpacked with precompiled :class:`struct.Struct` objects.
+Invariant: the bytes follow docs/hotpath.md#formats exactly. The readers reject a batch that ends early or
+has bytes left over (:class:`ValueError`): batches come from lakegate's own writers, so a malformed one is a
+bug and must fail the task rather than drop or guess records.
 """
 
 from __future__ import annotations

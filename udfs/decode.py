@@ -1,25 +1,14 @@
 """Avro body decoding with a precise reason for every failure.
 
-The happy path is plain ``fastavro.schemaless_reader`` (compiled), plus a trailing-bytes check. fastavro
-reports most malformed bodies as a bare ``EOFError``/``IndexError``, so only on the error path a small
-validating walker re-reads the body against the writer schema and names the problem and the field:
-truncated body vs. bogus length, enum/union index out of range, invalid UTF-8.
+:func:`decode` is plain ``fastavro.schemaless_reader`` (compiled) plus a trailing-bytes check. fastavro
+reports most malformed bodies as a bare ``EOFError``/``IndexError``, so on the error path a small validating
+walker re-reads the body against the writer schema and names the problem and the field: truncated body vs.
+bogus length, enum/union index out of range, invalid UTF-8. For writer schemas that could hang or crash
+fastavro the walker runs first (:func:`_dangerous`); :func:`check_indexes` catches the negative indexes
+fastavro accepts (docs/guarantees.md#avro-bodies-are-read-strictly).
 
-Safety: fastavro never allocates from a length prefix when reading from ``io.BytesIO`` (reads are capped
-by what remains), but two inputs can still hurt the worker: an array of zero-size items (e.g. ``null``)
-with a count of 2**60 makes it append forever, and a deeply nested value of a recursive schema overflows
-the C stack (segfault, ~1 KB of stack per level). For writer schemas that can produce either, the walker
-runs *before* fastavro and rejects such bodies (bogus_length / schema_mismatch).
-
-Known gap: like every fastavro version, the happy path accepts a *negative* enum or union index (Python
-indexing picks a symbol/branch from the end); only the walker flags it, and only on the error path.
-:func:`check_indexes` closes it for a body :func:`decode` accepted (a quick scan of a flat record's
-indexes, the walker when the scan cannot vouch for the body); the hot path runs it where no strict reader
-on the JVM sees the writer's body (docs/hotpath.md), and the replay's router on every body.
-
-Logical types are not converted: payloads hold the Avro base values (uuid -> ``str``, timestamp-millis ->
-``int`` epoch millis), which is what audit columns store, avoids an exception on out-of-range timestamps
-and is faster than building ``UUID``/``datetime`` objects.
+Invariant: bad bytes raise :class:`~udfs.errors.BadRecord`, never anything else. Logical types are not
+converted: payloads hold Avro base values (uuid as ``str``, timestamp-millis as ``int`` epoch millis).
 """
 
 from __future__ import annotations
@@ -102,7 +91,8 @@ def decode(
 
 def check_indexes(body: bytes, writer: WriterSchema, *, max_length: int = DEFAULT_MAX_LENGTH) -> None:
     """Raise BadRecord(schema_mismatch) naming the field if an enum or union index of ``body`` is outside the
-    writer schema, negative ones included: what :func:`decode` lets through (module docstring, "Known gap").
+    writer schema, negative ones included: what :func:`decode` lets through, because fastavro (every version)
+    reads a negative index by Python indexing, from the end of the symbols or branches.
 
     Meant for bodies :func:`decode` accepted. A flat record's indexes are checked by a quick scan; when the
     scan finds a bad index, or cannot vouch for the body (nested arrays or maps, a malformed body), the
@@ -170,7 +160,8 @@ def _plan(writer: object, reader: object) -> _Plan:
 
 
 def _strip_logical(schema: Any) -> Any:
-    """A copy without logicalType annotations and fastavro's private keys."""
+    """A copy without logicalType annotations and fastavro's private keys. Reading base values is what the
+    audit columns store, cannot fail on an out-of-range timestamp, and skips building UUID/datetime objects."""
     if isinstance(schema, list):
         return [_strip_logical(s) for s in schema]
     if isinstance(schema, dict):
@@ -228,7 +219,11 @@ def _min_size(schema: Any, named: Mapping[str, Any], visiting: frozenset[str] = 
 
 
 def _dangerous(schema: Any, named: Mapping[str, Any]) -> bool:
-    """True if the schema is recursive or has arrays of zero-size items (see module docstring)."""
+    """True if the schema is recursive or has arrays of zero-size items: the walker must check such bodies
+    before fastavro reads them. fastavro never allocates from a length prefix when reading from
+    ``io.BytesIO`` (reads are capped by what remains), but an array of zero-size items (e.g. ``null``) with
+    a count of 2**60 makes it append forever, and a deeply nested value of a recursive schema overflows the
+    C stack (a segfault; about 1 KB of stack per level)."""
     stack: list[tuple[Any, frozenset[str]]] = [(schema, frozenset())]
     while stack:
         node, path = stack.pop()

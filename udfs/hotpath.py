@@ -1,13 +1,10 @@
 """The hot path's Python half: one input batch in, one result batch out (docs/hotpath.md).
 
-:class:`BatchRouter` decides every record of a batch with :class:`udfs.router.Router` (the same reasons,
-messages, fields and rule names as the per-record path) and writes the result with
-:class:`udfs.batch.ResultWriter`: a quarantined record as its quarantine row and dead-letter headers, a
-valid one with its coordinates, envelope facts, original bytes, its Avro body when the writer schema is not
-the reader schema (re-encoded, after :func:`udfs.decode.check_indexes`), and one model event per read model
-that takes it (:func:`udfs.readmodels.prepare`'s op, order, window start, key and PII-treated values,
-by one function per model, built once with the model's choices bound). Duplicates are not decided
-here: the JVM keeps the dedupe state.
+:class:`BatchRouter` decides every record of a batch with :class:`udfs.router.Router` and writes the result
+with :class:`udfs.batch.ResultWriter`: a quarantined record as its quarantine row and dead-letter headers, a
+valid one with its coordinates, envelope facts, original bytes, its body re-encoded with the reader schema
+when the writer's differs (after :func:`udfs.decode.check_indexes`), and one model event per read model that
+takes it, as :func:`udfs.readmodels.prepare` computes it. Duplicates are decided on the JVM, not here.
 
 Invariant: stateless and pure. :meth:`BatchRouter.route` never raises for bad data; a registry outage
 (:class:`~udfs.errors.RegistryUnavailable`) and a malformed batch (ValueError, a bug) propagate.

@@ -1,19 +1,13 @@
 """PII treatment for payloads that leave the audit log (read models, logs, quarantine projections).
 
-The audit log keeps raw values: it is the system of record, protected by table access control, and
-downstream treatments must be re-derivable from it (GDPR erasure is a separate, later concern). Everything
-projected *out of* it passes through :func:`treat`, so a contract's ``[pii]`` table is the one place that
-says how each personal field is hidden:
+:func:`treat` applies a contract's ``[pii]`` table: ``hash`` is the HMAC-SHA-256 hex of the value's UTF-8
+bytes (raw bytes for ``bytes`` fields) keyed with the per-deployment salt the caller passes in, so hashed
+values still join and group but resist a dictionary attack without the salt; ``mask`` keeps the first
+character and appends ``***`` (empty stays empty); ``drop`` removes the field. Nulls stay null.
 
-* ``hash``: HMAC-SHA-256 (hex) of the value's UTF-8 bytes (raw bytes for ``bytes`` fields) keyed with a
-  per-deployment salt. Deterministic, so hashed values still join and group, but not reversible by a
-  dictionary attack without the salt. The salt is a runtime secret passed in by the caller, never stored
-  in ``schemas/``.
-* ``mask``: the first character followed by ``***`` (``"jane@x.com"`` -> ``"j***"``); empty stays empty.
-  For humans looking at a record, not for joins.
-* ``drop``: the field is removed from the returned dict.
-
-Nulls stay null for ``hash`` and ``mask``.
+Invariant: everything projected out of the audit log passes through :func:`treat`, so ``[pii]`` is the one
+place that says how a personal field is hidden; the audit log itself keeps raw values and the salt is never
+stored in ``schemas/``. See schemas/README.md#pii.
 """
 
 from __future__ import annotations

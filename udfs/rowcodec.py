@@ -1,11 +1,12 @@
-"""Rows as one Avro-encoded byte string, for the hand-over from a Python operator to the JVM.
+"""Rows as one Avro-encoded byte string, for the hand-over from Python to the JVM (the route's quarantine
+rows, the replay job's audit rows).
 
-A Python row handed to Flink field by field costs a Java object per field, then Flink's conversion to its
-internal row and a copy per chained operator: most of the ingest job's time (bench/README.md). One byte
-string crosses in one piece; ``jvm/src/io/lakegate/flink/AvroRowDecoder.java`` turns it into Flink's
-internal row. The encoding is Avro binary of a flat record, one field per :class:`~udfs.columns.Column`
-in order, a nullable column as the union ``["null", T]`` (null first), ``timestamp_ms`` as a long of epoch
-milliseconds. Values are what :func:`udfs.audit.audit_values` produces.
+One byte string crosses the boundary in one piece, where a row would cross field by field (a Java object
+per field, then Flink's conversion to its internal row) under the Python interpreter's lock;
+``jvm/src/io/lakegate/flink/AvroRowDecoder.java`` turns it into Flink's internal row on the JVM. The
+encoding is Avro binary of a flat record, one field per :class:`~udfs.columns.Column` in order, a nullable
+column as the union ``["null", T]`` (null first), ``timestamp_ms`` as a long of epoch milliseconds. Values
+are what :func:`udfs.audit.audit_values` produces.
 """
 
 from __future__ import annotations

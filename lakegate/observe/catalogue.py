@@ -1,22 +1,13 @@
 """Every metric lakegate exports: its name, type, labels, meaning, and what to do when it moves.
 
-Two sources, one catalogue:
+Two sources, one catalogue: ``JOB``, counted in the ingest job by the ``route`` (jobs/metrics.py),
+``unpack``, ``dedupe`` and ``read_models`` operators through Flink's metric groups and exported by Flink's
+Prometheus reporter (names ``flink_taskmanager_job_task_operator_lakegate_<keys>_<name>``); ``EXPORTER``,
+served by the lakegate exporter (lakegate/observe/exporter.py) from the lake, Kafka and Flink's REST API.
 
-* **In the job** (``JOB``): registered through Flink's metric groups by the ``route`` operator
-  (jobs/metrics.py) and exported by Flink's Prometheus reporter. Flink builds the name from the operator
-  scope and the key of every key/value group (``flink_taskmanager_job_task_operator_lakegate_<keys>_<name>``)
-  and exports counters as gauges; the reporter is filtered to lakegate's own metrics, because Flink's
-  system metrics are camelCase and fail ``promtool check metrics``. Histograms are cumulative counters
-  with a ``bound`` label (observations ≤ bound, ``+Inf`` included): promtool's lint rejects an ``le`` label
-  or a ``_bucket`` suffix on anything but a histogram, and Flink exports gauges. Queries rename the label
-  for ``histogram_quantile``: ``label_replace(rate(M[5m]), "le", "$1", "bound", "(.*)")``; ratios need
-  nothing, e.g. the share fresher than 60 s is ``M{bound="60.0"} / M{bound="+Inf"}``.
-* **The lakegate exporter** (``EXPORTER``): prometheus-client in a process outside Flink
-  (lakegate/observe/exporter.py), for what only the lake, Kafka and Flink's REST API know: the no-loss
-  ledger, lag, Iceberg tables, job restarts and checkpoints.
-
-``docs/metrics.md`` is rendered from this module (``lakegate metrics catalogue``); a unit test keeps the
-two equal.
+Invariant: the dashboards and the alert rules query only metrics listed here, and ``docs/metrics.md`` is
+this module rendered (``lakegate metrics catalogue``); unit tests check both. Histograms are cumulative
+counters labelled ``bound``: docs/metrics.md says why and how to query them.
 """
 
 from __future__ import annotations
@@ -30,7 +21,7 @@ JOB_PREFIX = "flink_taskmanager_job_task_operator_lakegate_"
 class Kind(StrEnum):
     counter = "counter"
     gauge = "gauge"
-    histogram = "histogram"  # cumulative counters with a `bound` label (see the module docstring)
+    histogram = "histogram"  # cumulative counters with a `bound` label (docs/metrics.md says why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +84,9 @@ JOB: tuple[Metric, ...] = (
         Kind.counter,
         ("topic", "contract", "schema_version", "outcome"),
         "Records routed, by source topic, contract, writer schema version (contract version number, "
-        "`unknown` when not determined) and outcome (audited | quarantined | deduplicated).",
+        "`unknown` when not determined) and outcome (audited | quarantined | deduplicated). Each record is "
+        "counted once, by the operator that decides its outcome: route or unpack (quarantined), dedupe "
+        "(audited, deduplicated).",
         "Throughput per contract. A drop to zero on a busy topic: see the job and lag alerts. A new "
         "schema_version value: a producer started writing a new contract version.",
     ),
@@ -112,14 +105,16 @@ JOB: tuple[Metric, ...] = (
         DECODE_SECONDS,
         Kind.histogram,
         ("contract", "bound"),
-        "Time to route one record (framing, registry lookup from cache, Avro decode, contract checks).",
+        "Route time of one record: all of Python's work on it (framing, registry lookup from cache, Avro "
+        "decode, contract checks, PII treatment, model events, its result entry). Every routed record counts.",
         "p99 rising with stable throughput: bigger records or a registry cache miss storm; profile with bench/.",
     ),
     Metric(
         FRESHNESS_SECONDS,
         Kind.histogram,
         ("contract", "bound"),
-        "Freshness of audited records when routed: emit time minus the record's event time (seconds).",
+        "Freshness of valid records when routed: ingest time minus the record's event time (seconds). "
+        "Counted before dedupe, so duplicates and bodies the JVM rejects are included.",
         "The freshness objective (see alert FreshnessObjectiveBurning): look at lag first (the job is "
         "behind), then at producers sending old events (a backfill).",
     ),
@@ -128,7 +123,8 @@ JOB: tuple[Metric, ...] = (
         Kind.counter,
         ("model", "op"),
         "Changes a read model emitted (to its Iceberg table and changelog topic), by op: upsert | delete. "
-        "Events the ordering rule ignores (older than the key's current state) are not changes.",
+        "Changes are coalesced: at most one per key per mini-batch (`readmodel_minibatch_ms`). Events the "
+        "ordering rule ignores (older than the key's current state) are not changes.",
         "Flat while its contract's records flow: the declaration's upsert_on/delete_on no longer match "
         "the event types producers send. Deletes far above normal: look at the producer.",
     ),
@@ -136,7 +132,7 @@ JOB: tuple[Metric, ...] = (
         FIRST_SEEN,
         Kind.gauge,
         ("contract", "schema_version"),
-        "When this task first routed a record of this contract version (Unix seconds; resets on restart).",
+        "When this task first routed a valid record of this contract version (Unix seconds; resets on restart).",
         "A new version in production: check that `lakegate contracts check` passed for it.",
     ),
 )
@@ -299,11 +295,17 @@ def render_markdown() -> str:
         "",
         "Two endpoints, both clean under `promtool check metrics`:",
         "",
-        "- **the job** (Flink's Prometheus reporter, port setting `metrics_port`): the route operator's metrics",
-        "  through Flink's metric groups. Flink exports counters as gauges (use `rate()`; they restart at 0",
-        "  when the job restarts) and adds its own labels (`job_name`, `subtask_index`, ...): sum them away.",
-        "  Histograms are cumulative counters with a `bound` label; for quantiles rename it:",
-        '  `histogram_quantile(0.99, sum by (le) (label_replace(rate(M[5m]), "le", "$1", "bound", "(.*)")))`.',
+        "- **the job** (Flink's Prometheus reporter, port setting `metrics_port`): what the `route`, `unpack`,",
+        "  `dedupe` and `read_models` operators count through Flink's metric groups. Flink builds each name from",
+        "  the operator scope and the key of every key/value group",
+        "  (`flink_taskmanager_job_task_operator_lakegate_<keys>_<name>`), exports counters as gauges (use",
+        "  `rate()`; they restart at 0 when the job restarts) and adds its own labels (`job_name`,",
+        "  `subtask_index`, ...): sum them away. The reporter is filtered to lakegate's metrics: Flink's own are",
+        "  camelCase and fail promtool's lint. Histograms are cumulative counters with a `bound` label",
+        "  (observations ≤ bound, `+Inf` included), because promtool rejects an `le` label or a `_bucket` suffix",
+        "  on anything but a histogram and Flink exports gauges. For quantiles rename the label:",
+        '  `histogram_quantile(0.99, sum by (le) (label_replace(rate(M[5m]), "le", "$1", "bound", "(.*)")))`;',
+        '  ratios need nothing, e.g. the share fresher than 60 s is `M{bound="60.0"} / M{bound="+Inf"}`.',
         "- **the lakegate exporter** (prometheus-client, port setting `exporter_port`; `lakegate run ingest`",
         "  serves it beside the job, `lakegate exporter` alone): the no-loss ledger, lag, Iceberg tables and",
         "  job health, read from the lake, Kafka and Flink's REST API every `exporter_interval_s`.",

@@ -1,35 +1,13 @@
 """Grafana dashboards for lakegate, generated from code (grafana-foundation-sdk); never edited by hand.
 
-``python -m lakegate.observe.dashboards --schemas schemas --out DIR`` writes one ``<uid>.json`` per dashboard;
-``deploy/grafana/`` has the provisioning files that load them. Two dashboards:
+``python -m lakegate.observe.dashboards --schemas schemas --out DIR`` writes one ``<uid>.json`` per dashboard:
+``lakegate-overview`` answers "is the pipeline healthy?" for every contract at once, top to bottom in the
+order an on-call person asks; ``lakegate-contracts`` has one collapsed row per contract in ``schemas/``, for
+the team that owns it.
 
-* **lakegate overview** (``lakegate-overview``) answers "is the pipeline healthy?" for every contract at once,
-  top to bottom in the order an on-call person asks: is data flowing and how much is refused, is it fresh,
-  is anything behind or lost (lag, the no-loss ledger), is the job up and checkpointing (commits to the
-  lake and the dead-letter topic happen on checkpoints), and what the Iceberg tables look like.
-* **lakegate contracts** (``lakegate-contracts``) has one collapsed row per contract in ``schemas/``, for
-  the team that owns it: its records by schema version and outcome (a new version shows up as a new
-  series), why its records are quarantined (reason and rule), its freshness, its topic's lag, and its
-  audit table.
-
-Why the queries look the way they do:
-
-* Every metric name comes from :mod:`lakegate.observe.catalogue` and every description from its help and
-  action texts, so the dashboards, ``docs/metrics.md`` and the code cannot disagree (a unit test checks).
-* The only template variable is the Prometheus data source. A contract is a literal label value, written
-  in when the dashboards are generated from ``schemas/``, so every query is self-contained: it can be
-  pasted into Prometheus as is (after replacing ``$__rate_interval``), and a test runs each one.
-* Flink's reporter exports the job's counters as gauges that only grow, and adds labels of its own
-  (job_name, subtask_index, ...): job metrics are always ``rate()``-d and summed ``by`` the labels the
-  catalogue defines, never shown raw. The job histograms are cumulative counters labelled ``bound``; their
-  rates are relabelled ``le`` (``label_replace``) and read with ``histogram_quantile`` over ``sum by (le)``.
-* The exporter labels its job metrics ``job_name`` = the Flink job's name, as Flink's reporter does
-  (``job`` is Prometheus' scrape job), so two Flink jobs (ingest and replay) are never merged into one series.
-* Rate windows are ``$__rate_interval``: at least four scrape intervals, so a rate never rests on a single
-  sample. It needs the data source's ``timeInterval`` set to Prometheus' scrape interval (see
-  ``deploy/grafana/provisioning/datasources/prometheus.yaml``).
-* Timestamps are shown as ages (``time() - ...``, seconds): "the last checkpoint is 8 minutes old" is the
-  actionable fact, a date is not.
+Invariant: every metric name and description comes from :mod:`lakegate.observe.catalogue`, and every query is
+self-contained PromQL (the contract written in, the data source the only variable), so a test runs each one.
+How the queries are built: deploy/grafana/README.md#queries.
 """
 
 from __future__ import annotations
@@ -69,6 +47,8 @@ DATASOURCE_VARIABLE = "datasource"
 # provisions a Prometheus data source with this uid.
 DATASOURCE_UID = "lakegate-prometheus"
 DATASOURCE_NAME = "Prometheus"
+# At least four scrape intervals, so a rate never rests on one sample; Grafana needs the data source's
+# timeInterval set to Prometheus' scrape interval to compute it.
 RATE_WINDOW = "$__rate_interval"
 BOUND_LABEL = "bound"  # the bucket label of the job's histograms (catalogue.Kind.histogram)
 # The Flink job's name: Flink's reporter and the exporter both call it this (`job` is Prometheus' scrape job).
@@ -142,7 +122,8 @@ def quantile(q: float, metric: str, by: Sequence[str] = (), **matchers: str) -> 
 
 
 def age(metric: str, by: Sequence[str] = (), **matchers: str) -> str:
-    """Seconds since a Unix-seconds timestamp gauge (the newest one per ``by`` group)."""
+    """Seconds since a Unix-seconds timestamp gauge (the newest one per ``by`` group): dashboards show ages,
+    because "the last checkpoint is 8 minutes old" is what calls for action, a date is not."""
     return f"time() - {aggregate('max', metric, by, **matchers)}"
 
 

@@ -5,10 +5,8 @@ A process outside Flink (prometheus-client) for what only the lake, Kafka and Fl
 scrapes serve the latest one, so a scrape never waits on the lake. Each source fails on its own: its error
 is counted (``lakegate_exporter_refresh_errors_total{source}``), logged, and the other sources still
 report. ``lakegate run ingest`` serves it beside the job; ``lakegate status`` prints one observation.
-
-Cost per refresh: the coordinates of data files committed since the last refresh (three or four columns;
-earlier files stay cached, about 13 bytes per row), a vectorised tally over all of them (25 ms for 60k rows
-here), table metadata, two offset requests to Kafka, three REST calls.
+A refresh reads the data files committed since the last one, table metadata, two offset requests to Kafka
+and three REST calls; its cost: docs/known-limits.md#the-ledgers-cost-and-assumption.
 """
 
 from __future__ import annotations

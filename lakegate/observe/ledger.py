@@ -1,27 +1,13 @@
 """The no-loss ledger: records read == audited + quarantined + deduplicated, over committed data.
 
-Every record the ingest job reads ends up as one row, with its source coordinates, in an audit table or in
-the quarantine table (duplicates are quarantine rows with reason ``duplicate_event_id``). Both are
-committed on checkpoints, so the lake itself is the checkpoint-consistent record of what was processed.
-The ledger counts, per topic partition, up to a *settled* offset:
+Every record the ingest job reads ends as one row, with its source coordinates, in an audit table or in the
+quarantine table (duplicates are quarantine rows with reason ``duplicate_event_id``), both committed on
+checkpoints: the lake is the checkpoint-consistent record of what was processed. :func:`tally` counts the
+lake's rows per partition up to a *settled* offset (the lake's highest at the previous refresh); offsets the
+lake does not cover (gaps) are counted in Kafka; :func:`ledger` adds them up per topic.
 
-* **read**: the records Kafka holds between the first offset the lake covers (or the log start, if that
-  is earlier) and the settled offset. Offsets the lake covers are records; for offsets it does not cover
-  (gaps) Kafka is asked how many records they hold (transaction markers and compaction leave gaps that
-  hold none).
-* **audited**, **quarantined**, **deduplicated**: rows in the lake in that range. A quarantined record
-  replayed into the audit log since (``lakegate quarantine replay``) counts once, as audited.
-
-``unaccounted = read - (audited + quarantined + deduplicated)``: positive means records lost (a gap holding
-records), negative means records written twice.
-
-*Settled* offset: the highest offset the lake held at the previous refresh. The audit tables and the
-quarantine table commit the same checkpoint one after another; one refresh interval later both have, so
-a record of that checkpoint is never mistaken for a lost one.
-
-Assumption: the lake holds each partition from the log start at the time the lake began (the ``lake`` and
-``earliest`` start modes). A job started from ``group-offsets`` in the middle of a topic shows the records
-before its start as lost.
+Invariant: ``unaccounted = read - (audited + quarantined + deduplicated)`` is 0 unless records were lost
+(positive) or written twice (negative). Method and assumption: docs/observation.md#the-no-loss-ledger.
 """
 
 from __future__ import annotations

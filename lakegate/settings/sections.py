@@ -179,7 +179,7 @@ class CatalogSettings(Section):
 
 @dataclass(frozen=True, slots=True)
 class ReadModelSettings(Section):
-    """Read models (udfs/readmodels.py, lakegate/readmodels.py): one Iceberg table per model in this namespace,
+    """Read models (udfs/readmodels/, lakegate/readmodels.py): one Iceberg table per model in this namespace,
     one compacted changelog topic per model named <prefix><model>; at most one change per key per mini-batch
     (never less often than once per checkpoint)."""
 
@@ -199,7 +199,8 @@ class JobSettings(Section):
     name: str = field(default="lakegate-ingest", metadata=known_as("job_name", name=True))
     parallelism: int = field(default=1, metadata=known_as("parallelism", minimum=1))
     checkpoint_interval_ms: int = field(default=5000, metadata=known_as("checkpoint_interval_ms", minimum=100))
-    # thread: measured faster here, bench/results/modes.jsonl
+    # thread: Python runs inside the TaskManager JVM, so a batch reaches it without a gRPC hop to another
+    # process (docs/stack.md#python-execution-mode-thread)
     python_execution_mode: PythonExecutionMode = field(default="thread", metadata=known_as("python_execution_mode"))
     # Where a job started without a checkpoint begins reading (see lakegate/offsets.py):
     #   lake           after the last offset per partition found in the audit and quarantine tables, so a

@@ -1,16 +1,11 @@
 """pytest plugin: a real Kafka broker, schema registry and Iceberg catalog for a test session, and a runner
 that executes lakegate jobs on a Flink MiniCluster in a child process.
 
-Fixtures (session-scoped unless noted):
-
-``lakegate_settings``   settings pointing at a private home and free loopback ports
-``lakegate_stack``      the broker and registry running (started once, stopped at the end)
-``lakegate_contracts``  the contracts from ``schemas/`` (override ``lakegate_schemas_dir`` to use yours)
-``run_job``             call ``run_job("ingest", settings)`` to run a job until its topics are drained
-``start_job``           call ``start_job("ingest", settings)`` for a job in the background (unbounded);
-                        ``.stop()`` kills it like a lost machine would; stopped at the end of the test
-
-Tests that need these are slow (a JVM or three): mark them ``@pytest.mark.job``.
+Fixtures: ``lakegate_settings`` (a private home, free loopback ports), ``lakegate_stack`` (the broker and
+registry running, once per session), ``lakegate_contracts`` (from ``schemas/``; override
+``lakegate_schemas_dir``), ``run_job`` (a job until its topics are drained) and ``start_job`` (a job in the
+background, stopped at the end of the test); docs/testing.md shows their use. Tests that need them are slow
+(a JVM or three): mark them ``@pytest.mark.job``.
 """
 
 from __future__ import annotations

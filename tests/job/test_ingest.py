@@ -72,8 +72,8 @@ def test_valid_records_are_audited_with_their_event_id(ingested) -> None:  # typ
 def test_audit_rows_hold_every_field_as_routed(  # type: ignore[no-untyped-def]
     ingested, lakegate_stack: Settings, lakegate_contracts: Contracts
 ) -> None:
-    """Every column of every audit row equals what the router makes of the source record (the rows cross
-    from Python to the JVM encoded, jobs/rowbytes.py; this catches any field the decoding gets wrong)."""
+    """Every column of every audit row equals what the router makes of the source record (the JVM builds
+    the rows from the Avro body and the envelope, AuditRows.java; this catches any field it gets wrong)."""
     router = Router(lakegate_contracts, lakegate_stack.registry_client())
     duplicates = {d.source for d in ingested[3] if d.reason == "duplicate_event_id"}
     compared = 0

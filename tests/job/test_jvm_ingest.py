@@ -1,7 +1,7 @@
 """The JVM half of the ingest job (io.lakegate.flink.ingest), in PyFlink's gateway JVM: no job needed.
 
-What the Java code makes of the route's output must equal what the Python code made of the same record in
-v1: the audit row (``udfs.columns.audit_values``), the quarantine row and dead-letter headers
+What the Java code makes of the route's output must equal what Python's per-record functions make of the
+same record: the audit row (``udfs.audit.audit_values``), the quarantine row and dead-letter headers
 (``udfs.quarantine.quarantine_values``, ``udfs.router.quarantine_headers``). The strict body check must
 quarantine every enum and union index corruption with a message naming the field. The byte formats are
 written here by `hotpath_format.py` (beside this file), independently of either half.

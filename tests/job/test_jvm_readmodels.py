@@ -1,4 +1,4 @@
-"""The Java read models (jvm/src/io/lakegate/flink/models) against the Python folds (udfs/readmodels.py).
+"""The Java read models (jvm/src/io/lakegate/flink/models) against the Python folds (udfs/readmodels/).
 
 Seeded random histories of a probe contract (tests/job/readmodel_probe: every column kind, PII hash and mask,
 current models ordered by a field and by offset, aggregates with every measure, windows with and without

@@ -1,6 +1,6 @@
 """Read models end to end: creates, updates and deletes of the same keys, interleaved across partitions.
 
-The expected state is computed here, independently of udfs/readmodels.py, from the audit log (the valid,
+The expected state is computed here, independently of udfs/readmodels/, from the audit log (the valid,
 deduplicated records) and the ordering rule as the contract documentation states it. The job's Iceberg
 tables, its compacted changelog topics, and a rebuild from the audit log must all equal it.
 """

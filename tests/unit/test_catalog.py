@@ -81,7 +81,7 @@ def test_tables_are_written_with_zstd_and_older_tables_are_brought_in_line(setti
     quarantine = ensure_quarantine_table(catalog, settings)
     for table in (audit, quarantine):
         assert table.properties["write.parquet.compression-codec"] == "zstd"
-    # A table from before: Iceberg's Java writers would compress it with gzip, their built-in default.
+    # A table without the codec property: Iceberg's Java writers would compress it with gzip, their default.
     with audit.transaction() as transaction:
         transaction.remove_properties("write.parquet.compression-codec")
     assert "write.parquet.compression-codec" not in catalog.load_table(audit.name()).properties

@@ -1,4 +1,4 @@
-"""BatchRouter (udfs/hotpath.py): v1's decisions per record, written as result-batch entries.
+"""BatchRouter (udfs/hotpath.py): the per-record Router's decisions, written as result-batch entries.
 
 The oracle is the per-record path: :class:`udfs.router.Router` decides, quarantined records become
 ``quarantine_values``/``quarantine_headers``, valid ones :func:`udfs.readmodels.prepare` per model.
@@ -417,7 +417,7 @@ def test_negative_index_with_the_reader_schema_is_left_to_the_jvm(
     assert (entry.body_kind, entry.value) == (BODY_AS_VALUE, bad)
 
 
-# -- quarantine: v1's verdicts, byte for byte -----------------------------------------------------------------
+# -- quarantine: the per-record Router's verdicts, byte for byte --------------------------------------------
 
 CASES = [(name, kind, seed) for name in ("tickets", "users") for kind in sorted(VALUE_KINDS) for seed in range(4)]
 

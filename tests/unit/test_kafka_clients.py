@@ -59,8 +59,6 @@ def test_java_clients_get_sasl_and_tls_with_the_password_as_a_reference(ca: Path
     assert props["config.providers.lakegate_env.param.allowlist.pattern"] == "^LAKEGATE_KAFKA_SASL_PASSWORD$"
     assert props["ssl.truststore.type"] == "PEM" and props["ssl.truststore.location"] == str(ca)
     assert CANARY not in str(props)
-    options = kafka_clients.connector_options(_sasl_ssl(ca))
-    assert options["properties.security.protocol"] == "SASL_SSL" and len(options) == len(props)
 
 
 def test_scram_uses_its_login_module(ca: Path) -> None:

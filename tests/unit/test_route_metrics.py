@@ -325,7 +325,7 @@ def test_series_names_and_labels_are_the_catalogues(metrics: RouteMetrics, repor
     exported: dict[str, set[str]] = {}
     for name, labels in reporter.series():
         exported.setdefault(name, set()).update(key for key, _ in labels)
-    # The read-model operator counts its own changes (jobs/readmodels.py); everything else is RouteMetrics'.
+    # Only the JVM's read_models operator counts changes (ChangeCounters.java); RouteMetrics exports the rest.
     assert exported == {m.name: set(m.labels) for m in catalogue.JOB if m.name != catalogue.READ_MODEL_CHANGES}
 
 

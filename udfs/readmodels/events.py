@@ -2,8 +2,9 @@
 
 :func:`prepare` turns a valid record into a :class:`ModelEvent` (model key, ``upsert`` or ``delete``,
 PII-treated row, order tuple), or ``None`` when a current model ignores the record's event type.
-:func:`event_to_json` and :func:`event_from_json` carry an event across a Flink operator boundary as one
-string; :func:`key_text` is its Flink key and the changelog's Kafka key.
+:func:`key_text` is the model key's text, which the route writes into each model event and the changelog
+uses as its Kafka key. :func:`event_to_json` and :func:`event_from_json` write an event as one JSON string
+and read it back; only tests use them.
 
 Invariant: an event depends on its record and model alone (no state, no arrival order), so the stream and a
 rebuild derive the same events. Rows and keys hold only JSON-able values with PII already treated, and an
@@ -101,11 +102,13 @@ def _order(order_by: str, payload: Mapping[str, object], envelope: Envelope) -> 
 
 
 def key_text(key: Key) -> str:
-    """Canonical JSON of a model key (the Flink key and the changelog's Kafka key): equal keys, equal text."""
+    """Canonical JSON of a model key (in the read models' state key and the changelog's Kafka key): equal keys,
+    equal text."""
     return json.dumps(list(key), ensure_ascii=False, separators=(",", ":"))
 
 
 def event_to_json(event: ModelEvent) -> str:
+    """The event as one JSON string (bytes tagged as :func:`to_json_value` does)."""
     return json.dumps(
         {
             "model": event.model,
@@ -124,6 +127,7 @@ def event_to_json(event: ModelEvent) -> str:
 
 
 def event_from_json(text: str) -> ModelEvent:
+    """The inverse of :func:`event_to_json`."""
     data = json.loads(text)
     return ModelEvent(
         data["model"],

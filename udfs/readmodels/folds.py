@@ -1,16 +1,14 @@
 """Read-model folds: the stateful step, which applies one model's events to per-key state.
 
 :func:`apply_current` and :func:`apply_aggregate` take a key's state and one event and give the new state
-and at most one :class:`Change`: the model table's next row (:func:`change_values`) and the changelog
-topic's value (:func:`change_json`). :func:`state_to_json` and :func:`state_from_json` keep a state as one
-JSON string (the jobs' keyed state). :func:`fold` runs :func:`~udfs.readmodels.events.prepare` and the apply
-step over a whole history (the rebuild, and the tests' oracle); :func:`current_rows` reads a model back from
-its change log.
+and at most one :class:`Change`, which :func:`change_values` and :func:`change_json` turn into the model
+table's row and the changelog topic's value. :func:`fold` runs both steps over a whole history (the rebuild,
+the tests' oracle); :func:`current_rows` reads a model back from its change log. Tests alone use
+:func:`state_to_json` and :func:`state_from_json`.
 
 Invariant: a current model's key takes an event only if its order tuple is greater than the last one applied
-(the ordering rule in :mod:`udfs.readmodels`) and keeps a tombstone after a delete; an aggregate counts each
-event of an open window once, and its ``latest`` measures follow the ordering rule. Every emitted change
-carries its key's next version, so per key the highest version in the change log is the current row.
+(schemas/README.md#ordering-rule) and keeps a tombstone after a delete; an aggregate counts each event of an
+open window once. Every change carries its key's next version: per key, the highest version is the current row.
 """
 
 from __future__ import annotations
@@ -224,6 +222,7 @@ def change_json(change: Change) -> bytes | None:
 
 
 def state_to_json(state: CurrentState | AggregateState) -> str:
+    """The state as one JSON string (bytes tagged as :func:`~udfs.readmodels.events.to_json_value` does)."""
     if isinstance(state, CurrentState):
         data: dict[str, object] = {
             "kind": "current",
@@ -243,6 +242,7 @@ def state_to_json(state: CurrentState | AggregateState) -> str:
 
 
 def state_from_json(text: str) -> CurrentState | AggregateState:
+    """The inverse of :func:`state_to_json`."""
     data = json.loads(text)
     if data["kind"] == "current":
         return CurrentState(order_from_json(data["order"]), data["deleted"], data["version"])

@@ -12,10 +12,10 @@ import java.util.Arrays;
  * Turns one row that a Python operator encoded as Avro binary (udfs/rowcodec.py: a flat record of
  * primitive fields, each nullable one as the union ["null", T]) into Flink's internal {@link RowData}.
  *
- * <p>Why: a Python row crossing into the JVM field by field (a Java object per field, then Flink's
- * external-to-internal conversion and a copy per chained operator) cost most of the ingest job's time.
- * One byte array crosses in one piece and is decoded here without intermediate objects: strings stay
- * UTF-8 bytes ({@link StringData#fromBytes}), timestamps become {@link TimestampData} directly.
+ * <p>Why: one byte array crosses from Python in one piece, where a row would cross field by field (a Java
+ * object per field, then Flink's external-to-internal conversion) under the Python interpreter's lock. It
+ * is decoded here without intermediate objects: strings stay UTF-8 bytes ({@link StringData#fromBytes}),
+ * timestamps become {@link TimestampData} directly.
  *
  * <p>The bytes come from lakegate's own encoder, so anything malformed is a bug: it fails the task
  * (and Flink restarts it from the last checkpoint) rather than dropping or guessing a row.

@@ -22,7 +22,7 @@ import java.util.List;
 
 /**
  * Drops repeats of an event id within its contract's dedupe window, and turns every first occurrence into
- * its audit row and model events. Keyed by {@link SegmentKey} (contract index and event id).
+ * its audit row and model events. Keyed by {@link SegmentKey} (contract name and event id).
  *
  * <p>A contract with {@code dedupe_window_ms > 0} keeps one {@code ValueState<Boolean>} per key
  * ({@link #seenIds}), with the window as a processing-time TTL counted from the first acceptance: a duplicate

@@ -6,8 +6,8 @@ import org.apache.flink.metrics.Counter;
 
 /**
  * The emitted-changes counters, per model and op: {@code changes} under the labels {@code model} and
- * {@code op}, the names jobs/readmodels.py uses ({@code lakegate_model_op_changes}). Resolved once per model
- * and op, then an increment per change.
+ * {@code op}, as lakegate/observe/catalogue.py names them ({@code READ_MODEL_CHANGES}, {@code
+ * lakegate_model_op_changes}). Resolved once per model and op, then an increment per change.
  */
 public final class ChangeCounters {
 

@@ -1,7 +1,7 @@
 package io.lakegate.flink.models;
 
 /**
- * The ordering rule (udfs/readmodels.py): order tuples {@code (order value, Kafka partition, Kafka offset)}
+ * The ordering rule (udfs/readmodels/folds.py): order tuples {@code (order value, Kafka partition, Kafka offset)}
  * compare lexicographically; partition and offset only break ties, so the outcome never depends on the order
  * in which partitions are read.
  */
