@@ -100,6 +100,9 @@ def flink_configuration(settings: Settings) -> Configuration:
         values.update(_shipped_python(settings))
     if settings.cluster.restore_from:
         values["execution.state-recovery.path"] = settings.cluster.restore_from
+        # The incremental (changelog) state cannot start from a snapshot it does not own: the restored job
+        # takes the snapshot over, and Flink deletes it once newer checkpoints replace it (docs/operations.md).
+        values["execution.state-recovery.claim-mode"] = "CLAIM"
     for key, value in values.items():
         conf.set_string(key, value)
     return conf
