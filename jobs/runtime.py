@@ -156,8 +156,9 @@ def prepare_process(settings: Settings) -> None:
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
     if settings.cluster.execution_target == "local":
-        # PyFlink starts the local job's JVM with $JVM_ARGS first: a heap option the user set there wins.
-        os.environ["JVM_ARGS"] = f"-Xmx{settings.job.local_heap_mb}m {os.environ.get('JVM_ARGS', '')}".strip()
+        # PyFlink starts the local job's JVM with $JVM_ARGS: options the user set there come last and win.
+        own = f"-Xmx{settings.job.local_heap_mb}m {jvm.TASK_JVM_OPTIONS}"
+        os.environ["JVM_ARGS"] = f"{own} {os.environ.get('JVM_ARGS', '')}".strip()
 
 
 def stream_environment(settings: Settings) -> StreamExecutionEnvironment:

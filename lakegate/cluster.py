@@ -95,6 +95,7 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "jobmanager.memory.process.size": "1024m",
             "taskmanager.memory.process.size": settings.cluster.taskmanager_memory,
             "taskmanager.memory.managed.size": "128m",
+            "env.java.opts.taskmanager": jvm.TASK_JVM_OPTIONS,
             "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
             # The jobs checkpoint their keyed state incrementally (jobs/runtime.py); its changes live here.

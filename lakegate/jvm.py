@@ -34,6 +34,12 @@ GROUPS = ("flink", "hadoop", "kafka", "registry", "bench")
 _STAMP = ".lakegate-stamp"
 _REGISTRY_COORDS = ("io/apicurio/apicurio-registry-app", "apicurio-registry-app-{v}-all.tar.gz")
 
+# JVM options of the JVM that runs a job's tasks (the local MiniCluster's, a TaskManager's). The parallel
+# collector: the tasks allocate short-lived batches and keep long-lived dedupe state, a throughput load
+# without a pause target, and G1's concurrent marking and remembered sets cost CPU and resident memory there
+# (bench/README.md, "Collector").
+TASK_JVM_OPTIONS = "-XX:+UseParallelGC"
+
 
 def java_executable(settings: Settings) -> str:
     home = settings.paths.java_home or (Path(os.environ["JAVA_HOME"]) if os.environ.get("JAVA_HOME") else None)

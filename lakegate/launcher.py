@@ -63,18 +63,18 @@ def run(
     """Run job ``name`` to its end; its output goes where ``stdout`` and ``stderr`` say (default: this
     process's, e.g. the terminal). Ctrl-C and SIGTERM (as ``SystemExit``, see lakegate/logs.py) are handed on
     to the job, which is awaited before they go on here; a job past ``timeout_s`` is killed."""
-    process = start(name, settings, args, stdout=stdout, stderr=stderr)
-    try:
-        out, err = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        kill(process)
-        raise
-    except KeyboardInterrupt:
-        _hand_on(process, signal.SIGINT)
-        raise
-    except SystemExit:
-        _hand_on(process, signal.SIGTERM)
-        raise
+    with start(name, settings, args, stdout=stdout, stderr=stderr) as process:  # closes its pipes on the way out
+        try:
+            out, err = process.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill(process)
+            raise
+        except KeyboardInterrupt:
+            _hand_on(process, signal.SIGINT)
+            raise
+        except SystemExit:
+            _hand_on(process, signal.SIGTERM)
+            raise
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
 

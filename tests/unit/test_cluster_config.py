@@ -6,10 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
-from lakegate import cluster
+from jobs import runtime
+from lakegate import cluster, jvm
 from lakegate.errors import SettingsError
 from lakegate.settings import Settings
+
+from .support import REPO
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -86,3 +90,19 @@ def test_service_pids_name_only_running_cluster_processes(tmp_path: Path) -> Non
     (run / "jobmanager.pid").write_text(f"{os.getpid()}\n")  # this process: its command line lacks the home
     (run / "taskmanager.pid").write_text("not a pid\n")
     assert cluster.service_pids(settings) == []
+
+
+def test_tasks_run_on_the_same_jvm_options_locally_on_the_cluster_and_on_kubernetes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cluster.configuration(_settings(tmp_path))["env.java.opts.taskmanager"] == jvm.TASK_JVM_OPTIONS
+    manifest = yaml.safe_load((REPO / "deploy" / "k8s" / "flinkdeployment-ingest.yaml").read_text())
+    assert manifest["spec"]["flinkConfiguration"]["env.java.opts.taskmanager"] == jvm.TASK_JVM_OPTIONS
+    # The local job's JVM (PyFlink reads $JVM_ARGS): the heap setting and the options, the user's last.
+    monkeypatch.setenv("JVM_ARGS", "-XX:+UseG1GC")
+    for name in ("HADOOP_CLASSPATH", "FLINK_LOG_DIR"):  # set by prepare_process too: restored after the test
+        monkeypatch.setenv(name, "")
+    monkeypatch.setattr(jvm, "system_classpath", lambda _settings: "")
+    settings = Settings.load(env={}, home=tmp_path, local_heap_mb=1024)
+    runtime.prepare_process(settings)
+    assert os.environ["JVM_ARGS"] == f"-Xmx1024m {jvm.TASK_JVM_OPTIONS} -XX:+UseG1GC"
