@@ -68,8 +68,24 @@ def _tree(root: int) -> list[int]:
     return out
 
 
+def _forked_copies(pids: list[int]) -> set[int]:
+    """The processes of ``pids`` whose command line is their parent's: forked and not yet exec'd (a JVM
+    starting a helper command), whose resident pages are their parent's, shared copy-on-write."""
+    cmdlines: dict[int, bytes] = {}
+    parent: dict[int, int] = {}
+    for pid in pids:
+        try:
+            cmdlines[pid] = Path(f"/proc/{pid}/cmdline").read_bytes()
+            parent[pid] = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return {pid for pid, ppid in parent.items() if ppid in cmdlines and cmdlines[ppid] == cmdlines[pid]}
+
+
 class TreeSampler(threading.Thread):
-    """Polls a process tree: peak resident memory of the whole tree, CPU seconds per process."""
+    """Polls a process tree: peak resident memory of the whole tree, CPU seconds per process. A forked
+    copy that has not exec'd yet counts for its CPU but not its memory, which is its parent's (counting it
+    would double the JVM's memory for the moment a helper command starts)."""
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
@@ -81,13 +97,16 @@ class TreeSampler(threading.Thread):
     def run(self) -> None:
         while not self.stopped.wait(0.25):
             rss = 0
-            for pid in _tree(self.pid):
+            pids = _tree(self.pid)
+            copies = _forked_copies(pids)
+            for pid in pids:
                 try:
                     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                     statm = Path(f"/proc/{pid}/statm").read_text().split()
                 except OSError:
                     continue
-                rss += int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
+                if pid not in copies:
+                    rss += int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
                 self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self._tick
             self.peak_rss = max(self.peak_rss, rss)
 
