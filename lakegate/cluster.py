@@ -98,7 +98,11 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "env.java.opts.taskmanager": jvm.TASK_JVM_OPTIONS,
             "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
             "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
-            # The jobs checkpoint their keyed state incrementally (jobs/runtime.py); its changes live here.
+            # The jobs checkpoint their keyed state incrementally (jobs/runtime.py). A TaskManager takes the
+            # storage of those changes from its own configuration, not the job's; without this it keeps them
+            # in memory and sends them inline with each checkpoint's acknowledgement, which outgrows the RPC
+            # frame (10 MB) after some 130,000 changes and the checkpoint never completes.
+            "state.changelog.storage": "filesystem",
             "state.changelog.dstl.dfs.base-path": (state / "changelog").as_uri(),
             # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",

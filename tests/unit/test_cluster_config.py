@@ -106,3 +106,11 @@ def test_tasks_run_on_the_same_jvm_options_locally_on_the_cluster_and_on_kuberne
     settings = Settings.load(env={}, home=tmp_path, local_heap_mb=1024)
     runtime.prepare_process(settings)
     assert os.environ["JVM_ARGS"] == f"-Xmx1024m {jvm.TASK_JVM_OPTIONS} -XX:+UseG1GC"
+
+
+def test_taskmanagers_keep_the_jobs_state_changes_in_files_under_the_cluster(tmp_path: Path) -> None:
+    """The jobs enable the changelog state backend; its storage is the TaskManager's setting (in memory by
+    default, which sends every change with each checkpoint acknowledgement)."""
+    conf = cluster.configuration(_settings(tmp_path))
+    assert conf["state.changelog.storage"] == "filesystem"
+    assert conf["state.changelog.dstl.dfs.base-path"] == (tmp_path / "cluster" / "changelog").as_uri()
