@@ -101,7 +101,7 @@ def configuration(settings: Settings) -> dict[str, Any]:
             # The jobs checkpoint their keyed state incrementally (jobs/runtime.py). A TaskManager takes the
             # storage of those changes from its own configuration, not the job's; without this it keeps them
             # in memory and sends them inline with each checkpoint's acknowledgement, which outgrows the RPC
-            # frame (10 MB) after some 130,000 changes and the checkpoint never completes.
+            # frame (10 MB) as the state grows, and the checkpoint never completes.
             "state.changelog.storage": "filesystem",
             "state.changelog.dstl.dfs.base-path": (state / "changelog").as_uri(),
             # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
