@@ -1,12 +1,13 @@
 """Benchmark: latency from an event's produce time to its read-model changelog record.
 
-Usage:  .venv/bin/python -m bench.changelog_latency [--records 3000] [--rate 300] [--checkpoint-ms 5000]
+Usage:  .venv/bin/python -m bench.changelog_latency [--records 9000] [--rate 300] [--checkpoint-ms 5000] [--samples F]
 
-Starts a private local stack and the ingest job (unbounded), warms it up, then produces ``--records`` events
-at ``--rate`` per second while a ``read_committed`` and a ``read_uncommitted`` consumer follow every
-changelog topic. Latency = receive time minus the source record's Kafka timestamp (each changelog record
-names its source record); events the ordering rule ignores produce no changelog record and are not counted.
-Appends to bench/results/changelog_latency.jsonl (with the machine) and prints. See bench/README.md.
+Starts a private local stack and the ingest job (unbounded), warms it up at the rate through three
+checkpoints, then produces ``--records`` events at ``--rate`` per second while a ``read_committed`` and a
+``read_uncommitted`` consumer follow every changelog topic. Latency = receive time minus the source
+record's Kafka timestamp (each changelog record names its source record); events the ordering rule ignores
+produce no changelog record and are not counted. Appends to bench/results/changelog_latency.jsonl (with the
+machine and the commit) and prints; ``--samples`` also writes every sample. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 
-from bench.modes import machine
+from bench.modes import code_version, machine
 from lakegate import jvm, kafka_clients, launcher, readmodels
 from lakegate.entrypoint import entry_point
 from lakegate.kafka_admin import ensure_topics
@@ -44,6 +45,7 @@ class Follower(threading.Thread):
         super().__init__(daemon=True, name=f"follow-{isolation}")
         self.isolation = isolation
         self.received: dict[Source, int] = {}
+        self.written: dict[Source, int] = {}  # the changelog record's own timestamp: when the job sent it
         self.last_receive = time.monotonic()
         self.stop = threading.Event()
         self._consumer = KafkaConsumer(
@@ -64,7 +66,9 @@ class Follower(threading.Thread):
                         if record.value is None:
                             continue  # a tombstone names no source
                         body = json.loads(record.value)
-                        self.received.setdefault((body["_topic"], body["_partition"], body["_offset"]), now_ms)
+                        source = (body["_topic"], body["_partition"], body["_offset"])
+                        self.received.setdefault(source, now_ms)
+                        self.written.setdefault(source, record.timestamp)
                         self.last_receive = time.monotonic()
         finally:
             self._consumer.close()
@@ -107,6 +111,12 @@ def measure(settings: Settings, args: argparse.Namespace) -> tuple[list[Follower
             raise SystemExit(f"no changelog record after warm-up; job output in {home / 'job.out'}")
         for f in followers:
             f.ready()
+        # Steady state before measuring: traffic at the rate through three checkpoints, so every pooled
+        # transactional producer of the changelog sink has sent to every changelog topic (each learns a
+        # topic's metadata on its first send) and the JIT has compiled the path.
+        warm = int(args.rate * args.checkpoint_ms / 1000 * 3)
+        print(f"warming up: {warm} records at {args.rate:.0f}/s ...", flush=True)
+        produce(settings, contracts, warm, rate=args.rate, seed=3)
         time.sleep(args.checkpoint_ms / 1000 * 2)
         print(f"producing {args.records} records at {args.rate:.0f}/s ...", flush=True)
         report = produce(settings, contracts, args.records, rate=args.rate, seed=2)
@@ -126,10 +136,11 @@ def measure(settings: Settings, args: argparse.Namespace) -> tuple[list[Follower
 @entry_point
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--records", type=int, default=3000)
+    parser.add_argument("--records", type=int, default=9000)
     parser.add_argument("--rate", type=float, default=300.0, help="records produced per second")
     parser.add_argument("--checkpoint-ms", type=int, default=5000)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--samples", type=Path, help="also write every latency sample here (JSON lines)")
     args = parser.parse_args(argv)
     settings = Settings.load(
         env={},
@@ -153,8 +164,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{f.isolation:<18} {stats.get('count', 0):>8} {stats.get('p50_ms', 0):>8.0f} "
             f"{stats.get('p90_ms', 0):>8.0f} {stats.get('p99_ms', 0):>8.0f} {stats.get('max_ms', 0):>8.0f}"
         )
+    if args.samples:
+        with args.samples.open("w") as out:
+            for f in followers:
+                for source, at in sorted(f.received.items(), key=lambda item: item[1]):
+                    if source in sent:
+                        sample = {
+                            "isolation": f.isolation,
+                            "source": source,
+                            "sent_ms": sent[source],
+                            "written_ms": f.written[source],
+                            "at_ms": at,
+                        }
+                        out.write(json.dumps(sample) + "\n")
+        print(f"samples in {args.samples}")
     if not args.no_record:
         record = {
+            "code": code_version(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": " ".join(sys.argv),
             "machine": machine(),

@@ -15,7 +15,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.data import bench_contracts, padding_for
-from bench.modes import machine
+from bench.modes import code_version, machine
 from jobs.metrics import RouteMetrics
 from jobs.plan import treated_fields
 from lakegate.produce import VALID, RecordMaker
@@ -158,16 +157,6 @@ def measure(contracts: Contracts, records: Sequence[InputRecord], repeats: int) 
     return figures
 
 
-def _code() -> str:
-    head = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, check=False
-    )
-    return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.route_batch", description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=10_000)
@@ -189,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, us in figures.items():
                 print(f"  {name:<26} {us:>7.2f}")
     record = {
-        "code": _code(),
+        "code": code_version(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["python -m bench.route_batch", *(sys.argv[1:] if argv is None else argv)]),
         "machine": {**machine(), "loadavg_at_start": load},

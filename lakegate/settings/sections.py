@@ -215,7 +215,7 @@ class JobSettings(Section):
     # when Kafka is not on loopback): set LAKEGATE_PII_SALT (at least 16 random bytes) anywhere real.
     pii_salt: Secret = field(default_factory=lambda: Secret(LOCAL_PII_SALT), metadata=known_as("pii_salt"))
     # The hot path (docs/hotpath.md): raw records cross into Python in batches of at most this many records
-    # and bytes, waiting at most this long for a batch to fill.
+    # and bytes, waiting at most this long for a batch to fill (and in a network buffer after unpack and dedupe).
     batch_max_records: int = field(default=512, metadata=known_as("batch_max_records", minimum=1))
     batch_max_bytes: int = field(default=4_194_304, metadata=known_as("batch_max_bytes", minimum=1024))
     batch_max_delay_ms: int = field(default=20, metadata=known_as("batch_max_delay_ms", minimum=1))

@@ -716,17 +716,24 @@ def test_plans_the_ingest_graph_cannot_build_from_are_refused(j: Any, plan: dict
 # ---- the graph -----------------------------------------------------------------------------------------------
 
 
-def test_the_graph_chains_pack_to_the_source_and_uids_every_operator(
+def test_the_graph_chains_buffers_and_uids_every_operator(
     j: Any, plan: dict[str, Any], lakegate_settings: Settings
 ) -> None:
     """The ingest job's graph as jobs/ingest.py builds it (the real route, every read model), not run."""
     env = stream_environment(lakegate_settings)
     ingest.build(env, lakegate_settings, plan)
     stream_graph = env._generate_stream_graph(clear_transformations=True)
-    uids = {n.getTransformationUID(): n.getOperatorName() for n in stream_graph.getStreamNodes().toArray()}
+    nodes = stream_graph.getStreamNodes().toArray()
+    uids = {n.getTransformationUID(): n.getOperatorName() for n in nodes}
     vertices = [v.getName() for v in stream_graph.getJobGraph().getVerticesSortedTopologicallyFromSources()]
     # Records reach the Python route in batches without crossing a serializer: one chain up to unpack.
     assert vertices[0] == "Source: kafka-source -> pack -> route -> unpack"
+    # The changelog's path holds no Iceberg writer: their file work at a checkpoint runs in tasks of their own.
+    assert "read_models -> changelog: Writer -> changelog: Committer" in vertices
+    assert {f"model-{m['name']}: Writer" for m in plan["models"]} <= set(vertices)
+    # Records leave unpack and dedupe for the next task within the batch delay, not Flink's 100 ms.
+    timeouts = {n.getOperatorName(): n.getBufferTimeout() for n in nodes}
+    assert timeouts["unpack"] == timeouts["dedupe"] == plan["batch"]["max_delay_ms"] != 100
     assert None not in uids, f"an operator without a uid: {uids}"
     documented = {"kafka-source", "pack", "route", "unpack", "dedupe", "quarantine-rows", "quarantine-table"}
     documented |= {"dead-letter", "read-models", "changelog"}

@@ -89,15 +89,20 @@ public final class IngestGraph {
             ReaderBody.of(contract);
             new AuditRows(contract, plan.topics());
         }
+        // unpack and dedupe hand records to other tasks: their network buffers leave (full or not) after at most
+        // the batch delay, as pack's batches do, instead of Flink's 100 ms.
+        long handOverMs = plan.batch().maxDelayMs();
         SingleOutputStreamOperator<byte[]> segments = routed
                 .process(new UnpackFunction(plan, layout), BYTES)
                 .name(UNPACK)
-                .uid(UNPACK);
+                .uid(UNPACK)
+                .setBufferTimeout(handOverMs);
         SingleOutputStreamOperator<RowData> duplicates = segments
                 .keyBy(new SegmentKey(contractNames(plan)), Types.STRING)
                 .process(new DedupeFunction(plan, layout), layout.typeInfo())
                 .name(DEDUPE)
-                .uid(DEDUPE);
+                .uid(DEDUPE)
+                .setBufferTimeout(handOverMs);
         for (Plan.Contract contract : plan.contracts()) {
             Sinks.iceberg(duplicates.getSideOutput(DedupeFunction.auditTag(contract)), plan.catalog(),
                     contract.auditTable(), auditUid(contract));
@@ -127,7 +132,9 @@ public final class IngestGraph {
             if (rows == null) {
                 throw new IllegalStateException("the read models give no rows for model " + model.name());
             }
-            Sinks.iceberg(rows, plan.catalog(), model.table(), modelUid(model));
+            // Not chained to read_models: the writer's file work at each checkpoint (closing this interval's
+            // Parquet files, opening the next) runs on its own thread, so it never delays the changelog.
+            Sinks.iceberg(rows, plan.catalog(), model.table(), modelUid(model)).disableChaining();
         }
         models.changelog()
                 .sinkTo(Sinks.kafka(plan.kafka(), "changelog", new ChangelogSerializer(plan.models())))
