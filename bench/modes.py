@@ -155,13 +155,17 @@ def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) 
 
 
 def code_version() -> str:
-    """The checkout's commit, marked when tracked files differ from it (a result names the code it measured)."""
+    """The checkout's commit, marked when tracked files (results aside) differ from it: the code a result measured."""
     root = Path(__file__).resolve().parents[1]
     head = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=False
     )
     dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True, check=False
+        ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
 
