@@ -23,6 +23,7 @@ from jobs.runtime import stream_environment
 from lakegate import catalog
 from lakegate.entrypoint import entry_point
 from lakegate.job_options import add_replay_options
+from lakegate.lease import Lease
 from lakegate.logs import kv
 from lakegate.replay import ReplayPlan, prepare
 from lakegate.settings import Settings
@@ -89,6 +90,17 @@ def build(
 
 
 def run(settings: Settings, *, reasons: list[str], only: list[str], dry_run: bool) -> ReplayPlan:
+    """Select and (unless ``dry_run``) write, holding the replay lease: a second replay meanwhile is refused
+    (:class:`lakegate.lease.LeaseHeld`), since both would select the same records."""
+    if dry_run:
+        return _replay(settings, reasons=reasons, only=only, dry_run=True)
+    iceberg = catalog.open_catalog(settings)
+    catalog.ensure_namespace(iceberg, settings.catalog.quarantine_namespace)
+    with Lease(iceberg, catalog.replay_lease(settings), "lakegate quarantine replay"):
+        return _replay(settings, reasons=reasons, only=only, dry_run=False)
+
+
+def _replay(settings: Settings, *, reasons: list[str], only: list[str], dry_run: bool) -> ReplayPlan:
     contracts = load_contracts(settings.paths.schemas_dir)
     for contract in contracts:  # a contract fix may have added a column
         catalog.ensure_audit_table(catalog.open_catalog(settings), settings, contract)

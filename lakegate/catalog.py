@@ -153,6 +153,11 @@ def quarantine_table_name(settings: Settings) -> str:
     return f"{settings.catalog.quarantine_namespace}.records"
 
 
+def replay_lease(settings: Settings) -> tuple[str, str]:
+    """The table whose existence is the replay lease (lakegate/lease.py), beside the quarantine table."""
+    return (settings.catalog.quarantine_namespace, "replay_lease")
+
+
 def ensure_quarantine_table(catalog: SqlCatalog, settings: Settings) -> Table:
     """The quarantine table beside the dead-letter topic: one row per quarantined record, all contracts."""
     ensure_namespace(catalog, settings.catalog.quarantine_namespace)

@@ -1,4 +1,5 @@
-"""Replay: fix a contract, replay quarantine, the fixed records land once; replay again, nothing changes."""
+"""Replay: fix a contract, replay quarantine, the fixed records land once; replay again, nothing changes; a
+replay while another holds the lease is refused."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from lakegate.catalog import open_catalog, replay_lease
+from lakegate.lease import Lease
 from lakegate.produce import produce
 from lakegate.replay import effective_quarantine
 from lakegate.settings import Settings
@@ -81,6 +84,11 @@ def test_replay_after_a_contract_fix_lands_fixed_records_once(
 
     _drop_rules(schemas)
     fixed = settings.replace()  # same settings; the job reads the edited contracts from schemas_dir
+    with Lease(open_catalog(fixed), replay_lease(fixed), "a replay started elsewhere"):
+        refused = run_job("replay", fixed, check=False)
+    assert refused.returncode == 2
+    assert "a replay started elsewhere is already running" in refused.log.read_text()
+    assert _audit(fixed) == before, "the refused replay wrote nothing"
     run_job("replay", fixed)
     after = _audit(fixed)
     # The topics are shared with other job tests, whose producer retries can put two copies of one bad event
