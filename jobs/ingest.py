@@ -29,7 +29,7 @@ from lakegate.entrypoint import entry_point
 from lakegate.job_options import add_ingest_options
 from lakegate.logs import kv
 from lakegate.observe import exporter
-from lakegate.offsets import Offsets, lake_offsets
+from lakegate.offsets import Offsets, lake_high, lake_offsets, record_origins
 from lakegate.provision import provision
 from lakegate.settings import Settings
 from udfs.contract import Contracts, load_contracts
@@ -59,7 +59,11 @@ def run(settings: Settings) -> str:
     provision(settings, contracts)
     # A restored job takes its offsets from the checkpoint; the lake is consulted only for a fresh start.
     fresh = not settings.cluster.restore_from
-    start = lake_offsets(settings, contracts) if fresh and settings.job.start_from == "lake" else None
+    start = None
+    if fresh:
+        held = lake_high(settings, contracts)
+        record_origins(settings, contracts, held)
+        start = lake_offsets(settings, contracts, held) if settings.job.start_from == "lake" else None
     env = stream_environment(settings)
     build(env, settings, plan_for(settings, contracts, start))
     log.info(

@@ -105,7 +105,7 @@ class Observer:
         audit, quarantine = self._lake.read()
         high = high_water(audit, quarantine)
         if self._settled is not None:
-            counted = tally(audit, quarantine, self._settled, positions.log_start)
+            counted = tally(audit, quarantine, self._settled, positions.log_start, self._lake.origins)
             self._ledger = tuple(ledger(counted, self._view().records_in(counted.gaps), self._topics))
             self._ledger_at = time.time()
         self._settled = high

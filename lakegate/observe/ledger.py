@@ -12,6 +12,7 @@ Invariant: ``unaccounted = read - (audited + quarantined + deduplicated)`` is 0 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -31,6 +32,10 @@ from udfs.reasons import Reason
 TopicPartition = tuple[str, int]
 Offsets = npt.NDArray[np.int64]
 Gap = tuple[str, int, int, int]  # topic, partition, first offset, last offset (inclusive)
+
+# Quarantine-table property: per partition, the offset the lake's account of it begins at (its origin;
+# recorded at a job's fresh start by lakegate/offsets.py).
+ORIGINS = "lakegate.origins"
 
 # Column names of the normalised inputs to :func:`tally`.
 TOPIC, PARTITION, OFFSET, REASON = "topic", "partition", "offset", "reason"
@@ -86,11 +91,14 @@ def tally(
     quarantine: pa.Table,
     settled: Mapping[TopicPartition, int],
     log_start: Mapping[TopicPartition, int],
+    origins: Mapping[TopicPartition, int] | None = None,
 ) -> Tally:
     """Count the lake's rows up to each settled offset and find the offsets it does not cover.
 
     ``audit``: columns topic, partition, offset (all audit tables). ``quarantine``: the same plus reason.
-    ``log_start``: each partition's first offset still in Kafka (earlier uncovered offsets are gaps too).
+    ``log_start``: each partition's first offset still in Kafka; ``origins``: where the lake's account of a
+    partition begins. Uncovered offsets from the later of the two (the log start alone for a partition
+    without an origin) up to the lake's first are gaps too; a job that started mid-topic owns nothing before.
     Vectorised (Arrow joins and group-bys, numpy per partition): it runs on every exporter refresh.
     """
     audit = _settled(audit, settled).select([TOPIC, PARTITION, OFFSET])
@@ -116,6 +124,9 @@ def tally(
     for (t, p), offsets in _split_by_partition(distinct):
         first = int(offsets[0])
         start = log_start.get((t, p))
+        origin = (origins or {}).get((t, p))
+        if origin is not None:
+            start = origin if start is None else max(origin, start)
         if start is not None and start < first:
             first = start
         out.gaps.extend((t, p, a, b) for a, b in _missing_ranges(offsets, first, settled[(t, p)]))
@@ -212,6 +223,7 @@ class LakeReader:
         self._settings = settings
         self._contracts = contracts
         self._files: dict[str, pa.Table] = {}  # data file path → its normalised rows
+        self.origins: dict[TopicPartition, int] = {}  # as of the last read
 
     def read(self) -> tuple[pa.Table, pa.Table]:
         """(audit coordinates of every contract's table, quarantine coordinates and reasons), normalised."""
@@ -226,6 +238,8 @@ class LakeReader:
             except NoSuchTableError:
                 continue
             parts[schema] += self._rows(table, columns, schema, live)
+            if schema is _QUARANTINE:
+                self.origins = read_origins(table)
         self._files = {path: rows for path, rows in self._files.items() if path in live}
         audit, quarantine = (pa.concat_tables(parts[s]) if parts[s] else s.empty_table() for s in (_AUDIT, _QUARANTINE))
         return audit, quarantine
@@ -245,6 +259,14 @@ class LakeReader:
                 self._files[path] = rows.select(list(columns)).rename_columns(schema.names).cast(schema)
             out.append(self._files[path])
         return out
+
+
+def read_origins(table: Table) -> dict[TopicPartition, int]:
+    """The origins recorded in the quarantine table's :data:`ORIGINS` property."""
+    text = table.properties.get(ORIGINS)
+    if not text:
+        return {}
+    return {(topic, int(p)): int(o) for topic, partitions in json.loads(text).items() for p, o in partitions.items()}
 
 
 def read_lake(settings: Settings, contracts: Contracts) -> tuple[pa.Table, pa.Table]:

@@ -3,7 +3,8 @@
 One running ingest job (bad records and producer retries in its input) is observed three ways:
 the no-loss ledger from the exporter must balance exactly; both endpoints must pass
 `promtool check metrics`; and a real Prometheus scraping them must answer every dashboard panel's query
-with at least one series and evaluate every rule without error.
+with at least one series and evaluate every rule without error. A job started mid-topic from its group's
+offsets balances too.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
 
+from lakegate import kafka_clients
+from lakegate.catalog import open_catalog, quarantine_table_name
 from lakegate.observe import catalogue, dashboards
+from lakegate.observe.exporter import Observer
+from lakegate.observe.ledger import read_origins
 from lakegate.observe.scrape import exporter_endpoint, job_endpoints, scrape, summed
 from lakegate.produce import produce
 from lakegate.settings import Settings, port_range
-from lakegate.testing.plugin import RunningJob
+from lakegate.testing.plugin import JobRun, RunningJob
 from lakegate.testing.prometheus import RULES_DIR, Prometheus, PrometheusError, running_prometheus
 from lakegate.testing.readers import topic_coordinates
 from udfs.contract import Contracts
@@ -152,3 +159,52 @@ def _assert_rules_evaluate(prometheus: Prometheus) -> None:
     assert {r["name"] for r in rules} == {name for name, _ in exprs}
     unhealthy = [(r["name"], r.get("health"), r.get("lastError")) for r in rules if r.get("health") != "ok"]
     assert not unhealthy, unhealthy
+
+
+def test_a_job_started_mid_topic_from_the_groups_offsets_owns_nothing_before_its_start(
+    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+) -> None:
+    """The group's committed offsets sit mid-topic; the job starts there: the ledger balances with records
+    before the start neither read nor lost (the origins the start recorded)."""
+    settings = lakegate_stack.replace(
+        audit_namespace="midtopic",
+        quarantine_namespace="midtopic_q",
+        dlq_topic="midtopic.dlq",
+        consumer_group="midtopic",
+        start_from="group-offsets",
+    )
+    produce(settings, lakegate_contracts, 200, bad_fraction=0.1, seed=5151)
+    topics = sorted({c.topic for c in lakegate_contracts})
+    committed = _commit_group_offsets_mid_topic(settings, topics)
+    produce(settings, lakegate_contracts, 200, bad_fraction=0.1, seed=5152)
+    run_job("ingest", settings)
+
+    table = open_catalog(settings).load_table(quarantine_table_name(settings))
+    assert read_origins(table) == committed
+    observer = Observer(settings, lakegate_contracts)
+    try:
+        observer.refresh()  # settles the offsets the second refresh counts up to
+        rows = {row.topic: row for row in observer.refresh().ledger}
+    finally:
+        observer.close()
+    in_topics = topic_coordinates(settings, topics)
+    for topic in topics:
+        after_start = sum(1 for t, p, o in in_topics if t == topic and o >= committed[(t, p)])
+        assert rows[topic].read == after_start, (topic, rows[topic])
+        assert rows[topic].unaccounted == 0, (topic, rows[topic])
+
+
+def _commit_group_offsets_mid_topic(settings: Settings, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Commit, for the settings' consumer group, half of each partition's end offset; return the offsets."""
+    consumer = KafkaConsumer(
+        **kafka_clients.python_config(settings), group_id=settings.kafka.consumer_group, enable_auto_commit=False
+    )
+    try:
+        partitions = [TopicPartition(t, p) for t in topics for p in sorted(consumer.partitions_for_topic(t) or ())]
+        ends = consumer.end_offsets(partitions)
+        middle = {tp: OffsetAndMetadata(ends[tp] // 2, "", -1) for tp in partitions}
+        assert all(m.offset > 0 for m in middle.values()), "every partition has records before the middle"
+        consumer.commit(middle)
+        return {(tp.topic, tp.partition): m.offset for tp, m in middle.items()}
+    finally:
+        consumer.close()

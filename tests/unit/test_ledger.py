@@ -164,6 +164,25 @@ def test_a_log_start_after_the_first_covered_offset_adds_no_gap() -> None:
     assert rows == [TopicLedger(USERS, read=3, audited=3, quarantined=0, deduplicated=0)]
 
 
+@pytest.mark.parametrize(
+    ("origin", "log_start", "leading_gap"),
+    [
+        (3, 0, None),  # a job started mid-topic at 3 owns nothing before it
+        (1, 0, (USERS, 0, 1, 2)),  # it started at 1: offsets 1 and 2 were read and are not in the lake
+        (0, 2, (USERS, 0, 2, 2)),  # retention removed 0 and 1 since: only 2 can still be counted
+    ],
+    ids=["origin-at-the-first-covered", "origin-before-it", "log-start-after-the-origin"],
+)
+def test_an_origin_is_where_a_partitions_account_begins(origin: int, log_start: int, leading_gap: Gap | None) -> None:
+    lake, settled, starts = audit(*audited(USERS, 0, range(3, 6))), {(USERS, 0): 5}, {(USERS, 0): log_start}
+    without = tally(lake, quarantine(), settled, starts)
+    assert without.gaps == [(USERS, 0, log_start, 2)], "without an origin the account begins at the log start"
+    counted = tally(lake, quarantine(), settled, starts, {(USERS, 0): origin})
+    assert counted.gaps == ([leading_gap] if leading_gap else [])
+    in_gaps = {g: g[3] - g[2] + 1 for g in counted.gaps}  # Kafka still holds every offset of each gap
+    assert ledger(counted, in_gaps, [USERS])[0].unaccounted == sum(in_gaps.values())
+
+
 def test_offsets_missing_below_the_settled_offset_at_the_end_are_a_trailing_gap() -> None:
     """Rows the lake held when the offset settled and no longer holds (deleted) are missing too."""
     counted, rows = count(

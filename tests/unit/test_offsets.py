@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from lakegate.observe.ledger import high_water
-from lakegate.offsets import by_topic, specific_offsets_option
+from lakegate.offsets import by_topic, new_origins, specific_offsets_option
 
 
 def test_highest_offset_per_partition_wins_across_tables() -> None:
@@ -30,3 +30,12 @@ def test_highest_offset_per_partition_wins_across_tables() -> None:
 
 def test_specific_offsets_option_format() -> None:
     assert specific_offsets_option({1: 8, 0: 10}) == "partition:0,offset:10;partition:1,offset:8"
+
+
+def test_origins_are_recorded_once_and_only_for_partitions_the_lake_holds_nothing_of() -> None:
+    partitions = [("t", 0), ("t", 1), ("t", 2), ("u", 0)]
+    first_read = {("t", 0): 40, ("t", 1): 7, ("t", 2): 0, ("u", 0): 5}
+    held = {("t", 1): 99}  # the lake holds t[1] already (a lake older than origins): its origin stays unknown
+    recorded = {("u", 0): 0}  # recorded at an earlier start: never moved
+    assert new_origins(partitions, held, recorded, first_read) == {("t", 0): 40, ("t", 2): 0}
+    assert new_origins(partitions, held, {**recorded, ("t", 0): 40, ("t", 2): 0}, first_read) == {}
