@@ -31,7 +31,7 @@ from pyflink.datastream import DataStream, MapFunction, StreamExecutionEnvironme
 from pyflink.java_gateway import get_gateway
 
 from bench import compare
-from bench.modes import _tree, machine
+from bench.modes import machine, tree_pids
 from jobs import plan as job_plan
 from jobs.ingest import ROUTE
 from jobs.route import BATCH, RouteBatches
@@ -202,7 +202,7 @@ class Gateway:
     def cpu_s(self) -> float:
         """CPU seconds of the gateway JVM and anything it started (thread mode: nothing)."""
         total = 0
-        for pid in _tree(self.process.pid):
+        for pid in tree_pids(self.process.pid):
             try:
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             except OSError:

@@ -31,7 +31,7 @@ from bench import measure
 from bench.changelog_latency import Follower
 from bench.data import Manifest, bench_contracts, manifest_from_json, padding_for
 from bench.java_build import build_jar
-from bench.modes import machine
+from bench.modes import code_version, machine
 from bench.plain_env import ensure_plain_venv
 from bench.task import Task
 from lakegate import catalog, jvm, launcher, readmodels
@@ -367,6 +367,7 @@ def print_table(summary: dict[str, dict[str, Any]], compared: dict[str, Any]) ->
 def record(bench: Bench, runs: list[Run], summary: dict[str, Any], compared: dict[str, Any], path: Path) -> None:
     args = bench.args
     entry = {
+        "code": code_version(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "command": " ".join(["python -m bench.compare", *sys.argv[1:]]),
         "machine": {**machine(), "loadavg_at_start": args.loadavg_at_start},
@@ -378,6 +379,7 @@ def record(bench: Bench, runs: list[Run], summary: dict[str, Any], compared: dic
             "repeats": args.repeats,
             "pipelines": args.pipelines,
             "checkpoint_ms": args.checkpoint_ms,
+            "state_backend": bench.settings.job.state_backend,
             "batch_records": args.batch_records,
             "read_models": args.read_models,
             "probe_rate": args.probe_rate,
@@ -415,6 +417,7 @@ def stack_settings(args: argparse.Namespace, home: Path) -> Settings:
         exporter_port=0,
         checkpoint_interval_ms=args.checkpoint_ms,
         start_from="earliest",
+        state_backend=args.state_backend or defaults.job.state_backend,
     )
 
 
@@ -457,6 +460,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-records", type=int, default=20_000, help="plain consumer: records per append")
     parser.add_argument(
         "--read-models", nargs="*", default=["open_tickets"], help="lakegate read models kept (none: no read model)"
+    )
+    parser.add_argument(
+        "--state-backend", choices=("hashmap", "rocksdb"), default=None, help="lakegate's (default: its setting's)"
     )
     parser.add_argument("--probe-rate", type=float, default=100.0, help="latency probes per second")
     parser.add_argument("--probe-seconds", type=float, default=30.0, help="0: no latency phase")

@@ -51,7 +51,8 @@ class Run:
     accounted: bool
 
 
-def _tree(root: int) -> list[int]:
+def tree_pids(root: int) -> list[int]:
+    """``root`` and every process below it."""
     parents: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -92,23 +93,28 @@ class TreeSampler(threading.Thread):
         self.pid, self.peak_rss = pid, 0
         self.cpu: dict[int, float] = {}
         self.stopped = threading.Event()
-        self._tick = os.sysconf("SC_CLK_TCK")
 
     def run(self) -> None:
         while not self.stopped.wait(0.25):
-            rss = 0
-            pids = _tree(self.pid)
-            copies = _forked_copies(pids)
-            for pid in pids:
-                try:
-                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                    statm = Path(f"/proc/{pid}/statm").read_text().split()
-                except OSError:
-                    continue
-                if pid not in copies:
-                    rss += int(statm[1]) * os.sysconf("SC_PAGE_SIZE")
-                self.cpu[pid] = (int(fields[11]) + int(fields[12])) / self._tick
-            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_rss = max(self.peak_rss, tree_rss(self.pid, self.cpu))
+
+
+def tree_rss(root: int, cpu: dict[int, float] | None = None) -> int:
+    """Resident bytes of ``root``'s process tree, forked-not-exec'd copies left out; ``cpu`` (if given) gets
+    each process's CPU seconds."""
+    rss, pids = 0, tree_pids(root)
+    copies, tick, page = _forked_copies(pids), os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            statm = Path(f"/proc/{pid}/statm").read_text().split()
+        except OSError:
+            continue
+        if pid not in copies:
+            rss += int(statm[1]) * page
+        if cpu is not None:
+            cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return rss
 
 
 def run_job(settings: Settings, mode: str, phase: str, tag: str, produced: int) -> Run:

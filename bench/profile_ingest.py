@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import compare, measure
-from bench.modes import _tree, machine
+from bench.modes import machine, tree_pids
 from lakegate import catalog, jvm, logs
 from lakegate.settings import Settings
 from lakegate.stack import local
@@ -38,7 +38,7 @@ TOP = 25
 
 def _jvm_of(root: int) -> int:
     """The job's JVM: the java process under the job's Python process (PyFlink's gateway, the MiniCluster)."""
-    for pid in _tree(root):
+    for pid in tree_pids(root):
         try:
             if Path(f"/proc/{pid}/exe").resolve().name == "java":
                 return pid

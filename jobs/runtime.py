@@ -66,9 +66,11 @@ def flink_configuration(settings: Settings) -> Configuration:
         # lakegate's operators never change a record after emitting it: chained operators pass records on
         # without a defensive copy each.
         "pipeline.object-reuse": "true",
-        # Keyed state (dedupe ids, read models) on the heap, checkpointed incrementally: each checkpoint
-        # writes the state changes since the last one (a full snapshot is materialized every few minutes),
-        # not every id seen so far.
+        # Keyed state (dedupe ids, read models) on the heap or in RocksDB (settings.job.state_backend),
+        # checkpointed incrementally: each checkpoint writes the state changes since the last one (a full
+        # snapshot is materialized every few minutes), not every id seen so far.
+        "state.backend.type": settings.job.state_backend,
+        "state.backend.incremental": "true",
         "state.changelog.enabled": "true",
         "state.changelog.storage": "filesystem",
         "state.changelog.dstl.dfs.base-path": (settings.paths.home / "changelog").as_uri(),

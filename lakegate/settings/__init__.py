@@ -30,6 +30,7 @@ from lakegate.settings.sections import (
     SaslMechanism,
     SecurityProtocol,
     StartFrom,
+    StateBackend,
 )
 
 __all__ = [
@@ -52,5 +53,6 @@ __all__ = [
     "SecurityProtocol",
     "Settings",
     "StartFrom",
+    "StateBackend",
     "port_range",
 ]

@@ -23,6 +23,7 @@ from lakegate.settings.secrets import Secret, SecretUrl
 
 PythonExecutionMode = Literal["process", "thread"]
 StartFrom = Literal["lake", "group-offsets", "earliest"]
+StateBackend = Literal["hashmap", "rocksdb"]
 ExecutionTarget = Literal["local", "remote"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -219,6 +220,11 @@ class JobSettings(Section):
     batch_max_records: int = field(default=512, metadata=known_as("batch_max_records", minimum=1))
     batch_max_bytes: int = field(default=4_194_304, metadata=known_as("batch_max_bytes", minimum=1024))
     batch_max_delay_ms: int = field(default=20, metadata=known_as("batch_max_delay_ms", minimum=1))
+    # Where keyed state lives (dedupe ids for each contract's window, read-model state): "hashmap" on the JVM
+    # heap, "rocksdb" on local disk with a bounded cache in Flink's managed memory (docs/operations.md).
+    state_backend: StateBackend = field(
+        default="hashmap", metadata=known_as("state_backend", choices="'hashmap' or 'rocksdb'")
+    )
     # Heap of the JVM a local job runs in (the MiniCluster in the job's own process); a session cluster's
     # TaskManagers take cluster_taskmanager_memory instead.
     local_heap_mb: int = field(default=1536, metadata=known_as("local_heap_mb", minimum=256))

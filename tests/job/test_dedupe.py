@@ -1,5 +1,6 @@
 """Dedupe end to end: producer retries (same key, same value bytes) reach the audit log once, the retries
-land in quarantine as duplicate_event_id, and every record still ends in exactly one place."""
+land in quarantine as duplicate_event_id, and every record still ends in exactly one place; with the state
+on the heap and in RocksDB."""
 
 from __future__ import annotations
 
@@ -20,21 +21,27 @@ pytestmark = pytest.mark.job
 Coordinate = tuple[str, int, int]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["hashmap", "rocksdb"])
 def deduped(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+    request: pytest.FixtureRequest,
+    lakegate_stack: Settings,
+    lakegate_contracts: Contracts,
+    run_job: Callable[..., JobRun],
 ) -> tuple[Settings, ProduceReport, dict[Coordinate, str], list[Coordinate], list[DeadLetter]]:
     assert all(c.dedupe_window_s > 0 for c in lakegate_contracts), "the test needs dedupe on (the default)"
     # Own tables, dead-letter topic and consumer group: the contract topics are shared with other job tests.
     # The plugin's settings ignore the environment; LAKEGATE_PYTHON_EXECUTION_MODE=process runs this
     # test in the other Python execution mode (keyed state crosses the Java/Python boundary differently).
     mode = os.environ.get("LAKEGATE_PYTHON_EXECUTION_MODE", lakegate_stack.job.python_execution_mode)
+    # Each state backend keeps the dedupe ids (with the window as their time to live) and the read models.
+    backend = request.param
     settings = lakegate_stack.replace(
-        audit_namespace="dedupe",
-        quarantine_namespace="dedupe_q",
-        dlq_topic="dedupe.dlq",
-        consumer_group="dedupe",
+        audit_namespace=f"dedupe_{backend}",
+        quarantine_namespace=f"dedupe_{backend}_q",
+        dlq_topic=f"dedupe.{backend}.dlq",
+        consumer_group=f"dedupe-{backend}",
         python_execution_mode=mode,
+        state_backend=backend,
     )
     report = produce(settings, lakegate_contracts, 1500, bad_fraction=0.08, duplicate_fraction=0.1, seed=9090)
     run_job("ingest", settings)

@@ -10,7 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from bench.modes import _forked_copies, _tree
+from bench.modes import _forked_copies, tree_pids
 
 # A parent that forks one child which keeps running the parent's program (no exec), and starts one
 # child that runs a program of its own.
@@ -35,7 +35,7 @@ def test_a_fork_without_exec_is_told_from_a_started_program(tmp_path: Path) -> N
             time.sleep(0.05)
         other = int(ready.read_text())
         deadline = time.monotonic() + 30
-        while len(pids := _tree(parent.pid)) < 3:
+        while len(pids := tree_pids(parent.pid)) < 3:
             assert time.monotonic() < deadline, pids
             time.sleep(0.05)
         copies = _forked_copies(pids)

@@ -34,7 +34,8 @@ FLAT_KEYS = """
     registry_ca_file catalog_name catalog_db warehouse audit_namespace quarantine_namespace
     readmodel_namespace changelog_topic_prefix pii_salt job_name parallelism checkpoint_interval_ms
     python_execution_mode start_from drain restart_attempts batch_max_records batch_max_bytes
-    batch_max_delay_ms local_heap_mb readmodel_minibatch_ms metrics_port flink_rest_port execution_target restore_from
+    batch_max_delay_ms state_backend local_heap_mb readmodel_minibatch_ms metrics_port flink_rest_port
+    execution_target restore_from
     cluster_rest_url cluster_rpc_port cluster_slots cluster_taskmanagers cluster_taskmanager_memory
     ship_python_code cluster_python exporter_port exporter_interval_s
 """.split()  # noqa: SIM905
@@ -202,6 +203,7 @@ def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> No
         "batch_max_records": 100,
         "batch_max_bytes": 2048,
         "batch_max_delay_ms": 5,
+        "state_backend": "rocksdb",
         "local_heap_mb": 700,
         "readmodel_minibatch_ms": 50,
         "metrics_port": "9300-9310",
