@@ -260,6 +260,8 @@ SHARED_WITH_RUNTIME = (
     "metrics.reporter.prom.filterLabelValueCharacters",
     "taskmanager.memory.managed.size",
     "pipeline.object-reuse",
+    "state.backend.type",
+    "state.backend.incremental",
     "state.changelog.enabled",
     "state.changelog.storage",
     "state.changelog.dstl.dfs.base-path",
