@@ -200,7 +200,12 @@ class Lease:
             raise LeaseHeld(self.name, current)
         log.warning(
             "taking over a lapsed lease",
-            extra=kv(lease=self.name, why=found, command=current and current.command, pid=current and current.pid),
+            extra=kv(
+                lease=self.name,
+                why=found if current is not None else "unreadable holder",
+                command=current and current.command,
+                pid=current and current.pid,
+            ),
         )
         lapsed = (self.identifier[0], f"{self.identifier[1]}_lapsed_{uuid.uuid4().hex[:12]}")
         try:
