@@ -98,9 +98,9 @@ def pid_alive(pid: int) -> bool:
 
 
 class Lease:
-    """``with Lease(catalog, ("quarantine", "lakegate_lease_replay"), "quarantine replay"):`` — raises
+    """``with Lease(catalog, ("quarantine", "replay_lease"), "lakegate quarantine replay"):`` — raises
     :class:`LeaseHeld` if another process holds it. ``lost`` turns true if a renewal finds the lease taken
-    over (this holder stalled past its time to live)."""
+    over (this holder stalled past its time to live); the work goes on, so a holder must renew in time."""
 
     def __init__(
         self,
