@@ -24,7 +24,7 @@ from pathlib import Path
 
 from kafka import KafkaConsumer
 
-from bench.modes import code_version, machine
+from bench.modes import append_result, result_header
 from lakegate import jvm, kafka_clients, launcher, readmodels
 from lakegate.entrypoint import entry_point
 from lakegate.kafka_admin import ensure_topics
@@ -180,20 +180,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"samples in {args.samples}")
     if not args.no_record:
         record = {
-            "code": code_version(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": " ".join(sys.argv),
-            "machine": machine(),
+            **result_header(),
             "records": args.records,
             "rate": args.rate,
             "checkpoint_ms": args.checkpoint_ms,
             "python_execution_mode": settings.job.python_execution_mode,
             "summary": summary,
         }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a") as out:
-            out.write(json.dumps(record) + "\n")
-        print(f"recorded in {RESULTS}")
+        append_result(RESULTS, record)
     return 0
 
 

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -176,6 +177,24 @@ def code_version() -> str:
     return head.stdout.strip() + (" (uncommitted changes)" if dirty.stdout.strip() else "")
 
 
+def result_header() -> dict[str, object]:
+    """What every recorded result starts with: the code it measured, when, the command and the machine."""
+    return {
+        "code": code_version(),
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "command": " ".join(sys.argv),
+        "machine": machine(),
+    }
+
+
+def append_result(path: Path, record: Mapping[str, object]) -> None:
+    """One result as a JSON line at the end of ``path`` (created with its folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as out:
+        out.write(json.dumps(record) + "\n")
+    print(f"recorded in {path}")
+
+
 def machine() -> dict[str, object]:
     cpu = next(
         (
@@ -259,7 +278,6 @@ def main(argv: list[str] | None = None) -> int:
     if not all(r.accounted for r in runs):
         print("WARNING: a run did not account for every record (audited + quarantined != produced)")
     if not args.no_record:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
         record = {
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "command": " ".join(sys.argv),
@@ -269,9 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "runs": [asdict(r) for r in runs],
         }
-        with RESULTS.open("a") as out:
-            out.write(json.dumps(record) + "\n")
-        print(f"recorded in {RESULTS}")
+        append_result(RESULTS, record)
     return 0 if all(r.accounted for r in runs) else 1
 
 

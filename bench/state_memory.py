@@ -12,7 +12,6 @@ per million events (least squares); appends to bench/results/state_memory.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ import time
 from pathlib import Path
 
 from bench.compare import rows_visible
-from bench.modes import code_version, machine, tree_pids, tree_rss
+from bench.modes import append_result, result_header, tree_pids, tree_rss
 from lakegate import jvm, launcher
 from lakegate.entrypoint import entry_point
 from lakegate.kafka_admin import ensure_topics
@@ -131,19 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         f"process tree {summary['rss_mb_per_million_events']:.0f} MB"
     )
     if not args.no_record:
-        record = {
-            "code": code_version(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "command": " ".join(sys.argv),
-            "machine": machine(),
-            "state_backend": args.state_backend,
-            "steps": steps,
-            "summary": summary,
-        }
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        with RESULTS.open("a") as out:
-            out.write(json.dumps(record) + "\n")
-        print(f"recorded in {RESULTS}")
+        append_result(
+            RESULTS, {**result_header(), "state_backend": args.state_backend, "steps": steps, "summary": summary}
+        )
     return 0
 
 

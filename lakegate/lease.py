@@ -113,13 +113,11 @@ class Lease:
     ) -> None:
         if ttl_s <= 0:
             raise ValueError("ttl_s must be positive")
-        self._catalog, self.identifier, self.command, self.ttl_s, self._clock = (
-            catalog,
-            identifier,
-            command,
-            ttl_s,
-            clock,
-        )
+        self._catalog = catalog
+        self.identifier = identifier
+        self.command = command
+        self.ttl_s = ttl_s
+        self._clock = clock
         self.holder: Holder | None = None
         self.lost = False
         self._table_uuid: str | None = None
