@@ -24,7 +24,7 @@ from pyflink.java_gateway import get_gateway
 from jobs import plan as job_plan
 from jobs.route import BATCH, RouteBatches
 from jobs.runtime import stream_environment
-from lakegate import catalog
+from lakegate import catalog, resume
 from lakegate.entrypoint import entry_point
 from lakegate.job_options import add_ingest_options
 from lakegate.logs import kv
@@ -48,9 +48,34 @@ def build(env: StreamExecutionEnvironment, settings: Settings, plan: dict[str, A
     graph.sinks(routed._j_data_stream, text)
 
 
-def plan_for(settings: Settings, contracts: Contracts, start: Offsets | None) -> dict[str, Any]:
+def plan_for(
+    settings: Settings, contracts: Contracts, start: Offsets | None, section: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The job's plan, from the tables as they are now (provisioned first)."""
-    return job_plan.build(settings, contracts, catalog.open_catalog(settings), start)
+    return job_plan.build(settings, contracts, catalog.open_catalog(settings), start, section)
+
+
+def fresh_start(settings: Settings, contracts: Contracts) -> tuple[Offsets | None, dict[str, Any]]:
+    """Where a job started without a checkpoint reads first, and the plan's ``resume`` section
+    (lakegate/resume.py): with ``start_from = "lake"``, after what every sink holds."""
+    held = lake_high(settings, contracts)
+    record_origins(settings, contracts, held)
+    if settings.job.start_from != "lake":
+        return None, resume.empty_section(settings)
+    found = resume.plan_resume(settings, contracts)
+    if found is None:
+        log.warning("the lake has no coverage journal yet: resuming after its highest offsets, as before it")
+        start = lake_offsets(settings, contracts, held)
+        section = resume.empty_section(settings)
+    else:
+        start = lake_offsets(settings, contracts, {tp: o - 1 for tp, o in found.start.items()})
+        section = found.section
+    section["covered"] = [
+        {"topic": t, "partition": p, "offset": o - 1}
+        for t, partitions in sorted(start.items())
+        for p, o in sorted(partitions.items())
+    ]
+    return start, section
 
 
 def run(settings: Settings) -> str:
@@ -58,14 +83,11 @@ def run(settings: Settings) -> str:
     contracts = load_contracts(settings.paths.schemas_dir)
     provision(settings, contracts)
     # A restored job takes its offsets from the checkpoint; the lake is consulted only for a fresh start.
-    fresh = not settings.cluster.restore_from
-    start = None
-    if fresh:
-        held = lake_high(settings, contracts)
-        record_origins(settings, contracts, held)
-        start = lake_offsets(settings, contracts, held) if settings.job.start_from == "lake" else None
+    start, section = None, None
+    if not settings.cluster.restore_from:
+        start, section = fresh_start(settings, contracts)
     env = stream_environment(settings)
-    build(env, settings, plan_for(settings, contracts, start))
+    build(env, settings, plan_for(settings, contracts, start, section))
     log.info(
         "submitting job",
         extra=kv(

@@ -28,7 +28,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from lakegate import catalog, kafka_clients, readmodels
+from lakegate import catalog, kafka_clients, readmodels, resume
 from lakegate.offsets import Offsets
 from lakegate.settings import Settings
 from udfs.columns import ColumnKind
@@ -55,8 +55,15 @@ _AVRO_BASE = {"string", "boolean", "int", "long", "float", "double", "bytes", "e
 _TREATED = ("hash", "mask")
 
 
-def build(settings: Settings, contracts: Contracts, iceberg: Catalog, start: Offsets | None = None) -> dict[str, Any]:
-    """The plan for ``contracts`` (tables must exist: ``lakegate.provision`` creates them)."""
+def build(
+    settings: Settings,
+    contracts: Contracts,
+    iceberg: Catalog,
+    start: Offsets | None = None,
+    resume_section: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The plan for ``contracts`` (tables must exist: ``lakegate.provision`` creates them); ``resume_section``:
+    what the sinks hold (:func:`lakegate.resume.plan_resume`; default: nothing is skipped)."""
     ordered = sorted(contracts, key=lambda c: c.name)
     topics = [c.topic for c in ordered]
     models = [(m, c) for c in ordered for m in c.read_models]
@@ -79,6 +86,7 @@ def build(settings: Settings, contracts: Contracts, iceberg: Catalog, start: Off
             "encoded_columns": [_column(c.name, c.kind, c.nullable) for c in QUARANTINE_COLUMNS],
         },
         "models": [_model(settings, m, c, ordered.index(c), iceberg) for m, c in models],
+        "resume": resume_section if resume_section is not None else resume.empty_section(settings),
     }
 
 

@@ -78,8 +78,9 @@ def read_quarantine(settings: Settings) -> pa.Table:
     return open_catalog(settings).load_table(quarantine_table_name(settings)).scan().to_arrow()
 
 
-def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[DeadLetter]:
-    """Every committed record of the dead-letter topic, read up to its current end."""
+def read_dead_letters(settings: Settings, *, since_ms: int | None = None, timeout_s: float = 30.0) -> list[DeadLetter]:
+    """Every committed record of the dead-letter topic (``since_ms``: from the first one Kafka timestamps at
+    or after it), read up to its current end."""
     consumer = KafkaConsumer(
         **kafka_clients.python_config(settings),
         isolation_level="read_committed",
@@ -93,7 +94,8 @@ def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[De
             for p in sorted(consumer.partitions_for_topic(settings.kafka.dlq_topic) or ())
         ]
         out: list[DeadLetter] = []
-        for message in _to_end(consumer, partitions, timeout_s, f"dead-letter topic {settings.kafka.dlq_topic}"):
+        what = f"dead-letter topic {settings.kafka.dlq_topic}"
+        for message in _to_end(consumer, partitions, timeout_s, what, since_ms=since_ms):
             headers = {k: v.decode("utf-8", "replace") for k, v in message.headers}
             out.append(DeadLetter(message.key, message.value, headers))
         return out
@@ -101,12 +103,25 @@ def read_dead_letters(settings: Settings, *, timeout_s: float = 30.0) -> list[De
         consumer.close()
 
 
-def _to_end(consumer: KafkaConsumer, partitions: list[TopicPartition], timeout_s: float, what: str) -> Iterator[Any]:
-    """The messages of ``partitions`` from their beginning up to their current end (with ``read_committed``:
-    the last stable offset)."""
+def _to_end(
+    consumer: KafkaConsumer,
+    partitions: list[TopicPartition],
+    timeout_s: float,
+    what: str,
+    *,
+    since_ms: int | None = None,
+) -> Iterator[Any]:
+    """The messages of ``partitions`` from their beginning (or the first timestamped at or after
+    ``since_ms``) up to their current end (with ``read_committed``: the last stable offset)."""
     consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
     end = consumer.end_offsets(partitions)
+    if since_ms is None:
+        consumer.seek_to_beginning(*partitions)
+    else:
+        found = consumer.offsets_for_times({tp: max(since_ms, 0) for tp in partitions})
+        for tp in partitions:
+            at = found.get(tp)
+            consumer.seek(tp, at.offset if at is not None else end[tp])
     # Poll, not iterate: the last offset of a transactional partition is a commit marker, which is never
     # returned as a message, so "seen a message at the end offset" would never happen.
     deadline = time.monotonic() + timeout_s

@@ -1,6 +1,8 @@
 package io.lakegate.flink.ingest;
 
 import io.lakegate.flink.plan.Plan;
+import io.lakegate.flink.resume.Held;
+import io.lakegate.flink.resume.OffsetSet;
 import io.lakegate.flink.wire.ByteReader;
 import io.lakegate.flink.wire.ReaderBody;
 
@@ -31,6 +33,11 @@ import java.util.List;
  * builds); a first occurrence (or any record of a contract without dedupe) marks its id as seen and goes to
  * the contract's audit side output ({@link #auditTag}) as a row of the audit table, and its model events to
  * {@link #MODEL_EVENTS}. Only valid records reach this operator, so only they ever mark an id as seen.
+ *
+ * <p>After a start without a checkpoint (docs/resume.md) a record its contract's audit table already holds
+ * the offset of has been decided: it was audited if the table holds it ({@code plan.resume.audited}), and
+ * then marks its id as seen and sends only the model events the models do not hold yet; otherwise it was
+ * a duplicate, and goes to the quarantine sinks again, which drop it if they hold it.
  */
 public final class DedupeFunction extends KeyedProcessFunction<String, byte[], RowData> {
 
@@ -50,6 +57,9 @@ public final class DedupeFunction extends KeyedProcessFunction<String, byte[], R
     private transient ModelEvents modelEvents;
     private transient ValidSegment segment;
     private transient OutcomeCounters counters;
+    private transient Held[] auditHeld;
+    private transient Held[] modelHeld;
+    private transient OffsetSet audited;
 
     public DedupeFunction(Plan plan, QuarantineLayout layout) {
         this.plan = plan;
@@ -91,6 +101,9 @@ public final class DedupeFunction extends KeyedProcessFunction<String, byte[], R
         modelEvents = new ModelEvents();
         segment = new ValidSegment();
         counters = new OutcomeCounters(getRuntimeContext().getMetricGroup(), plan);
+        auditHeld = plan.contracts().stream().map(c -> Held.of(plan, IngestGraph.auditUid(c))).toArray(Held[]::new);
+        modelHeld = plan.models().stream().map(m -> Held.of(plan, IngestGraph.modelUid(m))).toArray(Held[]::new);
+        audited = new OffsetSet(plan.resume().audited());
     }
 
     @Override
@@ -101,6 +114,10 @@ public final class DedupeFunction extends KeyedProcessFunction<String, byte[], R
             throw new MalformedBatchException("segment of " + bytes.length + " bytes: " + e.getMessage(), e);
         }
         ValueState<Boolean> ids = seen.get(segment.contract);
+        if (auditHeld[segment.contract].holds(segment.topic, segment.partition, segment.offset)) {
+            decided(ids, ctx, out);
+            return;
+        }
         if (ids != null) {
             if (ids.value() != null) {
                 out.collect(layout.element(
@@ -118,7 +135,29 @@ public final class DedupeFunction extends KeyedProcessFunction<String, byte[], R
             throw new IllegalStateException("a body unpack checked does not decode: " + e.getMessage(), e);
         }
         ctx.output(audit.get(segment.contract), rows[segment.contract].row(segment, values));
-        modelEvents.write(segment, event -> ctx.output(MODEL_EVENTS, event));
+        modelEvents(ctx);
         counters.record(segment, Outcome.AUDITED);
+    }
+
+    /** A record whose audit table holds its offset: the lake's decision stands (see the class comment). */
+    private void decided(ValueState<Boolean> ids, Context ctx, Collector<RowData> out) throws IOException {
+        if (!audited.contains(plan.topics().get(segment.topic), segment.partition, segment.offset)) {
+            out.collect(layout.element(QuarantineRecord.duplicate(plan, segment, System.currentTimeMillis())));
+            return;
+        }
+        if (ids != null) {
+            ids.update(Boolean.TRUE);
+        }
+        modelEvents(ctx);
+    }
+
+    /** The segment's model events, except those whose model holds the record already. */
+    private void modelEvents(Context ctx) {
+        modelEvents.write(segment, event -> {
+            int model = ((event[0] & 0xff) << 8) | (event[1] & 0xff); // a model event starts with its u16 index
+            if (!modelHeld[model].holds(segment.topic, segment.partition, segment.offset)) {
+                ctx.output(MODEL_EVENTS, event);
+            }
+        });
     }
 }

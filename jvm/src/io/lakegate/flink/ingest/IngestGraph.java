@@ -33,12 +33,16 @@ import org.apache.flink.table.data.RowData;
  * one and that state is dropped): {@value #SOURCE}, {@value #PACK}, {@value #UNPACK}, {@value #DEDUPE}
  * (keyed state {@code seen-event-ids-<contract>}), {@code audit-<contract>} (Iceberg sink, per contract),
  * {@value #QUARANTINE_ROWS} and {@value #QUARANTINE_TABLE} (Iceberg sink), {@value #DEAD_LETTER} (Kafka sink),
- * {@code model-<model>} (Iceberg sink, per model), {@value #CHANGELOG} (Kafka sink). The Iceberg sinks derive
+ * {@code model-<model>} (Iceberg sink, per model), {@value #CHANGELOG} (Kafka sink), and the stateless filters
+ * {@value #QUARANTINE_NEW} and {@value #DEAD_LETTER_NEW}. The Iceberg sinks derive
  * their internal operators' uids from theirs; the read models name their own operators.
  *
  * <p>Exactly-once: the source's offsets are checkpointed; pack flushes before every checkpoint barrier, so
  * the barrier follows all results of the records before it through route, unpack and dedupe (chained or
- * keyed, never buffered across it); every sink commits on checkpoint completion (see {@link Sinks}).
+ * keyed, never buffered across it); every sink commits on checkpoint completion (see {@link Sinks}). A start
+ * without a checkpoint re-reads from the lowest offset any sink holds, and each sink drops what it already
+ * holds (plan.resume, docs/resume.md): pack journals each checkpoint's offsets, dedupe drops held audit rows
+ * and model events, {@link NotHeld} held quarantine elements.
  */
 public final class IngestGraph {
 
@@ -50,6 +54,9 @@ public final class IngestGraph {
     public static final String QUARANTINE_TABLE = "quarantine-table";
     public static final String DEAD_LETTER = "dead-letter";
     public static final String CHANGELOG = "changelog";
+    /** The filters that drop what the quarantine table and the dead-letter topic already hold (resume). */
+    public static final String QUARANTINE_NEW = "quarantine-table-new";
+    public static final String DEAD_LETTER_NEW = "dead-letter-new";
 
     private static final TypeInformation<byte[]> BYTES = PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO;
 
@@ -71,7 +78,7 @@ public final class IngestGraph {
         DataStream<byte[]> records = env
                 .fromSource(IngestSource.of(plan), WatermarkStrategy.noWatermarks(), SOURCE)
                 .uid(SOURCE);
-        SingleOutputStreamOperator<byte[]> batches = records.transform(PACK, BYTES, new PackOperator(plan.batch()));
+        SingleOutputStreamOperator<byte[]> batches = records.transform(PACK, BYTES, new PackOperator(plan));
         // Chained to the source: a record crosses no serializer before it is in a batch.
         ((PhysicalTransformation<byte[]>) batches.getTransformation()).setChainingStrategy(ChainingStrategy.ALWAYS);
         return batches.uid(PACK);
@@ -114,11 +121,17 @@ public final class IngestGraph {
     }
 
     private static void quarantine(Plan plan, QuarantineLayout layout, DataStream<RowData> elements) {
-        elements.sinkTo(Sinks.kafka(plan.kafka(), "dlq",
+        elements.filter(NotHeld.deadLetter(plan, layout))
+                .name(DEAD_LETTER_NEW)
+                .uid(DEAD_LETTER_NEW)
+                .sinkTo(Sinks.kafka(plan.kafka(), "dlq",
                         new DeadLetterSerializer(plan.kafka().deadLetterTopic(), layout)))
                 .name(DEAD_LETTER)
                 .uid(DEAD_LETTER);
         DataStream<RowData> rows = elements
+                .filter(NotHeld.table(plan, QUARANTINE_TABLE, layout))
+                .name(QUARANTINE_NEW)
+                .uid(QUARANTINE_NEW)
                 .map(layout.tableProjection(), ColumnTypes.typeInfo(layout.tableColumns()))
                 .name(QUARANTINE_ROWS)
                 .uid(QUARANTINE_ROWS);

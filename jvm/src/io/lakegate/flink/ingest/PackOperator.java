@@ -1,14 +1,25 @@
 package io.lakegate.flink.ingest;
 
 import io.lakegate.flink.plan.Plan;
+import io.lakegate.flink.resume.Journal;
 import io.lakegate.flink.wire.ByteWriter;
 
+import org.apache.flink.api.common.state.ListState;
+import org.apache.flink.api.common.state.ListStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.runtime.state.StateInitializationContext;
+import org.apache.flink.runtime.state.StateSnapshotContext;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.BoundedOneInput;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
 import org.apache.flink.streaming.api.watermark.Watermark;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ScheduledFuture;
 
 /**
@@ -21,23 +32,47 @@ import java.util.concurrent.ScheduledFuture;
  * checkpoint barrier ({@link #prepareSnapshotPreBarrier}, so every record read before the barrier is
  * processed, and its results are written, before it: exactly-once with the source's checkpointed offsets
  * and no state of its own), before a watermark, and at the end of input. Nothing is buffered across a
- * checkpoint, so the operator has no state.
+ * checkpoint.
+ *
+ * <p>It also keeps, per partition, the highest offset it has read (its only state, {@value #COVERED}, a union
+ * list restored by every subtask) and writes it to the coverage journal ({@link Journal}) at the job's
+ * fresh start (checkpoint 0: the plan's {@code resume.covered}) and in every checkpoint's synchronous phase:
+ * what each checkpoint holds, for a later start without a checkpoint (docs/resume.md).
  */
 public final class PackOperator extends AbstractStreamOperator<byte[]>
         implements OneInputStreamOperator<byte[], byte[]>, BoundedOneInput {
 
     private static final long serialVersionUID = 1L;
 
+    /** The name of the operator state of offsets read. */
+    public static final String COVERED = "covered-offsets";
+
     private final int maxRecords;
     private final int maxBytes;
     private final long maxDelayMs;
+    private final List<String> topics;
+    private final Plan.Resume resume; // null: no journal (a pack outside the ingest job)
 
     private transient ByteWriter batch;
     private transient int count;
     private transient long generation; // which batch a timer was armed for
     private transient ScheduledFuture<?> timer;
+    private transient Map<Long, Long> covered; // topic index << 32 | partition → highest offset read
+    private transient ListState<String> coveredState;
+    private transient boolean restored;
+    private transient Journal journal;
 
+    /** A pack that journals what it covers: the ingest job's. */
+    public PackOperator(Plan plan) {
+        this(plan.batch(), plan.topics(), plan.resume());
+    }
+
+    /** A pack without a journal. */
     public PackOperator(Plan.Batch caps) {
+        this(caps, List.of(), null);
+    }
+
+    private PackOperator(Plan.Batch caps, List<String> topics, Plan.Resume resume) {
         if (caps.maxRecords() < 1 || caps.maxBytes() < 1 || caps.maxDelayMs() < 0) {
             throw new IllegalArgumentException("plan.batch " + caps + ": max_records and max_bytes must be at"
                     + " least 1 and max_delay_ms at least 0 (see the batch settings in docs/settings.md)");
@@ -45,17 +80,91 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
         this.maxRecords = caps.maxRecords();
         this.maxBytes = caps.maxBytes();
         this.maxDelayMs = caps.maxDelayMs();
+        this.topics = List.copyOf(topics);
+        this.resume = resume;
+    }
+
+    @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        if (resume == null) {
+            return;
+        }
+        covered = new HashMap<>();
+        coveredState = context.getOperatorStateStore()
+                .getUnionListState(new ListStateDescriptor<>(COVERED, Types.STRING));
+        restored = context.isRestored();
+        if (restored) {
+            for (String entry : coveredState.get()) { // topic \t partition \t offset
+                String[] parts = entry.split("\t");
+                int topic = topics.indexOf(parts[0]);
+                if (topic >= 0) { // a topic the plan no longer reads is forgotten
+                    covered.merge(key(topic, Integer.parseInt(parts[1])), Long.parseLong(parts[2]), Math::max);
+                }
+            }
+        } else {
+            for (Plan.StartOffset o : resume.covered()) {
+                int topic = topics.indexOf(o.topic());
+                if (topic < 0) {
+                    throw new IllegalArgumentException("plan.resume.covered names topic " + o.topic()
+                            + ", which is not among the plan's topics " + topics);
+                }
+                covered.put(key(topic, o.partition()), o.offset());
+            }
+        }
+    }
+
+    private static long key(int topic, int partition) {
+        return ((long) topic << 32) | (partition & 0xffffffffL);
     }
 
     @Override
     public void open() throws Exception {
         super.open();
         batch = new ByteWriter(Math.min(maxBytes, 1 << 20) + 1024);
+        if (resume != null) {
+            var task = getRuntimeContext().getTaskInfo();
+            journal = new Journal(resume.journal(), getContainingTask().getEnvironment().getJobID().toHexString(),
+                    task.getIndexOfThisSubtask(), task.getNumberOfParallelSubtasks());
+            if (!restored) {
+                journal.write(0, false, coveredByTopic()); // before any checkpoint, so before any commit
+            }
+        }
+    }
+
+    @Override
+    public void snapshotState(StateSnapshotContext context) throws Exception {
+        super.snapshotState(context);
+        if (resume == null) {
+            return;
+        }
+        List<String> entries = new ArrayList<>(covered.size());
+        for (Map.Entry<Long, Long> e : covered.entrySet()) {
+            entries.add(topics.get((int) (e.getKey() >>> 32)) + "\t" + (int) (long) e.getKey() + "\t"
+                    + e.getValue());
+        }
+        coveredState.update(entries);
+        journal.write(context.getCheckpointId(), restored, coveredByTopic());
+    }
+
+    private Map<String, Map<Integer, Long>> coveredByTopic() {
+        Map<String, Map<Integer, Long>> out = new TreeMap<>();
+        for (Map.Entry<Long, Long> e : covered.entrySet()) {
+            out.computeIfAbsent(topics.get((int) (e.getKey() >>> 32)), t -> new TreeMap<>())
+                    .put((int) (long) e.getKey(), e.getValue());
+        }
+        return out;
     }
 
     @Override
     public void processElement(StreamRecord<byte[]> element) {
         byte[] record = element.getValue();
+        if (covered != null) { // the encoding's u16 topic index, i32 partition, i64 offset (InputRecordSchema)
+            int topic = ((record[0] & 0xff) << 8) | (record[1] & 0xff);
+            int partition = (int) read(record, 2, 4);
+            long offset = read(record, 6, 8);
+            covered.merge(key(topic, partition), offset, Math::max);
+        }
         if (count == 0) {
             batch.reset();
             batch.i32(0);
@@ -66,6 +175,15 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
         if (count >= maxRecords || batch.size() >= maxBytes) {
             flush();
         }
+    }
+
+    /** {@code length} big-endian bytes of {@code bytes} from {@code at} (ByteWriter writes big-endian). */
+    private static long read(byte[] bytes, int at, int length) {
+        long value = 0;
+        for (int i = 0; i < length; i++) {
+            value = (value << 8) | (bytes[at + i] & 0xff);
+        }
+        return length == 4 ? (int) value : value;
     }
 
     private void arm() {

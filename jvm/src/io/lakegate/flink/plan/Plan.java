@@ -27,7 +27,8 @@ public record Plan(
         List<String> topics,
         List<Contract> contracts,
         Quarantine quarantine,
-        List<Model> models) implements Serializable {
+        List<Model> models,
+        Resume resume) implements Serializable {
 
     public static final int FORMAT = 1;
 
@@ -44,6 +45,24 @@ public record Plan(
             long transactionTimeoutMs) implements Serializable {}
 
     public record StartOffset(String topic, int partition, long offset) implements Serializable {}
+
+    /** Offsets of one partition as sorted, disjoint inclusive ranges: {@code bounds} is first, last, first, ... */
+    public record OffsetRanges(String topic, int partition, List<Long> bounds) implements Serializable {}
+
+    /**
+     * What a start knows from the lake (docs/resume.md): {@code journal} is the folder where pack records, per
+     * checkpoint, the offsets it covers; {@code covered} what a fresh start covers per partition (one before
+     * its first offset; empty when the job restores a checkpoint); {@code held}, per sink uid, the highest
+     * offset per partition the sink already holds (it drops records at or below it); {@code audited} the
+     * offsets in the audit tables above the lowest held ones (dedupe's decisions there are the lake's);
+     * {@code deadLetter} the offsets already in the dead-letter topic above them.
+     */
+    public record Resume(
+            String journal,
+            List<StartOffset> covered,
+            Map<String, List<StartOffset>> held,
+            List<OffsetRanges> audited,
+            List<OffsetRanges> deadLetter) implements Serializable {}
 
     public record Catalog(String name, String impl, Map<String, String> properties) implements Serializable {}
 
@@ -115,7 +134,7 @@ public record Plan(
         }
         Node plan = new Node(root, "plan");
         plan.only("format", "job_name", "batch", "minibatch_ms", "kafka", "catalog", "topics", "contracts",
-                "quarantine", "models");
+                "quarantine", "models", "resume");
         int format = plan.integer("format");
         if (format != FORMAT) {
             throw new IllegalArgumentException("plan format " + format + ", this jar reads " + FORMAT);
@@ -138,10 +157,7 @@ public record Plan(
                         kafka.strings("properties"),
                         kafka.text("group_id"),
                         kafka.text("startup"),
-                        kafka.list("start_offsets", n -> {
-                            n.only("topic", "partition", "offset");
-                            return new StartOffset(n.text("topic"), n.integer("partition"), n.number("offset"));
-                        }),
+                        kafka.list("start_offsets", Plan::offset),
                         kafka.bool("bounded"),
                         kafka.text("dead_letter_topic"),
                         kafka.text("transactional_id_prefix"),
@@ -151,7 +167,45 @@ public record Plan(
                 plan.list("contracts", Plan::contract),
                 new Quarantine(quarantine.text("table"), quarantine.list("table_columns", Plan::column),
                         quarantine.list("encoded_columns", Plan::column)),
-                plan.list("models", Plan::model));
+                plan.list("models", Plan::model),
+                resume(plan.object("resume")));
+    }
+
+    private static StartOffset offset(Node n) {
+        n.only("topic", "partition", "offset");
+        return new StartOffset(n.text("topic"), n.integer("partition"), n.number("offset"));
+    }
+
+    private static OffsetRanges ranges(Node n) {
+        n.only("topic", "partition", "bounds");
+        List<Long> bounds = n.list("bounds", b -> {
+            if (!b.node.isIntegralNumber() || !b.node.canConvertToLong()) {
+                throw new IllegalArgumentException(b.path + " must be an integer");
+            }
+            return b.node.asLong();
+        });
+        for (int i = 1; i < bounds.size(); i++) {
+            if (bounds.get(i) < bounds.get(i - 1) + (i % 2 == 1 ? 0 : 1)) {
+                throw new IllegalArgumentException(n.path + ".bounds must be sorted, disjoint [first, last] pairs");
+            }
+        }
+        if (bounds.size() % 2 != 0) {
+            throw new IllegalArgumentException(n.path + ".bounds must hold [first, last] pairs");
+        }
+        return new OffsetRanges(n.text("topic"), n.integer("partition"), bounds);
+    }
+
+    private static Resume resume(Node n) {
+        n.only("journal", "covered", "held", "audited", "dead_letter");
+        Node held = n.object("held");
+        Map<String, List<StartOffset>> sinks = new LinkedHashMap<>();
+        held.node.fieldNames().forEachRemaining(sink -> sinks.put(sink, held.list(sink, Plan::offset)));
+        return new Resume(
+                n.text("journal"),
+                n.list("covered", Plan::offset),
+                Collections.unmodifiableMap(sinks),
+                n.list("audited", Plan::ranges),
+                n.list("dead_letter", Plan::ranges));
     }
 
     private static Column column(Node n) {
