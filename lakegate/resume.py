@@ -26,10 +26,10 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import GreaterThan
 from pyiceberg.table import Table
 
-from lakegate import readmodels
+from lakegate import model_state, readmodels
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.logs import kv
-from lakegate.observe.ledger import TopicPartition
+from lakegate.observe.ledger import DUPLICATE, TopicPartition
 from lakegate.readers import read_dead_letters
 from lakegate.settings import Settings
 from udfs.contract import Contracts
@@ -38,10 +38,7 @@ log = logging.getLogger(__name__)
 
 JOB_ID, CHECKPOINT = "flink.job-id", "flink.max-committed-checkpoint-id"  # Iceberg's Flink commit summary
 QUARANTINE_SINK, DEAD_LETTER_SINK = "quarantine-table", "dead-letter"  # uids in IngestGraph.java
-# The dead-letter topic is compared with the quarantine table from this many checkpoints before the table's
-# last commit (its transactions commit after the table's, and one may have been aborted by the stop), and
-# its records are read from that checkpoint's journal time minus this margin (clocks of other hosts).
-DEAD_LETTER_LOOKBACK = 5
+# The dead-letter topic is read from a journal time minus this margin (clocks of other hosts).
 CLOCK_MARGIN_MS = 60_000
 
 Held = dict[TopicPartition, int]  # partition → highest offset held
@@ -69,7 +66,8 @@ class Entry:
     checkpoint: int
     restored: bool
     written_ms: int
-    covered: Held
+    covered: Held  # the highest offset read per partition when the checkpoint's barrier passed
+    held: dict[str, Held] = field(default_factory=dict)  # sink uid → what it held at the job's fresh start
 
 
 Journal = dict[tuple[str, int], Entry]
@@ -91,13 +89,29 @@ def read_journal(folder: Path) -> Journal:
         if len({d["subtask"] for d in docs}) != docs[0]["parallelism"]:
             continue  # a checkpoint that never completed, or a file already pruned
         covered: Held = {}
+        held: dict[str, Held] = {}
         for d in docs:
-            for topic, partitions in d["covered"].items():
-                for p, o in partitions.items():
-                    tp = (topic, int(p))
-                    covered[tp] = max(covered.get(tp, -1), int(o))
-        journal[key] = Entry(key[0], key[1], bool(docs[0]["restored"]), min(d["written_ms"] for d in docs), covered)
+            _merge(covered, d["covered"])
+            for sink, offsets in d.get("held", {}).items():
+                _merge(held.setdefault(sink, {}), offsets)
+        written = min(d["written_ms"] for d in docs)
+        journal[key] = Entry(key[0], key[1], bool(docs[0]["restored"]), written, covered, held)
     return journal
+
+
+def _merge(into: Held, by_topic: Mapping[str, Mapping[str, int]]) -> None:
+    for topic, partitions in by_topic.items():
+        for p, o in partitions.items():
+            tp = (topic, int(p))
+            into[tp] = max(into.get(tp, -1), int(o))
+
+
+def _highest(*offsets: Mapping[TopicPartition, int]) -> Held:
+    out: Held = {}
+    for each in offsets:
+        for tp, o in each.items():
+            out[tp] = max(out.get(tp, -1), o)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +149,11 @@ class Holdings:
 
 
 def holdings(points: Mapping[str, Point | None], journal: Journal) -> Holdings | None:
-    """Held offsets per sink from its last commit's journal entry. A sink without a commit since the last
-    fresh start (or whose entry is pruned) holds at least what that start covered. None without any fresh
-    start in the journal (a lake older than it): the caller falls back to the lake's highest offsets."""
+    """Held offsets per sink from its last commit's journal entry: what that checkpoint covered, or what the
+    sink held when the entry's job started fresh if that is more (a job that re-reads below a sink's held
+    offsets drops those records on their way to it). A sink without a commit since the last fresh start (or
+    whose entry is pruned) holds at least what that start gave it. None without any fresh start in the
+    journal (a lake older than it): the caller falls back to the lake's highest offsets."""
     starts = [e for e in journal.values() if e.checkpoint == 0 and not e.restored]
     if not starts:
         return None
@@ -147,8 +163,9 @@ def holdings(points: Mapping[str, Point | None], journal: Journal) -> Holdings |
     basis: dict[str, Entry] = {}
     for sink, point in points.items():
         entry = journal.get((point.job, point.checkpoint)) if point is not None and point.job in since else None
-        basis[sink] = entry or fresh
-        held[sink] = {**fresh.covered, **(entry.covered if entry else {})}
+        base = entry or fresh
+        basis[sink] = base
+        held[sink] = _highest(fresh.covered, fresh.held.get(sink, {}), base.covered, base.held.get(sink, {}))
     return Holdings(held, basis, fresh)
 
 
@@ -190,7 +207,9 @@ def empty_section(settings: Settings, covered: Held | None = None) -> dict[str, 
         "covered": _offsets(covered or {}),
         "held": {},
         "audited": [],
+        "duplicates": [],
         "dead_letter": [],
+        "model_state": "",
     }
 
 
@@ -213,9 +232,11 @@ def plan_resume(settings: Settings, contracts: Contracts) -> Resume | None:
     quarantine = tables[QUARANTINE_SINK]
     dead_letter: set[tuple[str, int, int]] = set()
     if quarantine is not None:
-        dead_letter = _reconcile_dead_letters(
-            settings, quarantine, point=points[QUARANTINE_SINK], journal=journal, found=found, start=start
-        )
+        dead_letter = _reconcile_dead_letters(settings, quarantine, journal=journal, found=found, start=start)
+    duplicates = []
+    if quarantine is not None:
+        columns = ("source_topic", "source_partition", "source_offset")
+        duplicates = _window(quarantine, columns, start, reason=DUPLICATE)
     audited = []
     for contract in contracts:
         table = tables[audit_sink(contract.name)]
@@ -226,7 +247,9 @@ def plan_resume(settings: Settings, contracts: Contracts) -> Resume | None:
         "covered": _offsets(start),
         "held": {sink: _offsets(held) for sink, held in sorted(found.held.items())},
         "audited": offset_ranges(audited),
+        "duplicates": offset_ranges(duplicates),
         "dead_letter": offset_ranges((t, p, o) for t, p, o in dead_letter if o > start.get((t, p), -1)),
+        "model_state": model_state.bootstrap(settings, contracts, journal_folder(settings)),
     }
     log.info(
         "resuming after what every sink holds",
@@ -246,42 +269,57 @@ def _load(iceberg: Any, name: str) -> Table | None:
     return table
 
 
-def _window(table: Table, columns: tuple[str, str, str], start: Held) -> list[tuple[str, int, int]]:
-    """Coordinates of ``table``'s rows above ``start`` (the fresh start's re-read window and beyond)."""
+def _window(
+    table: Table, columns: tuple[str, str, str], start: Held, *, reason: str | None = None
+) -> list[tuple[str, int, int]]:
+    """Coordinates of ``table``'s rows above ``start`` (the fresh start's re-read window and beyond); with
+    ``reason``, only quarantine rows of that reason."""
     if not start:
         return []
     topic, partition, offset = columns
     above: Any = GreaterThan(offset, min(start.values()))  # type: ignore[call-arg,arg-type]  # pydantic signature
-    rows = table.scan(row_filter=above, selected_fields=columns).to_arrow()
+    fields = (*columns, "reason") if reason is not None else columns
+    rows = table.scan(row_filter=above, selected_fields=fields).to_arrow()
+    reasons = rows["reason"].to_pylist() if reason is not None else [None] * rows.num_rows
     out = []
-    for t, p, o in zip(rows[topic].to_pylist(), rows[partition].to_pylist(), rows[offset].to_pylist(), strict=True):
-        if o > start.get((t, p), o):
+    for t, p, o, r in zip(
+        rows[topic].to_pylist(), rows[partition].to_pylist(), rows[offset].to_pylist(), reasons, strict=True
+    ):
+        if o > start.get((t, p), o) and r == reason:
             out.append((t, p, o))
     return out
+
+
+def since_ms(journal: Journal, floor: Held) -> int | None:
+    """When the journal last shows no job past ``floor`` in any partition: the entry just before (in time) the
+    first one past it. Every record above ``floor`` was read, so written anywhere, after that. None when the
+    journal's earliest entry is already past it (its history is pruned): read from the beginning."""
+    before: Entry | None = None
+    for entry in sorted(journal.values(), key=lambda e: (e.written_ms, e.job, e.checkpoint)):
+        if any(o > floor.get(tp, -1) for tp, o in entry.covered.items()):
+            return None if before is None else before.written_ms
+        before = entry
+    return before.written_ms if before is not None else None
 
 
 def _reconcile_dead_letters(
     settings: Settings,
     quarantine: Table,
     *,
-    point: Point | None,
     journal: Journal,
     found: Holdings,
     start: Held,
 ) -> set[tuple[str, int, int]]:
-    """The dead-letter topic's records above the quarantine table's recent past; lowers ``start`` (in place)
-    below any quarantine row of that past the topic lacks, so it is read and published again."""
-    since = found.fresh
-    if point is not None:
-        earlier = [e for (job, c), e in journal.items() if job == point.job and c <= point.checkpoint]
-        recent = sorted(earlier, key=lambda e: e.checkpoint)[-DEAD_LETTER_LOOKBACK - 1 :]
-        if recent and recent[0].written_ms >= found.fresh.written_ms:
-            since = recent[0]
-    floor = since.covered
+    """The dead-letter topic's records above the last fresh start's offsets; lowers ``start`` (in place) below
+    any quarantine row above them the topic lacks, so it is read and published again. Above the last fresh
+    start covers every gap: each start re-reads what it finds missing, so what a killed run left missing is
+    above its own start."""
+    floor = found.fresh.covered
+    since = since_ms(journal, floor)
     rows = _window(quarantine, ("source_topic", "source_partition", "source_offset"), floor)
-    letters = read_dead_letters(settings, since_ms=since.written_ms - CLOCK_MARGIN_MS)
+    letters = read_dead_letters(settings, since_ms=None if since is None else since - CLOCK_MARGIN_MS)
     present = {d.source for d in letters if d.source[2] > floor.get(d.source[:2], -1)}
-    missing = [c for c in rows if c not in present and c[2] > floor.get(c[:2], -1)]
+    missing = [c for c in rows if c not in present]
     for t, p, o in missing:
         start[(t, p)] = min(start.get((t, p), o - 1), o - 1)
     if missing:

@@ -1,4 +1,5 @@
-"""A job killed between two sinks' commits, then started fresh (no checkpoint): nothing lost, nothing doubled.
+"""Jobs killed between two sinks' commits, then started again fresh (no checkpoint) or from the last retained
+checkpoint: nothing lost, nothing doubled, the dead-letter topic and the read models right.
 
 A test-only Java agent (tests/job/crash_agent) SIGKILLs the job's JVM right after one Iceberg sink committed
 a checkpoint that another has not committed yet; the commit order is read from the committers' own log
@@ -9,20 +10,24 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from lakegate import jvm
+from lakegate import jvm, readmodels
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
+from lakegate.changelogs import corrections, published
 from lakegate.produce import produce
 from lakegate.resume import journal_folder, read_journal, table_point
 from lakegate.settings import Settings
-from lakegate.testing.plugin import JobRun
+from lakegate.testing.plugin import JobRun, RunningJob
 from lakegate.testing.readers import read_audit, read_dead_letters, read_quarantine, topic_coordinates
+from lakegate.testing.readmodels import mismatches
 from udfs.contract import Contracts, load_contracts
+from udfs.readmodels import key_text
 
 pytestmark = pytest.mark.job
 
@@ -56,27 +61,39 @@ def _quarantine_coordinates(settings: Settings) -> list[Coordinate]:
     return [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows]
 
 
-SINKS = ("audit", "quarantine", "dead-letter")
+MODEL = "ticket_events_by_status"  # an aggregate with a "latest" measure: the most state to get right
+# Each run is killed between the first sink's commit and the second's, then the next run starts on that lake.
+KILLS = {
+    "fresh": [
+        ("audit", "quarantine"),
+        ("quarantine", "audit"),
+        ("quarantine", "dead-letter"),
+        ("dead-letter", "quarantine"),
+        ("audit", "model"),
+        ("model", "changelog"),
+        ("changelog", "model"),
+    ],
+    "checkpoint": [("audit", "quarantine"), ("model", "changelog")],
+}
 
 
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [("audit", "quarantine"), ("quarantine", "audit"), ("quarantine", "dead-letter"), ("dead-letter", "quarantine")],
-    ids=lambda sink: sink,
-)
-def test_a_kill_between_two_sinks_commits_then_a_fresh_start_loses_and_doubles_nothing(
+@pytest.mark.parametrize("restart", ["fresh", "checkpoint"])
+def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
     lakegate_stack: Settings,
     lakegate_contracts: Contracts,
     run_job: Callable[..., JobRun],
+    start_job: Callable[[str, Settings], RunningJob],
     crash_agent: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    first: str,
-    second: str,
+    restart: str,
 ) -> None:
+    """Each run of a chain is killed between two sinks' commits; the next one starts without a checkpoint
+    ("fresh": `lakegate run ingest`) or from the last retained checkpoint ("checkpoint": `lakegate resume`);
+    a last run drains. New records (bad ones and producer retries among them) arrive before every run."""
     # Own tables, topics (dead-letter, changelogs) and consumer group; the contract topics are shared with other
-    # job tests, and this lake reads them from the start. Small batches: several checkpoints per run.
-    name = f"resume_{first}_{second}".replace("-", "_")
+    # job tests, and this lake reads them from the start. Small batches, short checkpoints: commits every run.
+    name = f"resume_{restart}"
     settings = lakegate_stack.replace(
         audit_namespace=name,
         quarantine_namespace=f"{name}_q",
@@ -85,30 +102,52 @@ def test_a_kill_between_two_sinks_commits_then_a_fresh_start_loses_and_doubles_n
         changelog_topic_prefix=f"{name}.model.",
         consumer_group=name.replace("_", "-"),
         batch_max_records=200,
+        checkpoint_interval_ms=300,
     )
     tickets = next(c for c in lakegate_contracts if c.name == "tickets")
     sinks = {
         "audit": f"table:{audit_table_name(settings, tickets)}",
         "quarantine": f"table:{quarantine_table_name(settings)}",
-        "dead-letter": f"kafka:{settings.job.name}-dlq-",  # the sink's transactional ids (IngestGraph.java)
+        "dead-letter": f"kafka:{settings.job.name}-dlq-",  # the sinks' transactional ids (IngestGraph.java)
+        "model": f"table:{readmodels.table_name(settings, readmodels.find(lakegate_contracts, MODEL)[0])}",
+        "changelog": f"kafka:{settings.job.name}-changelog-",
     }
-    produce(
-        settings, lakegate_contracts, 12_000, bad_fraction=0.1, seed=1500 + SINKS.index(first) * 3 + SINKS.index(second)
-    )
-
-    marker = tmp_path / "killed.txt"
-    monkeypatch.setenv("JVM_ARGS", f"-javaagent:{crash_agent}={sinks[first]},{sinks[second]},2,{marker}")
-    killed = run_job("ingest", settings, check=False)
-    monkeypatch.delenv("JVM_ARGS")
-    shutil.copytree(settings.paths.log_dir, tmp_path / "killed-logs")  # the next run overwrites Flink's log
-    assert marker.exists(), f"the job was not killed between {first}'s and {second}'s commits; log: {killed.log}"
-    assert killed.returncode != 0
-    # The kill left the first sink holding records the second lacks: the case a fresh start must repair.
-    _assert_first_holds_more(settings, first, second, marker.read_text())
-
-    run_job("ingest", settings)  # fresh: no checkpoint or savepoint named
-
+    seed = 1500 if restart == "fresh" else 1600
+    for step, (first, second) in enumerate(KILLS[restart]):
+        produce(settings, lakegate_contracts, 8000, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed + step)
+        marker = tmp_path / f"killed-{step}.txt"
+        monkeypatch.setenv("JVM_ARGS", f"-javaagent:{crash_agent}={sinks[first]},{sinks[second]},2,{marker}")
+        run = _next_run(settings, restart, step)
+        if restart == "fresh":
+            killed = run_job("ingest", run, check=False)
+            assert killed.returncode != 0, killed.log
+        else:
+            # Unbounded, as `lakegate resume` runs a job: a drained job's checkpoint keeps its stopping offsets.
+            job = start_job("ingest", run.replace(drain=False))
+            deadline = time.monotonic() + 300
+            while job.alive and time.monotonic() < deadline:
+                time.sleep(1)
+            assert not job.alive, f"run {step} was not killed: {job.log}"
+        monkeypatch.delenv("JVM_ARGS")
+        shutil.copytree(settings.paths.log_dir, tmp_path / f"killed-{step}-logs")  # the next run overwrites them
+        assert marker.exists(), f"run {step} was not killed between {first}'s and {second}'s commits"
+        # The kill left the first sink holding records the second lacks: the case the next run must repair.
+        _assert_first_holds_more(settings, first, second, marker.read_text())
     produced = topic_coordinates(settings, [c.topic for c in lakegate_contracts])
+    last = _next_run(settings, restart, len(KILLS[restart]))
+    if restart == "fresh":
+        run_job("ingest", last)
+    else:
+        # A job restored from a checkpoint runs unbounded, as `lakegate resume` runs it: until the lake holds
+        # every record, and a few checkpoints more for the Kafka transactions committed after the tables.
+        job = start_job("ingest", last)
+        deadline = time.monotonic() + 300
+        while _lake(settings, lakegate_contracts) < produced:
+            assert job.alive and time.monotonic() < deadline, f"the restored job did not catch up: {job.log}"
+            time.sleep(2)
+        time.sleep(10 * settings.job.checkpoint_interval_ms / 1000)
+        job.stop()
+
     audited = _audit_coordinates(settings, lakegate_contracts)
     quarantined = _quarantine_coordinates(settings)
     doubled = [c for c, n in Counter(audited + quarantined).items() if n > 1]
@@ -119,9 +158,41 @@ def test_a_kill_between_two_sinks_commits_then_a_fresh_start_loses_and_doubles_n
     )
     letters = [d.source for d in read_dead_letters(settings)]
     assert Counter(letters) == Counter(quarantined), "the dead-letter topic holds what the quarantine table holds"
+    assert mismatches(settings, lakegate_contracts) == {}, "read models differ from the audit log's computation"
+
+
+def _lake(settings: Settings, contracts: Contracts) -> set[Coordinate]:
+    return set(_audit_coordinates(settings, contracts)) | set(_quarantine_coordinates(settings))
+
+
+def _next_run(settings: Settings, restart: str, step: int) -> Settings:
+    """The settings of a chain's next run: its first always starts fresh (an empty lake)."""
+    if restart == "fresh":
+        return settings
+    if step == 0:
+        return settings.replace(drain=False)
+    jobs = {job for job, _ in read_journal(journal_folder(settings))}  # this lake's jobs
+    retained = [p.parent for job in jobs for p in (settings.paths.home / "checkpoints" / job).glob("chk-*/_metadata")]
+    assert retained, f"no retained checkpoint of jobs {jobs}"
+    newest = max(retained, key=lambda p: (p / "_metadata").stat().st_mtime)
+    return settings.replace(restore_from=newest.as_uri(), drain=False)
 
 
 def _assert_first_holds_more(settings: Settings, first: str, second: str, marker: str) -> None:
+    if "changelog" in (first, second):
+        model = readmodels.find(load_contracts(settings.paths.schemas_dir), MODEL)[0]
+        rows = readmodels.read_log(settings, model)
+        topic = published(settings, readmodels.changelog_topic(settings, model))
+        if first == "model":
+            assert corrections(model, rows, topic), f"the changelog lacks none of the table's changes; {marker}"
+            return
+        table: dict[str, int] = {}
+        for row in rows.to_pylist():  # the model has no window: its key is its groups
+            text = key_text(tuple(row[k] for k in readmodels.key_columns(model)))
+            table[text] = max(table.get(text, 0), row["lg_version"])
+        ahead = [k for k, v in topic.items() if v is not None and v > table.get(k, 0)]
+        assert ahead, f"the changelog holds none of the table's missing changes; {marker}"
+        return
     if "dead-letter" in (first, second):
         letters = {d.source for d in read_dead_letters(settings)}
         rows = set(_quarantine_coordinates(settings))
@@ -133,7 +204,8 @@ def _assert_first_holds_more(settings: Settings, first: str, second: str, marker
     tickets = audit_table_name(
         settings, next(c for c in load_contracts(settings.paths.schemas_dir) if c.name == "tickets")
     )
-    names = {"audit": tickets, "quarantine": quarantine_table_name(settings)}
+    model = readmodels.table_name(settings, readmodels.find(load_contracts(settings.paths.schemas_dir), MODEL)[0])
+    names = {"audit": tickets, "quarantine": quarantine_table_name(settings), "model": model}
     points = {s: table_point(iceberg.load_table(names[s]), {job for job, _ in journal}) for s in (first, second)}
     assert points[first] is not None, marker
     held_second = -1 if points[second] is None else points[second].checkpoint  # type: ignore[union-attr]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lakegate.resume import Entry, Point, holdings, offset_ranges, ranges, read_journal
+from lakegate.resume import Entry, Point, holdings, offset_ranges, ranges, read_journal, since_ms
 
 T = "support.tickets"
 
@@ -113,3 +113,51 @@ def test_offsets_become_inclusive_ranges() -> None:
         {"topic": T, "partition": 0, "bounds": [2, 2, 7, 7]},
         {"topic": T, "partition": 1, "bounds": [4, 5]},
     ]
+
+
+def test_a_sink_holds_what_it_held_at_its_jobs_fresh_start_while_that_job_re_reads_below_it() -> None:
+    # Job "b" started fresh at offset 40 (the quarantine table held up to 39), while the audit table already
+    # held up to 100: b's pack has read only to 60 when the audit table commits b's checkpoint 3.
+    start = Entry("b", 0, False, 200, {(T, 0): 39}, {"audit": {(T, 0): 100}, "quarantine": {(T, 0): 39}})
+    journal = {
+        ("a", 0): _entry("a", 0, 100, {0: -1}),
+        ("b", 0): start,
+        ("b", 3): Entry("b", 3, False, 300, {(T, 0): 60}, start.held),
+    }
+    found = holdings({"audit": Point("b", 3), "quarantine": Point("b", 3)}, journal)
+    assert found is not None
+    assert found.held == {"audit": {(T, 0): 100}, "quarantine": {(T, 0): 60}}
+    assert found.start() == {(T, 0): 60}
+
+
+def test_the_journal_reads_what_each_sink_held_at_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "j" / "0-0.json"
+    path.parent.mkdir()
+    path.write_text(
+        json.dumps(
+            {
+                "job": "j",
+                "checkpoint": 0,
+                "subtask": 0,
+                "parallelism": 1,
+                "restored": False,
+                "written_ms": 1,
+                "covered": {T: {"0": 4}},
+                "held": {"audit-tickets": {T: {"0": 9}}},
+            }
+        )
+    )
+    assert read_journal(tmp_path)[("j", 0)].held == {"audit-tickets": {(T, 0): 9}}
+
+
+def test_the_dead_letter_topic_is_read_from_before_any_job_read_past_the_floor() -> None:
+    journal = {
+        ("a", 0): _entry("a", 0, 100, {0: -1}),
+        ("a", 1): _entry("a", 1, 200, {0: 40}),
+        ("a", 2): _entry("a", 2, 300, {0: 90}),  # the first past 50
+        ("b", 0): _entry("b", 0, 400, {0: 50}),  # a later start below what "a" read
+        ("b", 1): _entry("b", 1, 500, {0: 70}),
+    }
+    assert since_ms(journal, {(T, 0): 50}) == 200
+    assert since_ms(journal, {(T, 0): 95}) == 500  # nothing past it yet: from the last entry on
+    assert since_ms(journal, {(T, 0): -2}) is None  # the earliest entry is past it: from the beginning

@@ -34,10 +34,11 @@ import java.util.List;
  * the contract's audit side output ({@link #auditTag}) as a row of the audit table, and its model events to
  * {@link #MODEL_EVENTS}. Only valid records reach this operator, so only they ever mark an id as seen.
  *
- * <p>After a start without a checkpoint (docs/resume.md) a record its contract's audit table already holds
- * the offset of has been decided: it was audited if the table holds it ({@code plan.resume.audited}), and
- * then marks its id as seen and sends only the model events the models do not hold yet; otherwise it was
- * a duplicate, and goes to the quarantine sinks again, which drop it if they hold it.
+ * <p>After a start without a checkpoint (docs/resume.md) the lake's decisions stand for what it holds: a
+ * record the quarantine table holds as a duplicate ({@code plan.resume.duplicates}) is a duplicate again; a
+ * record its contract's audit table holds the offset of was audited if the table holds it ({@code
+ * plan.resume.audited}), and then marks its id as seen and sends only the model events the models do not
+ * hold yet, and was a duplicate otherwise. Duplicates go to the quarantine sinks, which drop what they hold.
  */
 public final class DedupeFunction extends KeyedProcessFunction<String, byte[], RowData> {
 
@@ -60,6 +61,7 @@ public final class DedupeFunction extends KeyedProcessFunction<String, byte[], R
     private transient Held[] auditHeld;
     private transient Held[] modelHeld;
     private transient OffsetSet audited;
+    private transient OffsetSet duplicates;
 
     public DedupeFunction(Plan plan, QuarantineLayout layout) {
         this.plan = plan;
@@ -104,6 +106,7 @@ public final class DedupeFunction extends KeyedProcessFunction<String, byte[], R
         auditHeld = plan.contracts().stream().map(c -> Held.of(plan, IngestGraph.auditUid(c))).toArray(Held[]::new);
         modelHeld = plan.models().stream().map(m -> Held.of(plan, IngestGraph.modelUid(m))).toArray(Held[]::new);
         audited = new OffsetSet(plan.resume().audited());
+        duplicates = new OffsetSet(plan.resume().duplicates());
     }
 
     @Override
@@ -114,6 +117,11 @@ public final class DedupeFunction extends KeyedProcessFunction<String, byte[], R
             throw new MalformedBatchException("segment of " + bytes.length + " bytes: " + e.getMessage(), e);
         }
         ValueState<Boolean> ids = seen.get(segment.contract);
+        if (!duplicates.isEmpty()
+                && duplicates.contains(plan.topics().get(segment.topic), segment.partition, segment.offset)) {
+            out.collect(layout.element(QuarantineRecord.duplicate(plan, segment, System.currentTimeMillis())));
+            return;
+        }
         if (auditHeld[segment.contract].holds(segment.topic, segment.partition, segment.offset)) {
             decided(ids, ctx, out);
             return;

@@ -34,10 +34,11 @@ import java.util.concurrent.ScheduledFuture;
  * and no state of its own), before a watermark, and at the end of input. Nothing is buffered across a
  * checkpoint.
  *
- * <p>It also keeps, per partition, the highest offset it has read (its only state, {@value #COVERED}, a union
- * list restored by every subtask) and writes it to the coverage journal ({@link Journal}) at the job's
- * fresh start (checkpoint 0: the plan's {@code resume.covered}) and in every checkpoint's synchronous phase:
- * what each checkpoint holds, for a later start without a checkpoint (docs/resume.md).
+ * <p>It also keeps, per partition, the highest offset it has read ({@value #COVERED}), and the offsets each
+ * sink held when the job started fresh (the plan's {@code resume.held}; {@value #HELD}): its only state,
+ * union lists restored by every subtask. It writes both to the coverage journal ({@link Journal}) at the
+ * job's fresh start (checkpoint 0: the plan's {@code resume.covered}) and in every checkpoint's synchronous
+ * phase: what each checkpoint holds, for a later start without a checkpoint (docs/resume.md).
  */
 public final class PackOperator extends AbstractStreamOperator<byte[]>
         implements OneInputStreamOperator<byte[], byte[]>, BoundedOneInput {
@@ -46,6 +47,8 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
 
     /** The name of the operator state of offsets read. */
     public static final String COVERED = "covered-offsets";
+    /** The name of the operator state of the offsets each sink held when the job started fresh. */
+    public static final String HELD = "held-offsets";
 
     private final int maxRecords;
     private final int maxBytes;
@@ -59,6 +62,8 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
     private transient ScheduledFuture<?> timer;
     private transient Map<Long, Long> covered; // topic index << 32 | partition → highest offset read
     private transient ListState<String> coveredState;
+    private transient Map<String, Map<Long, Long>> held; // sink uid → partition key → offset held at the start
+    private transient ListState<String> heldState;
     private transient boolean restored;
     private transient Journal journal;
 
@@ -91,8 +96,10 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
             return;
         }
         covered = new HashMap<>();
+        held = new TreeMap<>();
         coveredState = context.getOperatorStateStore()
                 .getUnionListState(new ListStateDescriptor<>(COVERED, Types.STRING));
+        heldState = context.getOperatorStateStore().getUnionListState(new ListStateDescriptor<>(HELD, Types.STRING));
         restored = context.isRestored();
         if (restored) {
             for (String entry : coveredState.get()) { // topic \t partition \t offset
@@ -102,7 +109,24 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
                     covered.merge(key(topic, Integer.parseInt(parts[1])), Long.parseLong(parts[2]), Math::max);
                 }
             }
+            for (String entry : heldState.get()) { // sink \t topic \t partition \t offset
+                String[] parts = entry.split("\t");
+                int topic = topics.indexOf(parts[1]);
+                if (topic >= 0) {
+                    held.computeIfAbsent(parts[0], s -> new HashMap<>())
+                            .merge(key(topic, Integer.parseInt(parts[2])), Long.parseLong(parts[3]), Math::max);
+                }
+            }
         } else {
+            for (Map.Entry<String, List<Plan.StartOffset>> sink : resume.held().entrySet()) {
+                for (Plan.StartOffset o : sink.getValue()) {
+                    int topic = topics.indexOf(o.topic());
+                    if (topic >= 0) {
+                        held.computeIfAbsent(sink.getKey(), s -> new HashMap<>())
+                                .put(key(topic, o.partition()), o.offset());
+                    }
+                }
+            }
             for (Plan.StartOffset o : resume.covered()) {
                 int topic = topics.indexOf(o.topic());
                 if (topic < 0) {
@@ -127,7 +151,7 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
             journal = new Journal(resume.journal(), getContainingTask().getEnvironment().getJobID().toHexString(),
                     task.getIndexOfThisSubtask(), task.getNumberOfParallelSubtasks());
             if (!restored) {
-                journal.write(0, false, coveredByTopic()); // before any checkpoint, so before any commit
+                journal.write(0, false, byTopic(covered), heldByTopic()); // before any checkpoint, so any commit
             }
         }
     }
@@ -144,14 +168,30 @@ public final class PackOperator extends AbstractStreamOperator<byte[]>
                     + e.getValue());
         }
         coveredState.update(entries);
-        journal.write(context.getCheckpointId(), restored, coveredByTopic());
+        List<String> heldEntries = new ArrayList<>();
+        for (Map.Entry<String, Map<Long, Long>> sink : held.entrySet()) {
+            for (Map.Entry<Long, Long> e : sink.getValue().entrySet()) {
+                heldEntries.add(sink.getKey() + "\t" + topics.get((int) (e.getKey() >>> 32)) + "\t"
+                        + (int) (long) e.getKey() + "\t" + e.getValue());
+            }
+        }
+        heldState.update(heldEntries);
+        journal.write(context.getCheckpointId(), restored, byTopic(covered), heldByTopic());
     }
 
-    private Map<String, Map<Integer, Long>> coveredByTopic() {
+    private Map<String, Map<Integer, Long>> byTopic(Map<Long, Long> offsets) {
         Map<String, Map<Integer, Long>> out = new TreeMap<>();
-        for (Map.Entry<Long, Long> e : covered.entrySet()) {
+        for (Map.Entry<Long, Long> e : offsets.entrySet()) {
             out.computeIfAbsent(topics.get((int) (e.getKey() >>> 32)), t -> new TreeMap<>())
                     .put((int) (long) e.getKey(), e.getValue());
+        }
+        return out;
+    }
+
+    private Map<String, Map<String, Map<Integer, Long>>> heldByTopic() {
+        Map<String, Map<String, Map<Integer, Long>>> out = new TreeMap<>();
+        for (Map.Entry<String, Map<Long, Long>> sink : held.entrySet()) {
+            out.put(sink.getKey(), byTopic(sink.getValue()));
         }
         return out;
     }

@@ -7,6 +7,8 @@ import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTim
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
+import org.apache.flink.runtime.state.KeyGroupRangeAssignment;
+import org.apache.flink.runtime.state.StateInitializationContext;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.BoundedOneInput;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -18,6 +20,7 @@ import org.apache.flink.util.OutputTag;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The {@code read_models} operator: model events keyed by {@link ModelEventKey} → {@link ReadModels} with one
@@ -30,6 +33,10 @@ import java.util.List;
  * nothing is pending in a checkpoint, so each change reaches the sinks in the checkpoint whose state made it,
  * exactly once) and at the end of input. A custom operator rather than a process function for that
  * pre-barrier hook.
+ *
+ * <p>A job started without a checkpoint seeds each key's state, the first time the key meets an event, from
+ * the state rebuilt from the model tables ({@code plan.resume.model_state}, {@link ModelStateFile}); a
+ * restored job keeps its own.
  */
 public final class ReadModelOperator extends AbstractStreamOperator<byte[]>
         implements OneInputStreamOperator<byte[], byte[]>, BoundedOneInput, ProcessingTimeCallback {
@@ -47,6 +54,8 @@ public final class ReadModelOperator extends AbstractStreamOperator<byte[]>
     private transient ReadModels.ChangeSink sink;
     private transient ChangeCounters counters;
     private transient boolean timerArmed;
+    private transient boolean restored;
+    private transient Map<String, byte[]> seeds; // this subtask's keys' rebuilt state, until first used
 
     /** @param tables the side output of each model's table rows, by model index */
     public ReadModelOperator(Plan plan, List<OutputTag<RowData>> tables) {
@@ -58,15 +67,38 @@ public final class ReadModelOperator extends AbstractStreamOperator<byte[]>
     }
 
     @Override
+    public void initializeState(StateInitializationContext context) throws Exception {
+        super.initializeState(context);
+        restored = context.isRestored();
+    }
+
+    @Override
     public void open() throws Exception {
         super.open();
         models = new ReadModels(plan);
         state = getRuntimeContext().getState(
                 new ValueStateDescriptor<>(STATE, PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO));
+        seeds = Map.of();
+        String file = plan.resume().modelState();
+        if (!restored && !file.isEmpty()) {
+            var task = getRuntimeContext().getTaskInfo();
+            int maxParallelism = task.getMaxNumberOfParallelSubtasks();
+            var range = KeyGroupRangeAssignment.computeKeyGroupRangeForOperatorIndex(
+                    maxParallelism, task.getNumberOfParallelSubtasks(), task.getIndexOfThisSubtask());
+            seeds = ModelStateFile.read(file, key -> range.contains(
+                    KeyGroupRangeAssignment.assignToKeyGroup(key, maxParallelism)));
+        }
         keyed = new ReadModels.KeyedBytes() {
             @Override
             public byte[] value() throws Exception {
-                return state.value();
+                byte[] value = state.value();
+                if (value == null && !seeds.isEmpty()) {
+                    value = seeds.remove((String) getCurrentKey());
+                    if (value != null) {
+                        state.update(value); // the key's state from now on, whether this event changes it or not
+                    }
+                }
+                return value;
             }
 
             @Override

@@ -54,15 +54,19 @@ public record Plan(
      * checkpoint, the offsets it covers; {@code covered} what a fresh start covers per partition (one before
      * its first offset; empty when the job restores a checkpoint); {@code held}, per sink uid, the highest
      * offset per partition the sink already holds (it drops records at or below it); {@code audited} the
-     * offsets in the audit tables above the lowest held ones (dedupe's decisions there are the lake's);
-     * {@code deadLetter} the offsets already in the dead-letter topic above them.
+     * offsets in the audit tables above the lowest held ones and {@code duplicates} the quarantine table's
+     * duplicates there (dedupe's decisions there are the lake's); {@code deadLetter} the offsets already in the
+     * dead-letter topic above them; {@code modelState} the file of read-model state rebuilt from the model
+     * tables ("": none).
      */
     public record Resume(
             String journal,
             List<StartOffset> covered,
             Map<String, List<StartOffset>> held,
             List<OffsetRanges> audited,
-            List<OffsetRanges> deadLetter) implements Serializable {}
+            List<OffsetRanges> duplicates,
+            List<OffsetRanges> deadLetter,
+            String modelState) implements Serializable {}
 
     public record Catalog(String name, String impl, Map<String, String> properties) implements Serializable {}
 
@@ -196,7 +200,7 @@ public record Plan(
     }
 
     private static Resume resume(Node n) {
-        n.only("journal", "covered", "held", "audited", "dead_letter");
+        n.only("journal", "covered", "held", "audited", "duplicates", "dead_letter", "model_state");
         Node held = n.object("held");
         Map<String, List<StartOffset>> sinks = new LinkedHashMap<>();
         held.node.fieldNames().forEachRemaining(sink -> sinks.put(sink, held.list(sink, Plan::offset)));
@@ -205,7 +209,9 @@ public record Plan(
                 n.list("covered", Plan::offset),
                 Collections.unmodifiableMap(sinks),
                 n.list("audited", Plan::ranges),
-                n.list("dead_letter", Plan::ranges));
+                n.list("duplicates", Plan::ranges),
+                n.list("dead_letter", Plan::ranges),
+                n.text("model_state"));
     }
 
     private static Column column(Node n) {

@@ -1,0 +1,281 @@
+"""Benchmark: the ingest job under steady load for a long time, with maintenance on its schedule.
+
+Usage:  .venv/bin/python -m bench.soak [--minutes 30] [--rate R] [--bad-fraction 0.001] [--maintain-every-s 300]
+                                       [--sample-s 10] [--state-backend rocksdb] [--no-record]
+
+A private local stack, the ingest job (unbounded, all shipped read models) and ``lakegate maintain --every-s``
+as a child process, while a producer thread sends ``--rate`` events per second (default: half the highest
+rate bench/results/state_backends.jsonl recorded for the state backend). Every ``--sample-s`` seconds it
+samples the job's process-tree memory, its latest checkpoint's duration and size (Flink's REST API), the
+tables' data files and snapshots, consumer lag and the no-loss ledger (lakegate's own Observer, as the
+exporter serves them). Writes every sample and a verdict to bench/results/soak.jsonl and draws
+bench/results/soak.png. See bench/README.md, "Soak".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from bench.modes import append_result, result_header, tree_rss
+from lakegate import jvm, launcher
+from lakegate.entrypoint import entry_point
+from lakegate.kafka_admin import ensure_topics
+from lakegate.observe.exporter import Observer
+from lakegate.observe.sources import find_job, flink_rest_urls
+from lakegate.produce import produce
+from lakegate.settings import Settings
+from lakegate.stack import local
+from lakegate.testing.ports import free_port
+from udfs.contract import Contracts, load_contracts
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MAXIMA = RESULTS / "state_backends.jsonl"
+FLAT = 0.10  # "flat": the last ten minutes' mean within 10 % of minutes 5-15's
+
+
+def default_rate(state_backend: str) -> float:
+    """Half the highest lakegate rate recorded for the state backend."""
+    rates = []
+    for line in MAXIMA.read_text().splitlines():
+        record = json.loads(line)
+        if record["options"]["state_backend"] == state_backend:
+            rates += [r["events_per_s"] for r in record["runs"] if r["pipeline"] == "lakegate"]
+    if not rates:
+        raise SystemExit(f"no recorded rate for {state_backend} in {MAXIMA}; pass --rate")
+    return float(max(rates)) / 2
+
+
+def checkpoint_size_bytes(settings: Settings) -> int | None:
+    located = find_job(flink_rest_urls(settings), settings.job.name)
+    if located is None:
+        return None
+    url, job = located
+    with urllib.request.urlopen(f"{url}/jobs/{job['jid']}/checkpoints", timeout=2) as response:  # noqa: S310
+        latest = (json.load(response).get("latest") or {}).get("completed") or {}
+    size = latest.get("checkpointed_size", latest.get("state_size"))
+    return int(size) if size is not None else None
+
+
+class Producer(threading.Thread):
+    """Sends events at the rate, in chunks of a minute, until stopped."""
+
+    def __init__(self, settings: Settings, contracts: Contracts, rate: float, bad_fraction: float) -> None:
+        super().__init__(daemon=True, name="soak-producer")
+        self.settings, self.contracts, self.rate, self.bad_fraction = settings, contracts, rate, bad_fraction
+        self.sent = 0
+        self.stopping = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        seed = 1
+        try:
+            while not self.stopping.is_set():
+                report = produce(
+                    self.settings,
+                    self.contracts,
+                    int(self.rate * 60),
+                    bad_fraction=self.bad_fraction,
+                    rate=self.rate,
+                    seed=seed,
+                )
+                self.sent += len(report.records)
+                seed += 1
+        except BaseException as exc:  # reported by the sampler, which stops the run
+            self.error = exc
+
+
+def sample(
+    observer: Observer, settings: Settings, job: subprocess.Popen[bytes], started: float, producer: Producer
+) -> dict[str, Any]:
+    o = observer.refresh()
+    unaccounted = sum(t.unaccounted for t in o.ledger) if o.ledger else None
+    return {
+        "t_s": round(time.monotonic() - started, 1),
+        "sent": producer.sent,
+        "rss_mb": round(tree_rss(job.pid) / 2**20, 1),
+        "checkpoint_s": o.job.last_checkpoint_duration_s if o.job else None,
+        "checkpoints_failed": o.job.checkpoints_failed if o.job else None,
+        "restarts": o.job.restarts if o.job else None,
+        "checkpoint_mb": round(size / 2**20, 2) if (size := checkpoint_size_bytes(settings)) is not None else None,
+        "data_files": sum(t.data_files for t in o.tables),
+        "snapshots": sum(t.snapshots for t in o.tables),
+        "lag": sum(o.lag().values()),
+        "read": sum(t.read for t in o.ledger),
+        "unaccounted": unaccounted,
+    }
+
+
+def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
+    contracts = load_contracts(settings.paths.schemas_dir)
+    local.up(settings)
+    job = maintainer = None
+    producer = Producer(settings, contracts, args.rate, args.bad_fraction)
+    observer = Observer(settings, contracts)
+    samples: list[dict[str, Any]] = []
+    try:
+        ensure_topics(settings, [c.topic for c in contracts] + [settings.kafka.dlq_topic])
+        home = settings.paths.home
+        with (home / "job.out").open("wb") as out:
+            job = launcher.start("ingest", settings, stdout=out, stderr=subprocess.STDOUT)
+        produce(settings, contracts, 2_000, bad_fraction=args.bad_fraction, seed=0)  # the job's tables appear
+        while observer.refresh().job is None or not observer.latest.tables:
+            if job.poll() is not None:
+                raise SystemExit(f"the job ended; see {home / 'job.out'}")
+            time.sleep(2)
+        maintain_args = ["--every-s", str(args.maintain_every_s), "--older-than-s", str(args.maintain_every_s)]
+        with (home / "maintain.out").open("wb") as out:
+            maintainer = launcher.start("maintain", settings, maintain_args, stdout=out, stderr=subprocess.STDOUT)
+        producer.start()
+        started = time.monotonic()
+        end = started + args.minutes * 60
+        while time.monotonic() < end:
+            time.sleep(max(0.0, args.sample_s - (time.monotonic() - started) % args.sample_s))
+            if job.poll() is not None or maintainer.poll() is not None:
+                ended = "job" if job.poll() is not None else "maintain"
+                raise SystemExit(f"the {ended} process ended; see {home / (ended + '.out')}")
+            if producer.error is not None:
+                raise SystemExit(f"the producer failed: {producer.error}")
+            s = sample(observer, settings, job, started, producer)
+            samples.append(s)
+            print(
+                f"  {s['t_s'] / 60:5.1f} min  sent {s['sent']:>10,}  lag {s['lag']:>8,}  rss {s['rss_mb']:>6.0f} MB  "
+                f"checkpoint {s['checkpoint_s'] or 0:5.2f} s {s['checkpoint_mb'] or 0:7.1f} MB  "
+                f"files {s['data_files']:>5}  snapshots {s['snapshots']:>5}  unaccounted {s['unaccounted']}",
+                flush=True,
+            )
+        return samples
+    finally:
+        producer.stopping.set()
+        observer.close()
+        for process in (maintainer, job):
+            if process is not None:
+                launcher.kill(process)
+        local.down(settings)
+
+
+def window(samples: list[dict[str, Any]], key: str, first_min: float, last_min: float) -> list[float]:
+    return [s[key] for s in samples if first_min * 60 <= s["t_s"] < last_min * 60 and s[key] is not None]
+
+
+def verdict(samples: list[dict[str, Any]], minutes: float) -> dict[str, Any]:
+    """The issue's checks: memory and checkpoint duration flat (the last ten minutes' mean within 10 % of
+    minutes 5-15's), data files bounded (the last ten minutes' peak not above minutes 5-15's by more than
+    10 %), the ledger's unaccounted 0 in every settled sample."""
+    out: dict[str, Any] = {}
+    for key in ("rss_mb", "checkpoint_s", "checkpoint_mb"):
+        early, late = window(samples, key, 5, 15), window(samples, key, minutes - 10, minutes + 1)
+        if early and late:
+            change = mean(late) / mean(early) - 1
+            out[key] = {
+                "minutes_5_15": round(mean(early), 3),
+                "last_10": round(mean(late), 3),
+                "change": round(change, 3),
+                "flat": abs(change) <= FLAT,
+            }
+    early, late = window(samples, "data_files", 5, 15), window(samples, "data_files", minutes - 10, minutes + 1)
+    if early and late:
+        out["data_files"] = {
+            "peak_minutes_5_15": max(early),
+            "peak_last_10": max(late),
+            "bounded": max(late) <= max(early) * (1 + FLAT),
+        }
+    settled = [s["unaccounted"] for s in samples if s["unaccounted"] is not None]
+    out["ledger"] = {
+        "samples": len(settled),
+        "unaccounted_nonzero": sum(1 for u in settled if u != 0),
+        "balanced": bool(settled) and all(u == 0 for u in settled),
+    }
+    out["lag"] = {"max": max((s["lag"] for s in samples), default=0), "last": samples[-1]["lag"] if samples else None}
+    return out
+
+
+def plot(samples: list[dict[str, Any]], target: Path, title: str) -> None:
+    import matplotlib  # noqa: PLC0415 - a bench-only dependency, loaded when drawing
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
+
+    minutes = [s["t_s"] / 60 for s in samples]
+    panels = [
+        ("rss_mb", "process-tree memory (MB)"),
+        ("checkpoint_s", "checkpoint duration (s)"),
+        ("checkpoint_mb", "checkpoint size (MB)"),
+        ("data_files", "data files (all tables)"),
+        ("snapshots", "snapshots (all tables)"),
+        ("lag", "consumer lag (records)"),
+        ("unaccounted", "ledger: unaccounted records"),
+        ("sent", "events sent"),
+    ]
+    fig, axes = plt.subplots(4, 2, figsize=(12, 12), sharex=True)
+    for ax, (key, label) in zip(axes.flat, panels, strict=True):
+        points = [(m, s[key]) for m, s in zip(minutes, samples, strict=True) if s[key] is not None]
+        ax.plot([p[0] for p in points], [p[1] for p in points], linewidth=1)
+        ax.set_title(label, fontsize=10)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("minutes")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(target, dpi=80)
+    plt.close(fig)
+    print(f"drew {target}")
+
+
+@entry_point
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--rate", type=float, default=None, help="events per second (default: half the recorded max)")
+    parser.add_argument("--bad-fraction", type=float, default=0.001)
+    parser.add_argument("--maintain-every-s", type=int, default=300)
+    parser.add_argument("--sample-s", type=float, default=10.0)
+    parser.add_argument("--state-backend", choices=("hashmap", "rocksdb"), default="rocksdb")
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args(argv)
+    if args.rate is None:
+        args.rate = default_rate(args.state_backend)
+    settings = Settings.load(
+        env={},
+        home=Path(tempfile.mkdtemp(prefix="lakegate-soak-")),
+        artifacts_dir=Settings.load(env={}).paths.jvm_dir,
+        drain=False,
+        start_from="earliest",
+        state_backend=args.state_backend,
+        exporter_port=0,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
+    )
+    jvm.ensure_artifacts(settings)
+    print(
+        f"soak: {args.minutes:g} min at {args.rate:,.0f} events/s, {args.bad_fraction:g} bad, "
+        f"{args.state_backend} state, maintain every {args.maintain_every_s} s, a sample every {args.sample_s:g} s",
+        flush=True,
+    )
+    samples = run(settings, args)
+    result = verdict(samples, args.minutes)
+    print(json.dumps(result, indent=2))
+    if not args.no_record:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        options = {
+            k: getattr(args, k)
+            for k in ("minutes", "rate", "bad_fraction", "maintain_every_s", "sample_s", "state_backend")
+        }
+        append_result(
+            RESULTS / "soak.jsonl", {**result_header(), "options": options, "verdict": result, "samples": samples}
+        )
+        plot(
+            samples,
+            RESULTS / "soak.png",
+            f"soak: {args.rate:,.0f} events/s, {args.state_backend}, maintain every {args.maintain_every_s} s",
+        )
+    return 0
