@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -114,19 +115,27 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
     }
     seed = 1500 if restart == "fresh" else 1600
     for step, (first, second) in enumerate(KILLS[restart]):
-        produce(settings, lakegate_contracts, 8000, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed + step)
         marker = tmp_path / f"killed-{step}.txt"
         monkeypatch.setenv("JVM_ARGS", f"-javaagent:{crash_agent}={sinks[first]},{sinks[second]},2,{marker}")
         run = _next_run(settings, restart, step)
         if restart == "fresh":
+            produce(settings, lakegate_contracts, 8000, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed + step)
             killed = run_job("ingest", run, check=False)
             assert killed.returncode != 0, killed.log
         else:
-            # Unbounded, as `lakegate resume` runs a job: a drained job's checkpoint keeps its stopping offsets.
-            job = start_job("ingest", run.replace(drain=False))
+            # Unbounded, as `lakegate resume` runs a job (a drained job's checkpoint keeps its stopping offsets),
+            # with records arriving while it runs: every checkpoint then has changes for every sink to commit.
+            sending = threading.Thread(
+                target=produce,
+                args=(settings, lakegate_contracts, 8000),
+                kwargs={"bad_fraction": 0.1, "duplicate_fraction": 0.05, "seed": seed + step, "rate": 400.0},
+            )
+            job = start_job("ingest", run)
+            sending.start()
             deadline = time.monotonic() + 300
             while job.alive and time.monotonic() < deadline:
                 time.sleep(1)
+            sending.join()
             assert not job.alive, f"run {step} was not killed: {job.log}"
         monkeypatch.delenv("JVM_ARGS")
         shutil.copytree(settings.paths.log_dir, tmp_path / f"killed-{step}-logs")  # the next run overwrites them
