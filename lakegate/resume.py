@@ -200,11 +200,11 @@ class Resume:
     section: dict[str, Any] = field(default_factory=dict)
 
 
-def empty_section(settings: Settings, covered: Held | None = None) -> dict[str, Any]:
+def empty_section(settings: Settings) -> dict[str, Any]:
     """A ``resume`` section that skips nothing (a restore, or a start that is not from the lake)."""
     return {
         "journal": journal_folder(settings).as_uri(),
-        "covered": _offsets(covered or {}),
+        "covered": [],
         "held": {},
         "audited": [],
         "duplicates": [],
