@@ -13,7 +13,6 @@ the last record per key, so a repeated change is harmless.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import logging
 import math
@@ -28,6 +27,7 @@ from pyiceberg.exceptions import NoSuchTableError
 from lakegate import kafka_clients, readmodels
 from lakegate.catalog import open_catalog
 from lakegate.logs import kv
+from lakegate.model_state import plain
 from lakegate.settings import Settings
 from udfs.contract import Contracts
 from udfs.readmodels import CurrentModel, ReadModel, key_text
@@ -46,10 +46,7 @@ def json_fields(model: ReadModel) -> list[str]:
 
 
 def _json_value(value: object) -> object:
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return int(value.timestamp() * 1000)
+    value = plain(value)
     if isinstance(value, bytes):
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, float) and not math.isfinite(value):

@@ -49,8 +49,8 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _plain(value: object) -> object:
-    """A table value as the state holds it: timestamps as epoch millis."""
+def plain(value: object) -> object:
+    """A table value as the state and the changelog hold it: timestamps as epoch millis."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
@@ -59,7 +59,7 @@ def _plain(value: object) -> object:
 
 
 def _value(value: object) -> bytes:
-    value = _plain(value)
+    value = plain(value)
     if value is None:
         return bytes([_NULL])
     if isinstance(value, bool):
@@ -99,7 +99,7 @@ def states(model: ReadModel, rows: pa.Table) -> Iterator[tuple[str, bytes]]:
     latest: dict[tuple[object, ...], dict[str, object]] = {}
     newest: dict[tuple[object, ...], tuple[int, int, int]] = {}
     for row in rows.to_pylist():
-        key = tuple(_plain(row[k]) for k in keys)
+        key = tuple(plain(row[k]) for k in keys)
         if key not in latest or row["lg_version"] > latest[key]["lg_version"]:
             latest[key] = row
         order = (row["lg_order"], row["lg_partition"], row["lg_offset"])
@@ -114,7 +114,7 @@ def states(model: ReadModel, rows: pa.Table) -> Iterator[tuple[str, bytes]]:
         tracks_latest = any(m.fn == "latest" for m in model.measures)
         measures = []
         for m in model.measures:
-            value = _plain(row[m.name])
+            value = plain(row[m.name])
             if m.fn == "count":
                 measures.append((int(value or 0), value))  # type: ignore[call-overload]
             else:
