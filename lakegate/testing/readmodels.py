@@ -170,8 +170,9 @@ def mismatches(settings: Settings, contracts: Contracts) -> dict[str, str]:
         names = compared_columns(model)
         table = table_state(settings, model, names)
         if table.keys() != want.keys():
+            extra, missing = sorted(table.keys() - want.keys(), key=str), sorted(want.keys() - table.keys(), key=str)
             out[model.name] = (
-                f"table keys differ: {len(table.keys() - want.keys())} extra, {len(want.keys() - table.keys())} missing"
+                f"table keys differ: {len(extra)} extra (e.g. {extra[:3]}), {len(missing)} missing (e.g. {missing[:3]})"
             )
             continue
         wrong = {k: (table[k], want[k]) for k in want if comparable(table[k]) != comparable(want[k])}

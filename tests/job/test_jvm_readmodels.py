@@ -21,7 +21,7 @@ import random
 import shutil
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -311,12 +311,23 @@ def replay(setup: Setup, applied: Sequence[Applied], flush_after: Sequence[bool]
 
 def expected_batches(applied: Sequence[Applied], flush_after: Sequence[bool]) -> list[Change]:
     """Python's changes as the Java operator emits them: per mini-batch, the latest change per key, in the order
-    keys first changed in the batch."""
+    keys first changed in the batch, naming the batch's newest event by order (only an aggregate's change can
+    follow a newer one)."""
     out: list[Change] = []
     batch: dict[tuple[str, Any], Change] = {}
     for i, item in enumerate(applied):
         if item.change is not None:
-            batch[(item.model, item.change.key)] = item.change
+            change, prior = item.change, batch.get((item.model, item.change.key))
+            if prior is not None and prior.order > change.order:
+                change = replace(
+                    change,
+                    order=prior.order,
+                    event_time_ms=prior.event_time_ms,
+                    topic=prior.topic,
+                    partition=prior.partition,
+                    offset=prior.offset,
+                )
+            batch[(item.model, item.change.key)] = change
         if i == len(applied) - 1 or flush_after[i]:
             out.extend(batch.values())
             batch = {}
@@ -486,8 +497,9 @@ def test_pending_changes_and_counters(setup: Setup) -> None:
 
 
 def test_deletes_tombstones_and_versions(setup: Setup) -> None:
-    """The rules spelled out: a delete of an unknown key is a change; deleting a deleted key is not, but its
-    newer tombstone still hides an older upsert; versions continue across tombstones."""
+    """The rules spelled out: a delete of an unknown key is a change, and so is a newer delete of a deleted key
+    (the table's latest row holds the state's order); a tombstone hides older upserts; versions continue
+    across tombstones."""
     contract = setup.contracts.by_name("probe")
     schema = fastavro.parse_schema(json.loads(contract.schema_texts[-1]))
     rng = random.Random(1)
@@ -501,16 +513,16 @@ def test_deletes_tombstones_and_versions(setup: Setup) -> None:
 
     history = [
         record("DELETED", 5, 0),  # unknown key: a change (v1, tombstone)
-        record("DELETED", 6, 1),  # deleted already: no change, tombstone moves to 6
+        record("DELETED", 6, 1),  # deleted already, newer: a change (v2), the tombstone moves to 6
         record("CREATED", 5, 2),  # older than the tombstone at (6, 0, 1): ignored
-        record("UPDATED", 6, 3),  # same order value, later offset: wins (v2)
+        record("UPDATED", 6, 3),  # same order value, later offset: wins (v3)
         record("UPDATED", 6, 3),  # the same event again: ignored
-        record("DELETED", 7, 4),  # v3
+        record("DELETED", 7, 4),  # v4
     ]
     applied = [a for a in model_events(setup, history) if a.model == "probe_items"]
     result = replay(setup, applied, [True] * len(applied))
     got = [(c["delete"], int(c["row"][-1][1])) for c in result["changes"]]
-    assert got == [(True, 1), (False, 2), (True, 3)]
+    assert got == [(True, 1), (True, 2), (False, 3), (True, 4)]
     state = result["state_bytes"]
     assert state == {"probe_items\u0000" + key_text(("I-1",)): 30}  # the current state's fixed size
 
@@ -596,12 +608,28 @@ def changes_per_key(setup: Setup, outputs: list[dict[str, Any]]) -> dict[tuple[s
 
 def assert_job_ends_like_python(setup: Setup, applied: Sequence[Applied], outputs: list[dict[str, Any]]) -> None:
     """Per key: as many table rows as changelog elements; the last changelog value and the highest-version row
-    are those of Python's last change."""
+    are those of Python's last change, naming (an aggregate's) newest event of the job's last mini-batch."""
     last: dict[tuple[str, str], Change] = {}
+    by_offset: dict[tuple[str, str, int, int], Change] = {}
     for item in applied:
         if item.change is not None:
             last[(item.model, key_text(item.change.key))] = item.change
+            by_offset[(item.model, key_text(item.change.key), item.change.partition, item.change.offset)] = item.change
     logs = changes_per_key(setup, outputs)
+    for (model_name, key), python in list(last.items()):
+        shown = logs[(model_name, key)][-1]["value"] if (model_name, key) in logs else None
+        if shown is not None:  # which batches the job made is its timing's: the named event is one of the key's
+            named = json.loads(shown)
+            newest = by_offset[(model_name, key, named["_partition"], named["_offset"])]
+            assert newest.order >= python.order, (model_name, key)
+            last[(model_name, key)] = replace(
+                python,
+                order=newest.order,
+                event_time_ms=newest.event_time_ms,
+                topic=newest.topic,
+                partition=newest.partition,
+                offset=newest.offset,
+            )
     assert set(logs) == set(last)
     rows: dict[tuple[str, str], list[list[Any]]] = {}
     for output in outputs:

@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
+from lakegate import model_state
 from udfs.columns import Column, ColumnKind
 from udfs.contract import Contract, Contracts, load_contract, load_contracts
 from udfs.envelope import Envelope
@@ -686,10 +688,41 @@ def test_delete_of_a_key_the_state_never_saw_is_emitted_and_keeps_a_tombstone(co
     assert apply_current(m, state, older) == (state, None)
     again, *_ = events(m, users, [user("DELETED", 350, 0, 8)])
     state, change = apply_current(m, state, again)
-    assert (state, change) == (CurrentState((350, 0, 8), True, 1), None)  # deleting a deleted key: nothing
+    # Deleting a deleted key with a newer event is a change too: the table's latest row holds the state's order.
+    assert state == CurrentState((350, 0, 8), True, 2)
+    assert change is not None and (change.op, change.version, change.order) == ("delete", 2, (350, 0, 8))
     state, change = apply_current(m, state, newer)
-    assert change is not None and (change.op, change.version) == ("upsert", 2)
-    assert state == CurrentState((400, 1, 2), False, 2)
+    assert change is not None and (change.op, change.version) == ("upsert", 3)
+    assert state == CurrentState((400, 1, 2), False, 3)
+
+
+def test_the_tables_latest_row_per_key_holds_the_states_order_deletes_of_deleted_keys_included(
+    contracts: Contracts,
+) -> None:
+    # A fresh start rebuilds a key's state from its table's latest row (lakegate/model_state.py); were the
+    # second delete no row, the rebuilt tombstone would be at 300 and the upsert at 400 would bring the key back.
+    m, users = current(contracts, "users_current")
+    history = [user("SIGNED_UP", 100, 0, 1), user("DELETED", 300, 0, 2), user("DELETED", 500, 0, 3)]
+    states, changes = run_current(m, events(m, users, history))
+    rows = pa.Table.from_pylist(
+        [
+            {
+                **{f: c.row.get(f) for f in (*m.key, *m.fields)},
+                "lg_op": c.op,
+                "lg_order": c.order[0],
+                "lg_partition": c.order[1],
+                "lg_offset": c.order[2],
+                "lg_version": c.version,
+            }
+            for c in changes
+        ]
+    )
+    final = states[("U-1",)]
+    assert dict(model_state.states(m, rows)) == {
+        f"users_current\x00{key_text(('U-1',))}": model_state.encode_current(*final.order, True, final.version)
+    }
+    (late,) = events(m, users, [user("PROFILE_UPDATED", 400, 1, 9)])
+    assert apply_current(m, final, late) == (final, None)
 
 
 def test_versions_increase_by_one_per_emitted_change(contracts: Contracts) -> None:
@@ -699,7 +732,7 @@ def test_versions_increase_by_one_per_emitted_change(contracts: Contracts) -> No
         user("PROFILE_UPDATED", 2, 0, 2),
         user("PROFILE_UPDATED", 1, 0, 0),  # ignored
         user("DELETED", 3, 0, 3),
-        user("DELETED", 4, 0, 4),  # second delete: nothing
+        user("DELETED", 4, 0, 4),  # a newer delete of a deleted key: a change too
         user("SIGNED_UP", 5, 0, 5),
         user("DEACTIVATED", 6, 0, 6),
     ]
@@ -708,8 +741,9 @@ def test_versions_increase_by_one_per_emitted_change(contracts: Contracts) -> No
         ("upsert", 1),
         ("upsert", 2),
         ("delete", 3),
-        ("upsert", 4),
+        ("delete", 4),
         ("upsert", 5),
+        ("upsert", 6),
     ]
     last = changes[-1]
     assert (last.order, last.event_time_ms, last.topic, last.partition, last.offset) == (

@@ -93,10 +93,9 @@ def apply_current(
     if state is not None and event.order <= state.order:
         return state, None  # older than (or the same event as) what the key already reflects
     version = state.version if state is not None else 0
-    if event.op == DELETE and state is not None and state.deleted:
-        return CurrentState(event.order, True, version), None  # already deleted; remember the newer tombstone
-    # A delete of a key this state has never seen is still emitted: the state may be younger than the key
-    # (a job started without its checkpoint), and a redundant delete is harmless in the table and on Kafka.
+    # Every winning event is a change, a delete of a deleted key or of a key this state never saw included:
+    # the table's latest row per key then holds the state's order (a job started without its checkpoint
+    # rebuilds the state from it), and a redundant delete is harmless in the table and on Kafka.
     deleted = event.op == DELETE
     return CurrentState(event.order, deleted, version + 1), _change(event, event.op, dict(event.row), version + 1)
 

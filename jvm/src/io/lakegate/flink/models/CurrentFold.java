@@ -2,9 +2,10 @@ package io.lakegate.flink.models;
 
 /**
  * The ordering rule of a current model (udfs.readmodels.apply_current): an event wins iff its order tuple is
- * greater than the key's; a delete of a deleted key only remembers the newer tombstone; a delete of a key
- * without state is still a change (the state may be younger than the key); versions continue across
- * tombstones, so the highest version per key is its current row.
+ * greater than the key's, and every winning event is a change: a delete of a key without state (the state may
+ * be younger than the key) and a newer delete of a deleted key too, so the table's latest row per key always
+ * holds the state's order tuple (a fresh start rebuilds the state from it, lakegate/model_state.py); versions
+ * continue across tombstones, so the highest version per key is its current row.
  */
 public final class CurrentFold {
 
@@ -18,9 +19,6 @@ public final class CurrentFold {
             return new Step<>(state, false); // older than (or the same event as) what the key already reflects
         }
         long version = state != null ? state.version() : 0;
-        if (delete && state != null && state.deleted()) {
-            return new Step<>(new CurrentState(orderValue, partition, offset, true, version), false);
-        }
         return new Step<>(new CurrentState(orderValue, partition, offset, delete, version + 1), true);
     }
 }

@@ -11,9 +11,10 @@ import org.apache.flink.table.data.StringData;
  * access and output are passed in), so it runs the same in a job and in a test.
  *
  * <p>State is updated eagerly, per event; a change goes to the pending buffer, where a later change of the
- * same key replaces it. A flush builds each pending change's row and JSON (only then, so superseded changes
- * cost nothing more) and hands them to a {@link ChangeSink}. Versions therefore may skip numbers in the
- * output, and the highest version per key is still its current row.
+ * same key replaces it (an aggregate's row keeps naming the newest event by order among those it coalesces).
+ * A flush builds each pending change's row and JSON (only then, so superseded changes cost nothing more) and
+ * hands them to a {@link ChangeSink}. Versions therefore may skip numbers in the output, and the highest
+ * version per key is still its current row.
  */
 public final class ReadModels {
 
@@ -108,7 +109,20 @@ public final class ReadModels {
         Step<AggregateState> step = fold.apply(before, event.windowStart(), event.orderValue(), event.partition(),
                 event.offset(), inputs, watermark);
         state.update(codec.encode(step.state()));
+        PendingChange prior = pending.get(key);
+        if (prior != null && newer(prior.event(), event)) {
+            // The row names the newest event of the mini-batch, so the table holds every order the state's
+            // "latest" measure has seen (a fresh start rebuilds it from the rows, lakegate/model_state.py).
+            pending.put(key, new PendingChange(model, prior.event(), step.state().version(), step.state().values(),
+                    null));
+            return;
+        }
         pending.put(key, new PendingChange(model, event, step.state().version(), step.state().values(), body));
+    }
+
+    private static boolean newer(ModelEvent a, ModelEvent b) {
+        return Orders.compare(a.orderValue(), a.partition(), a.offset(), b.orderValue(), b.partition(),
+                b.offset()) > 0;
     }
 
     private ModelSpec modelOf(ModelEvent event) {
