@@ -204,7 +204,11 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
     args = bench.args
     schemas = bench.settings.paths.home / "schemas" / tag
     contracts = bench_contracts(
-        bench.source_schemas, schemas, topic_prefix=f"bench.{tag}.", read_models=args.read_models
+        bench.source_schemas,
+        schemas,
+        topic_prefix=f"bench.{tag}.",
+        read_models=args.read_models,
+        expression_rules=not args.no_expression_rules,
     )
     settings = pipeline_settings(bench, tag, parallelism, schemas_dir=schemas, drain=False)
     ensure_topics(settings, [c.topic for c in contracts])
@@ -382,6 +386,7 @@ def record(bench: Bench, runs: list[Run], summary: dict[str, Any], compared: dic
             "state_backend": bench.settings.job.state_backend,
             "batch_records": args.batch_records,
             "read_models": args.read_models,
+            "expression_rules": not args.no_expression_rules,
             "probe_rate": args.probe_rate,
             "probe_seconds": args.probe_seconds,
             "padding_chars": bench.padding.chars,
@@ -425,7 +430,11 @@ def prepare(args: argparse.Namespace, settings: Settings) -> Bench:
     """The stack must be up: data contracts, the pre-load (in the bench virtualenv), the Java format jar."""
     source = Settings.load(env={}).paths.schemas_dir
     contracts = bench_contracts(
-        source, settings.paths.schemas_dir, topic_prefix="bench.data.", read_models=args.read_models
+        source,
+        settings.paths.schemas_dir,
+        topic_prefix="bench.data.",
+        read_models=args.read_models,
+        expression_rules=not args.no_expression_rules,
     )
     ensure_topics(settings, [c.topic for c in contracts])
     padding = padding_for(contracts, args.event_bytes)
@@ -469,6 +478,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup-events", type=int, default=20)
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--home", type=Path, default=None, help="where the run's stack and tables live (kept)")
+    parser.add_argument(
+        "--no-expression-rules", action="store_true", help="the contracts without their CEL rules (their cost)"
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
     args.loadavg_at_start = Path("/proc/loadavg").read_text().split()[:3]

@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 import tomllib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,23 +35,37 @@ Coordinate = tuple[str, int, int]
 PartitionKey = tuple[str, int]
 
 
-def bench_contracts(source: Path, target: Path, *, topic_prefix: str, read_models: Collection[str] | None) -> Contracts:
+def bench_contracts(
+    source: Path,
+    target: Path,
+    *,
+    topic_prefix: str,
+    read_models: Collection[str] | None,
+    expression_rules: bool = True,
+) -> Contracts:
     """Copy the contracts under ``source`` to ``target`` with the padding field, topics named
-    ``<topic_prefix><contract>`` and only the read models named in ``read_models`` (None: all)."""
+    ``<topic_prefix><contract>``, only the read models named in ``read_models`` (None: all), and without the
+    CEL rules (``[[rules]]`` with ``expr``) unless ``expression_rules``."""
     if target.exists():
         shutil.rmtree(target)
     for contract_file in sorted(source.glob(f"*/{CONTRACT_FILE}")):
-        _copy_contract(contract_file.parent, target / contract_file.parent.name, topic_prefix, read_models)
+        _copy_contract(
+            contract_file.parent, target / contract_file.parent.name, topic_prefix, read_models, expression_rules
+        )
     contracts = load_contracts(target)
     for contract in contracts:  # the text edits below are checked here, not trusted
         assert contract.topic == f"{topic_prefix}{contract.name}", contract.topic
         assert any(f["name"] == PAD_FIELD for f in contract.reader_schema_json["fields"]), contract.name
         if read_models is not None:
             assert {m.name for m in contract.read_models} <= set(read_models), contract.read_models
+        if not expression_rules:
+            assert all(r.expression is None for r in contract.rules), contract.rules
     return contracts
 
 
-def _copy_contract(source: Path, target: Path, topic_prefix: str, read_models: Collection[str] | None) -> None:
+def _copy_contract(
+    source: Path, target: Path, topic_prefix: str, read_models: Collection[str] | None, expression_rules: bool
+) -> None:
     shutil.copytree(source, target)
     text = (source / CONTRACT_FILE).read_text()
     data = tomllib.loads(text)
@@ -73,21 +87,21 @@ def _copy_contract(source: Path, target: Path, topic_prefix: str, read_models: C
     )
     text = re.sub(r"(?m)^topic\s*=.*$", lambda _: f"topic = {json.dumps(topic_prefix + data['name'])}", text, count=1)
     if read_models is not None:
-        text = _keep_read_models(text, set(read_models))
+        keep = set(read_models)
+        text = _drop_tables(text, "[[read_models]]", lambda table: table.get("name") not in keep)
+    if not expression_rules:
+        text = _drop_tables(text, "[[rules]]", lambda table: "expr" in table)
     (target / CONTRACT_FILE).write_text(text)
 
 
-def _keep_read_models(text: str, keep: set[str]) -> str:
-    """``text`` without the ``[[read_models]]`` tables whose name is not in ``keep``."""
+def _drop_tables(text: str, header: str, drop: Callable[[dict[str, Any]], bool]) -> str:
+    """``text`` without the ``header`` tables (e.g. ``[[rules]]``) that ``drop`` picks."""
     blocks = re.split(r"(?m)^(?=\[)", text)  # a block runs from one table header to the next
-    kept = []
-    for block in blocks:
-        if block.startswith("[[read_models]]"):
-            name = tomllib.loads(block.replace("[[read_models]]", "", 1)).get("name")
-            if name not in keep:
-                continue
-        kept.append(block)
-    return "".join(kept)
+    return "".join(
+        block
+        for block in blocks
+        if not (block.startswith(header) and drop(tomllib.loads(block.replace(header, "", 1))))
+    )
 
 
 @dataclass(slots=True)

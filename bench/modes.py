@@ -25,6 +25,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from lakegate import jvm, launcher
 from lakegate.entrypoint import entry_point
@@ -185,6 +186,26 @@ def result_header() -> dict[str, object]:
         "command": " ".join(sys.argv),
         "machine": machine(),
     }
+
+
+def private_stack_settings(prefix: str, **overrides: Any) -> Settings:
+    """Settings of a private local stack for a long-running benchmark: its own home under /tmp, free loopback
+    ports, this checkout's JVM artifacts; an unbounded job reading from the earliest offsets, no exporter.
+    The JVM artifacts are fetched if missing."""
+    settings = Settings.load(
+        env={},
+        home=Path(tempfile.mkdtemp(prefix=prefix)),
+        artifacts_dir=Settings.load(env={}).paths.jvm_dir,
+        drain=False,
+        start_from="earliest",
+        exporter_port=0,
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_controller_port=free_port(),
+        registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
+        **overrides,
+    )
+    jvm.ensure_artifacts(settings)
+    return settings
 
 
 def append_result(path: Path, record: Mapping[str, object]) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.request
@@ -25,8 +24,8 @@ from pathlib import Path
 from statistics import mean
 from typing import Any
 
-from bench.modes import append_result, result_header, tree_rss
-from lakegate import jvm, launcher
+from bench.modes import append_result, private_stack_settings, result_header, tree_rss
+from lakegate import launcher
 from lakegate.entrypoint import entry_point
 from lakegate.kafka_admin import ensure_topics
 from lakegate.observe.exporter import Observer
@@ -34,7 +33,6 @@ from lakegate.observe.sources import find_job, flink_rest_urls
 from lakegate.produce import produce
 from lakegate.settings import Settings
 from lakegate.stack import local
-from lakegate.testing.ports import free_port
 from udfs.contract import Contracts, load_contracts
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -243,19 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rate is None:
         args.rate = default_rate(args.state_backend)
-    settings = Settings.load(
-        env={},
-        home=Path(tempfile.mkdtemp(prefix="lakegate-soak-")),
-        artifacts_dir=Settings.load(env={}).paths.jvm_dir,
-        drain=False,
-        start_from="earliest",
-        state_backend=args.state_backend,
-        exporter_port=0,
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
-    )
-    jvm.ensure_artifacts(settings)
+    settings = private_stack_settings("lakegate-soak-", state_backend=args.state_backend)
     print(
         f"soak: {args.minutes:g} min at {args.rate:,.0f} events/s, {args.bad_fraction:g} bad, "
         f"{args.state_backend} state, maintain every {args.maintain_every_s} s, a sample every {args.sample_s:g} s",

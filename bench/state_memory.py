@@ -16,19 +16,17 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from bench.compare import rows_visible
-from bench.modes import append_result, result_header, tree_pids, tree_rss
-from lakegate import jvm, launcher
+from bench.modes import append_result, private_stack_settings, result_header, tree_pids, tree_rss
+from lakegate import launcher
 from lakegate.entrypoint import entry_point
 from lakegate.kafka_admin import ensure_topics
 from lakegate.produce import produce
 from lakegate.settings import Settings
 from lakegate.stack import local
-from lakegate.testing.ports import free_port
 from udfs.contract import load_contracts
 
 RESULTS = Path(__file__).resolve().parent / "results" / "state_memory.jsonl"
@@ -104,19 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=250_000, help="new events per step")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args(argv)
-    settings = Settings.load(
-        env={},
-        home=Path(tempfile.mkdtemp(prefix="lakegate-state-")),
-        artifacts_dir=Settings.load(env={}).paths.jvm_dir,
-        drain=False,
-        start_from="earliest",
-        state_backend=args.state_backend,
-        exporter_port=0,
-        kafka_bootstrap=f"127.0.0.1:{free_port()}",
-        kafka_controller_port=free_port(),
-        registry_url=f"http://127.0.0.1:{free_port()}/apis/ccompat/v7",
-    )
-    jvm.ensure_artifacts(settings)
+    settings = private_stack_settings("lakegate-state-", state_backend=args.state_backend)
     print(f"state backend {args.state_backend}: {args.steps} steps of {args.events:,} new events", flush=True)
     steps = measure(settings, args)
     measured = steps[1:]  # growth from the end of the first full step on: start-up allocations left out

@@ -9,7 +9,9 @@ Invariant: pure and deterministic given ``rng``; a damaged record is quarantined
 
 from __future__ import annotations
 
+import datetime as dt
 import io
+import itertools
 import random
 from typing import Any
 
@@ -17,6 +19,7 @@ import fastavro
 
 from udfs.contract import Contract
 from udfs.decode import Span, value_spans
+from udfs.expressions import Expression, violation
 from udfs.reasons import Reason
 from udfs.rules import Rule
 from udfs.wire import HEADER_SIZE, MAGIC_BYTE, frame, parse_frame
@@ -75,7 +78,8 @@ def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
     registry does not have). Those of :data:`CONTRACT_KINDS` also need ``contract``, whose reader schema must
     be the one ``good_value`` was written with unless ``writer_schema`` is given: ``oversized`` uses
     ``contract.max_record_bytes``; ``rule_violation`` breaks one of the contract's ``[[rules]]`` that a value
-    can break, chosen by ``rng`` (not on the key, event id or event time fields); ``event_time_skew`` moves
+    can break, chosen by ``rng`` (not on the key, event id or event time fields; a CEL rule through values of
+    the fields it reads that make it false or fail); ``event_time_skew`` moves
     the event time to the year 2100.
     """
     if kind not in VALUE_KINDS:
@@ -131,17 +135,16 @@ def _rewrite(kind: Reason, body: bytes, schema: Any, contract: Contract, rng: ra
         record[contract.event_time_field] = YEAR_2100_MS + rng.randrange(86_400_000)
     else:
         protected = {contract.key_field, contract.event_id_field, contract.event_time_field}
-        options = [
-            (rule.field, v)
-            for rule in contract.rules
-            if rule.field not in protected
-            for v in [_breaking_value(rule, schema)]
-            if v is not _NONE
-        ]
+        options: list[list[dict[str, object]]] = []  # per rule that can be broken, the changes that break it
+        for rule in contract.rules:
+            if rule.expression is not None:
+                options.append(_breaking_changes(rule.expression, schema, record, protected))
+            elif rule.field not in protected and (value := _breaking_value(rule, schema)) is not _NONE:
+                options.append([{rule.field: value}])
+        options = [changes for changes in options if changes]
         if not options:
             raise ValueError(f"rule_violation needs a rule in {contract.name} that a value can break")
-        field, value = rng.choice(options)
-        record[field] = value
+        record.update(rng.choice(rng.choice(options)))
     out = io.BytesIO()
     fastavro.schemaless_writer(out, schema, record)
     return out.getvalue()
@@ -184,6 +187,50 @@ def _breaking_value(rule: Rule, schema: Any) -> object:  # noqa: PLR0911 - one b
     if isinstance(sample, int):
         return max(v for v in rule.allowed if isinstance(v, int)) + 1
     return "\x00not-allowed"
+
+
+def _breaking_changes(
+    expression: Expression, schema: Any, record: dict[str, object], protected: set[str]
+) -> list[dict[str, object]]:
+    """Changes of the fields a CEL rule reads (a few values of each field's type, null included) that make
+    ``record`` break it; the protected fields and those the writer's version lacks keep their values."""
+    types = {f["name"]: f["type"] for f in schema["fields"]}
+    names = [f for f in expression.fields if f in types and f not in protected]
+    # The router reads timestamps as epoch millis; fastavro's reader gave datetimes.
+    plain = {k: _millis(v) if isinstance(v, dt.datetime) else v for k, v in record.items()}
+    found = []
+    for values in itertools.islice(itertools.product(*(_candidates(types[f]) for f in names)), 2000):
+        changes = dict(zip(names, values, strict=True))
+        if violation(expression, {**plain, **changes}) is not None:
+            found.append(changes)
+    return found
+
+
+def _millis(value: dt.datetime) -> int:
+    return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+
+
+def _candidates(avro: Any) -> list[object]:
+    """A few values of an Avro type for :func:`_breaking_changes` (null for a nullable one)."""
+    branches = avro if isinstance(avro, list) else [avro]
+    out: list[object] = [None] if "null" in branches else []
+    for branch in (b for b in branches if b != "null"):
+        kind = branch.get("type") if isinstance(branch, dict) else branch
+        if kind == "enum":
+            out += list(branch["symbols"])
+        elif kind == "int":
+            out += [-1, 0, 2**30]
+        elif kind == "long":
+            out += [-1, 0, 2**42]  # 2**42 ms: the year 2109 for a timestamp
+        elif kind in ("float", "double"):
+            out += [-1.0, 0.0]
+        elif kind == "string":
+            out += ["", "x"]
+        elif kind == "boolean":
+            out += [False, True]
+        elif kind == "bytes":
+            out += [b""]
+    return out
 
 
 def corrupt_key(kind: Reason, good_key: bytes) -> bytes | None:

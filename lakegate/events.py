@@ -126,7 +126,8 @@ class EventFactory:
             "locale": rng.choice(_LOCALES),
             "plan": rng.choice(("FREE", "TEAM", "ENTERPRISE")),
             "is_agent": rng.random() < 0.1,
-            "signed_up_at": now_ms - rng.randrange(0, 400 * 86_400_000),
+            # Before the event time (at most 5 s before now_ms): the users contract's signed_up.not_after_event.
+            "signed_up_at": now_ms - 5_000 - rng.randrange(0, 400 * 86_400_000),
         }
 
     def _generic(self, key: str, now_ms: int) -> Event:

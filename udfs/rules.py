@@ -6,7 +6,8 @@ into a small closure and the happy path is one dict lookup and one comparison pe
 message names the rule and the broken promise, never the value (payloads may hold PII).
 
 Null values pass every check except ``not_null``, like SQL constraints: combine ``not_null`` with another
-rule to forbid nulls as well.
+rule to forbid nulls as well. A rule with ``expr`` relates several fields in CEL (:mod:`udfs.expressions`);
+there null is a value the expression must handle.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import datetime as dt
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from udfs.columns import Column, ColumnKind
 from udfs.errors import ContractError
+from udfs.expressions import Expression, compile_expression, violation
 from udfs.naming import check_field, check_keys
 
 # check -> the rule keys that express it; a rule holds exactly one group
@@ -32,6 +35,7 @@ _GROUPS: dict[str, tuple[str, ...]] = {
     "length": ("min_length", "max_length"),
 }
 _KEYS = frozenset({"name", "field"} | {k for keys in _GROUPS.values() for k in keys})
+_EXPR_KEYS = frozenset({"name", "expr"})
 _NUMERIC = frozenset({ColumnKind.int, ColumnKind.long, ColumnKind.float, ColumnKind.double, ColumnKind.timestamp_ms})
 _ALLOWED_KINDS: dict[ColumnKind, type] = {
     ColumnKind.string: str,
@@ -46,11 +50,12 @@ Check = Callable[[Mapping[str, object]], str | None]  # payload -> problem (no v
 @dataclass(frozen=True, slots=True)
 class Rule:
     """One validated rule. ``check`` is one of ``not_null``, ``not_blank``, ``min``, ``max``, ``range``,
-    ``allowed``, ``pattern``, ``min_length``, ``max_length``, ``length``."""
+    ``allowed``, ``pattern``, ``min_length``, ``max_length``, ``length`` (one field each) or ``expr``."""
 
     name: str
-    field: str
+    field: str  # an expression rule: the fields it reads, comma-separated
     check: str
+    expression: Expression | None = None  # check "expr": a CEL rule (udfs/expressions.py)
     minimum: int | float | None = None  # epoch millis for timestamp fields
     maximum: int | float | None = None
     allowed: frozenset[object] = frozenset()
@@ -80,6 +85,8 @@ def parse_rules(
 def _parse_rule(
     table: dict[str, Any], where: str, path: Path, columns: Mapping[str, Column], enums: Mapping[str, Sequence[str]]
 ) -> Rule:
+    if "expr" in table:
+        return _parse_expression_rule(table, where, path, columns)
     check_keys(table, _KEYS, path=path, where=where, problem="unknown rule key")
     field = table.get("field")
     if not isinstance(field, str) or not field:
@@ -100,6 +107,17 @@ def _parse_rule(
     if not isinstance(name, str) or not name.strip():
         raise ContractError(path, f"{where}.name", "must be a non-empty string", f'e.g. name = "{field}.{check}"')
     return Rule(name=name, field=field, check=check, **params)
+
+
+def _parse_expression_rule(table: dict[str, Any], where: str, path: Path, columns: Mapping[str, Column]) -> Rule:
+    check_keys(table, _EXPR_KEYS, path=path, where=where, problem="unknown key for an expression rule")
+    name = table.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ContractError(
+            path, f"{where}.name", "an expression rule needs a name", 'e.g. name = "solved.has_first_response"'
+        )
+    expression = compile_expression(table["expr"], f"{where}.expr", path, list(columns.values()))
+    return Rule(name=name, field=",".join(expression.fields), check="expr", expression=expression)
 
 
 def _fail_type(path: Path, where: str, key: str, column: Column, fits: str) -> ContractError:
@@ -255,6 +273,12 @@ def first_violation(checks: tuple[tuple[Rule, Check], ...], payload: Mapping[str
 
 
 def _compile(rule: Rule) -> Check:
+    if rule.expression is not None:
+        return partial(violation, rule.expression)
+    return _compile_field_rule(rule)
+
+
+def _compile_field_rule(rule: Rule) -> Check:
     name = rule.field
     if rule.check == "not_null":
         return lambda p: "value is null" if p.get(name) is None else None

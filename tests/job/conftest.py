@@ -1,10 +1,12 @@
-"""Fixtures for job tests that call lakegate's Java classes directly, in PyFlink's gateway JVM (no job)."""
+"""Fixtures for job tests that call lakegate's Java classes directly, in PyFlink's gateway JVM (no job), and the
+test-only Java agent that kills a job's JVM between two sinks' commits (crash_agent/)."""
 
 from __future__ import annotations
 
 import atexit
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pyflink.java_gateway
@@ -52,3 +54,19 @@ def _stop_gateways() -> None:
         for pipe in (process.stdin, process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+CRASH_AGENT_CLASS = "io.lakegate.testing.crash.CrashBetweenCommits"
+
+
+@pytest.fixture(scope="session")
+def crash_agent(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The crash agent's jar: load it with ``-javaagent:<jar>=first,second,minCheckpoint,markerFile``."""
+    work = tmp_path_factory.mktemp("crash-agent")
+    sources = Path(__file__).parent / "crash_agent"
+    built = jvm.compile_jar(lakegate_settings, sources, work / "crash-agent.jar", jvm.flink_compile_classpath())
+    manifest = work / "manifest.txt"
+    manifest.write_text(f"Premain-Class: {CRASH_AGENT_CLASS}\n")
+    java_bin = Path(jvm.java_executable(lakegate_settings)).resolve().parent
+    subprocess.run([str(java_bin / "jar"), "--update", "--file", str(built), "--manifest", str(manifest)], check=True)
+    return built

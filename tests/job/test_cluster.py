@@ -1,4 +1,5 @@
-"""A local standalone Flink cluster: submit the ingest job, upgrade it mid-stream, nothing lost or doubled."""
+"""A local standalone Flink cluster: submit the ingest job, kill it between two sinks' commits, restore it, upgrade it
+mid-stream, lose the cluster, the broker, the registry, the catalog: nothing lost or doubled."""
 
 from __future__ import annotations
 
@@ -8,19 +9,23 @@ import random
 import shutil
 import signal
 import sqlite3
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lakegate import cluster
+from lakegate.catalog import audit_table_name, quarantine_table_name
 from lakegate.produce import VALID, produce
 from lakegate.settings import Settings
 from lakegate.stack import kafka, registry
 from lakegate.testing.invariant import assert_every_record_once, wait_until_drained
 from lakegate.testing.ports import free_port, free_port_range
-from lakegate.testing.readers import read_quarantine
+from lakegate.testing.readers import read_dead_letters, read_quarantine
+from lakegate.testing.readmodels import mismatches
 from udfs.contract import Contracts
 from udfs.registry import RegistryClient
 
@@ -54,24 +59,79 @@ def lakegate_cluster(lakegate_stack: Settings) -> Iterator[Settings]:
         cluster.down(settings)
 
 
-def test_upgrade_of_a_running_job_keeps_every_record(lakegate_cluster: Settings, lakegate_contracts: Contracts) -> None:
-    settings, contracts = lakegate_cluster, lakegate_contracts
-    produce(settings, contracts, 800, bad_fraction=0.1, duplicate_fraction=0.05, seed=61)
-    first = cluster.submit(settings)
-    assert cluster.running_job(settings) == first.job_id
-    wait_until_drained(settings, contracts)
+def test_killed_between_two_sinks_commits_restored_then_upgraded_keeps_every_record_and_the_models_right(
+    lakegate_cluster: Settings,
+    lakegate_contracts: Contracts,
+    crash_agent: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The TaskManager is SIGKILLed right after the audit table committed a checkpoint the quarantine table has
+    not (the crash agent, tests/job/crash_agent); the job restores from its checkpoint on a new TaskManager, is
+    upgraded (`lakegate upgrade`: stop with a savepoint, submit from it) while records stream in, and drains."""
+    settings, contracts = lakegate_cluster.replace(checkpoint_interval_ms=1000), lakegate_contracts
+    tickets = next(c for c in contracts if c.name == "tickets")
+    marker = tmp_path / "killed.txt"
+    first, second = f"table:{audit_table_name(settings, tickets)}", f"table:{quarantine_table_name(settings)}"
+    _restart_taskmanager(
+        settings, jvm_args=f"-javaagent:{crash_agent}={first},{second},2,{marker}", monkeypatch=monkeypatch
+    )
+    sending = threading.Thread(
+        target=produce,
+        args=(settings, contracts, 5000),
+        kwargs={"bad_fraction": 0.1, "duplicate_fraction": 0.05, "seed": 61, "rate": 100.0},
+    )
+    first_job = cluster.submit(settings)
+    sending.start()
+    deadline = time.monotonic() + 180
+    while not marker.exists():
+        assert time.monotonic() < deadline, "the TaskManager was not killed between the two tables' commits"
+        time.sleep(1)
+    sending.join()
+    _restart_taskmanager(settings, jvm_args=None, monkeypatch=monkeypatch)  # the job restores from its checkpoint
+    wait_until_drained(settings, contracts, timeout_s=300)
+    assert cluster.running_job(settings) == first_job.job_id
 
     # More records, and the upgrade while they stream in: stop with a savepoint, resubmit from it.
     produce(settings, contracts, 800, bad_fraction=0.1, duplicate_fraction=0.05, seed=62)
     upgraded = cluster.upgrade(settings)
-    assert upgraded.job_id != first.job_id and upgraded.restored_from
+    assert upgraded.job_id != first_job.job_id and upgraded.restored_from
     assert "savepoint" in upgraded.restored_from
     produce(settings, contracts, 400, bad_fraction=0.1, seed=63)
     wait_until_drained(settings, contracts)
 
     assert_every_record_once(settings, contracts)
+    quarantined = Counter(_quarantine_coordinates(settings))
+    deadline = time.monotonic() + 60  # the Kafka transactions commit after the tables, on the next checkpoints
+    while True:
+        letters = Counter(d.source for d in read_dead_letters(settings))
+        wrong = mismatches(settings, contracts)
+        if (letters == quarantined and not wrong) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert letters == quarantined, "the dead-letter topic holds what the quarantine table holds"
+    assert wrong == {}, "read models differ from the audit log's computation"
     assert cluster.running_job(settings) == upgraded.job_id
     cluster.rest(settings, "PATCH", f"/jobs/{upgraded.job_id}?mode=cancel")
+
+
+def _restart_taskmanager(settings: Settings, *, jvm_args: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL the TaskManager if it still runs, start a new one with ``jvm_args`` ($JVM_ARGS of its JVM only)."""
+    pid = cluster.status(settings)["taskmanager"]
+    if isinstance(pid, int):
+        os.kill(pid, signal.SIGKILL)
+        _wait_for_exit(pid)
+    with monkeypatch.context() as env:
+        if jvm_args is None:
+            env.delenv("JVM_ARGS", raising=False)
+        else:
+            env.setenv("JVM_ARGS", jvm_args)
+        cluster.up(settings)
+
+
+def _quarantine_coordinates(settings: Settings) -> list[tuple[str, int, int]]:
+    rows = read_quarantine(settings).select(["source_topic", "source_partition", "source_offset"]).to_pylist()
+    return [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows]
 
 
 def test_after_losing_the_cluster_resume_from_the_retained_checkpoint_keeps_every_record(

@@ -21,7 +21,10 @@ from lakegate.testing.readers import (
 from udfs.audit import audit_columns, audit_values
 from udfs.columns import ColumnKind
 from udfs.contract import Contracts
+from udfs.decode import decode
+from udfs.expressions import violation
 from udfs.router import Router, Valid
+from udfs.wire import parse_frame
 
 pytestmark = pytest.mark.job
 
@@ -112,6 +115,35 @@ def test_bad_records_are_quarantined_unchanged_with_their_reason(ingested) -> No
         assert letter.key == r.key
         assert letter.headers["lg.job_id"]
         assert letter.headers["lg.contract"] == r.contract
+
+
+def test_cel_rules_quarantine_exactly_the_records_that_break_them_naming_the_rule(  # type: ignore[no-untyped-def]
+    ingested, lakegate_stack: Settings, lakegate_contracts: Contracts
+) -> None:
+    """Every audited record holds each CEL rule of its contract; every record quarantined for one breaks it, and
+    its dead letter names the rule and the fields the expression reads."""
+    report, _, _, dead = ingested
+    schemas = lakegate_stack.registry_client()
+    expected = {(r.topic, r.partition, r.offset): r.expected for r in report.records}
+    for contract in lakegate_contracts:
+        cel_rules = {r.name: r for r in contract.rules if r.expression is not None}
+        assert cel_rules, f"{contract.name} ships a CEL rule"
+        for row in read_audit(lakegate_stack, contract).to_pylist():
+            values = {k: int(v.timestamp() * 1000) if hasattr(v, "timestamp") else v for k, v in row.items()}
+            for rule in cel_rules.values():
+                assert rule.expression is not None and violation(rule.expression, values) is None, (rule.name, row)
+        broken = [
+            d for d in dead if d.headers.get("lg.rule") in cel_rules and d.headers["lg.contract"] == contract.name
+        ]
+        assert broken, f"no record broke {contract.name}'s CEL rule"
+        for letter in broken:
+            rule = cel_rules[letter.headers["lg.rule"]]
+            assert rule.expression is not None and letter.headers["lg.field"] == ",".join(rule.expression.fields)
+            assert expected.get(letter.source) in (None, "rule_violation"), letter.source  # None: another test's
+            assert letter.value is not None
+            framed = parse_frame(letter.value)
+            payload = decode(framed.body, schemas.writer_schema(framed.schema_id), contract.reader_schema)
+            assert violation(rule.expression, payload) is not None, letter.source
 
 
 def test_quarantine_table_holds_the_same_facts_as_the_dead_letter_topic(  # type: ignore[no-untyped-def]

@@ -9,7 +9,6 @@ lines, not guessed by sleeping. The fresh start then resumes from the coverage j
 from __future__ import annotations
 
 import shutil
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from lakegate import jvm, readmodels
+from lakegate import readmodels
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.changelogs import corrections, published
 from lakegate.produce import produce
@@ -32,21 +31,7 @@ from udfs.readmodels import key_text
 
 pytestmark = pytest.mark.job
 
-AGENT_SOURCES = Path(__file__).parent / "crash_agent"
-AGENT_CLASS = "io.lakegate.testing.crash.CrashBetweenCommits"
-
 Coordinate = tuple[str, int, int]
-
-
-@pytest.fixture(scope="module")
-def crash_agent(lakegate_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    work = tmp_path_factory.mktemp("crash-agent")
-    built = jvm.compile_jar(lakegate_settings, AGENT_SOURCES, work / "crash-agent.jar", jvm.flink_compile_classpath())
-    manifest = work / "manifest.txt"
-    manifest.write_text(f"Premain-Class: {AGENT_CLASS}\n")
-    java_bin = Path(jvm.java_executable(lakegate_settings)).resolve().parent
-    subprocess.run([str(java_bin / "jar"), "--update", "--file", str(built), "--manifest", str(manifest)], check=True)
-    return built
 
 
 def _audit_coordinates(settings: Settings, contracts: Contracts) -> list[Coordinate]:

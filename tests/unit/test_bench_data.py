@@ -32,3 +32,12 @@ def test_padding_for_targets_the_average_record_size(tmp_path: Path) -> None:
     derived = bench_contracts(SCHEMAS, tmp_path / "s", topic_prefix="b.", read_models=[])
     assert 650 < padding_for(derived, 850).chars < 800
     assert padding_for(derived, 10).chars == 0
+
+
+def test_bench_contracts_without_expression_rules_keep_every_other_rule(tmp_path: Path) -> None:
+    every = bench_contracts(SCHEMAS, tmp_path / "all", topic_prefix="b.", read_models=None)
+    without = bench_contracts(SCHEMAS, tmp_path / "no", topic_prefix="b.", read_models=None, expression_rules=False)
+    for full, bare in zip(every, without, strict=True):
+        assert any(r.expression is not None for r in full.rules), full.name  # the shipped ones have one each
+        assert bare.rules == tuple(r for r in full.rules if r.expression is None)
+        assert bare.read_models == full.read_models

@@ -57,7 +57,7 @@ def test_the_packages_keep_every_contract(tmp_path: Path) -> None:
     [
         # Even inside a function, where nothing runs at import time: the control plane starts jobs by name.
         ("lakegate/produce.py", "def _start() -> None:\n    import jobs.ingest\n", "lakegate-starts-jobs-by-name"),
-        ("udfs/wire.py", "import pyflink\n", "udfs-stdlib-and-fastavro"),
+        ("udfs/wire.py", "import pyflink\n", "udfs-stdlib-fastavro-cel"),
         ("lakegate/demo.py", "import lakegate.testing.ports\n", "product-without-test-kit"),
         ("jobs/common.py", "import bench.data\n", "rooms"),
     ],
@@ -73,12 +73,14 @@ def test_a_forbidden_import_breaks_its_contract(
     assert f"{CONTRACTS[broken]} BROKEN" in output, output
 
 
-def test_udfs_imports_only_the_standard_library_and_fastavro() -> None:
+def test_udfs_imports_only_the_standard_library_fastavro_and_cel() -> None:
     graph = grimp.build_graph("udfs", include_external_packages=True, cache_dir=None)
     imported = {
         found.split(".")[0]
         for module in graph.find_descendants("udfs") | {"udfs"}
         for found in graph.find_modules_directly_imported_by(module)
     }
-    outside = imported - {"udfs", "fastavro"} - set(sys.stdlib_module_names)
-    assert not outside, f"udfs runs inside Flink workers and may import only the stdlib and fastavro: {outside}"
+    outside = imported - {"udfs", "fastavro", "cel"} - set(sys.stdlib_module_names)
+    assert not outside, (
+        f"udfs runs inside Flink workers and may import only the stdlib, fastavro and cel (the CEL rules): {outside}"
+    )

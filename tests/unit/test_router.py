@@ -75,6 +75,26 @@ def test_corrupted_value_gets_exactly_its_reason(
                 assert str(event[field]) not in text
 
 
+@pytest.mark.parametrize(
+    ("name", "cel_rule"), [("tickets", "resolved.has_first_response"), ("users", "signed_up.not_after_event")]
+)
+def test_rule_violations_break_the_cel_rules_too(
+    name: str, cel_rule: str, contracts: Contracts, router: Router, encode: Encode
+) -> None:
+    contract = contracts.by_name(name)
+    _, value, key = good(contract, encode)
+    broken: dict[str, str | None] = {}
+    for seed in range(64):
+        bad = corrupt(Reason.rule_violation, value, rng=random.Random(seed), contract=contract)
+        result = router.route(raw(contract, bad, key))
+        assert isinstance(result, Quarantined) and result.reason is Reason.rule_violation, result
+        assert result.rule is not None
+        broken[result.rule] = result.field
+    expression = next(r for r in contract.rules if r.name == cel_rule).expression
+    assert expression is not None
+    assert broken.get(cel_rule) == ",".join(expression.fields), broken
+
+
 @pytest.mark.parametrize("kind", sorted(KEY_KINDS))
 @pytest.mark.parametrize("name", ["tickets", "users"])
 def test_key_corruptions(name: str, kind: Reason, contracts: Contracts, router: Router, encode: Encode) -> None:
