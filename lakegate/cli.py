@@ -37,10 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     contracts = sub.add_parser("contracts", help="contracts in schemas/")
     contracts.add_argument(
         "action",
-        choices=["list", "register", "check", "publish"],
-        help="check: CI gate (exit 1 on any ✗); publish: check, then register the versions",
+        choices=["list", "register", "check", "publish", "diff"],
+        help="check: CI gate (exit 1 on any ✗); publish: check, then register the versions; "
+        "diff: what schemas/ changes against a git revision (exit 1 on a breaking change)",
     )
     contracts.add_argument("--offline", action="store_true", help="check: skip the schema registry")
+    contracts.add_argument("--against", default="HEAD", help="diff: the git revision to compare with")
+    contracts.add_argument("--json", action="store_true", help="diff: machine-readable output")
     produce = sub.add_parser("produce", help="publish realistic events through the registry")
     produce.add_argument("--count", type=int, default=10_000)
     produce.add_argument("--rate", type=float, default=None, help="records per second (default: as fast as possible)")
@@ -236,6 +239,10 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _contracts(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "diff":
+        from lakegate import contracts_diff  # noqa: PLC0415 - `diff` only
+
+        return contracts_diff.run_diff(settings.paths.schemas_dir, args.against, machine=args.json)
     if args.action in ("check", "publish"):
         from lakegate import contracts_check  # noqa: PLC0415 - pyiceberg (~0.4 s): `check`, `publish` only
 
