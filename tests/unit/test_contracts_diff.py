@@ -216,3 +216,18 @@ def test_the_command_compares_the_working_tree_with_a_git_revision(
     elsewhere.mkdir()
     with pytest.raises(DiffError, match="run it inside the project's git checkout"):
         at_revision(elsewhere, "HEAD", tmp_path / "y")
+
+
+def test_read_models_added_and_removed(tmp_path: Path) -> None:
+    model = MODEL.format(fields='"amount"')
+    added = changes(tmp_path / "a", [V1], [V1], toml_after=model)
+    assert [(c.subject, c.detail) for c in added if c.kind == "read model"] == [
+        (
+            "orders_current",
+            "added: a new table and changelog topic; `lakegate readmodels rebuild` fills in the history",
+        )
+    ]
+    removed = changes(tmp_path / "r", [V1], [V1], toml_before=model)
+    assert [(c.subject, c.detail, c.breaking) for c in removed if c.kind == "read model"] == [
+        ("orders_current", "removed: its table and topic stay, nothing updates them", False)
+    ]
