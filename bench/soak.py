@@ -265,3 +265,7 @@ def main(argv: list[str] | None = None) -> int:
             f"soak: {args.rate:,.0f} events/s, {args.state_backend}, maintain every {args.maintain_every_s} s",
         )
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
