@@ -309,6 +309,18 @@ def replay(setup: Setup, applied: Sequence[Applied], flush_after: Sequence[bool]
     return result
 
 
+def naming(change: Change, event: Change) -> Change:
+    """``change`` naming ``event``'s event (order, event time, topic, partition, offset) instead of its own."""
+    return replace(
+        change,
+        order=event.order,
+        event_time_ms=event.event_time_ms,
+        topic=event.topic,
+        partition=event.partition,
+        offset=event.offset,
+    )
+
+
 def expected_batches(applied: Sequence[Applied], flush_after: Sequence[bool]) -> list[Change]:
     """Python's changes as the Java operator emits them: per mini-batch, the latest change per key, in the order
     keys first changed in the batch, naming the batch's newest event by order (only an aggregate's change can
@@ -319,14 +331,7 @@ def expected_batches(applied: Sequence[Applied], flush_after: Sequence[bool]) ->
         if item.change is not None:
             change, prior = item.change, batch.get((item.model, item.change.key))
             if prior is not None and prior.order > change.order:
-                change = replace(
-                    change,
-                    order=prior.order,
-                    event_time_ms=prior.event_time_ms,
-                    topic=prior.topic,
-                    partition=prior.partition,
-                    offset=prior.offset,
-                )
+                change = naming(change, prior)
             batch[(item.model, item.change.key)] = change
         if i == len(applied) - 1 or flush_after[i]:
             out.extend(batch.values())
@@ -622,14 +627,7 @@ def assert_job_ends_like_python(setup: Setup, applied: Sequence[Applied], output
             named = json.loads(shown)
             newest = by_offset[(model_name, key, named["_partition"], named["_offset"])]
             assert newest.order >= python.order, (model_name, key)
-            last[(model_name, key)] = replace(
-                python,
-                order=newest.order,
-                event_time_ms=newest.event_time_ms,
-                topic=newest.topic,
-                partition=newest.partition,
-                offset=newest.offset,
-            )
+            last[(model_name, key)] = naming(python, newest)
     assert set(logs) == set(last)
     rows: dict[tuple[str, str], list[list[Any]]] = {}
     for output in outputs:
