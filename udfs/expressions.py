@@ -5,7 +5,9 @@ a producer's serializer and a contract unchanged. Every field of the contract's 
 of its name, with the value the record holds as read through that schema: strings, ints, doubles, booleans,
 bytes, timestamps as epoch milliseconds, null for an absent optional value.
 
-Invariant: an expression is compiled once, when the contract loads, and is refused there unless it parses,
+Expressions in CEL's common subset (fields, literals, comparisons, ``in``, ``!``, ``&&``, ``||``) run as
+Python closures with the Rust evaluator's semantics (:mod:`udfs.cel_subset`); the rest run on the Rust
+evaluator. Invariant: an expression is compiled once, when the contract loads, and is refused there unless it parses,
 names only fields of the reader schema and returns a boolean on a record of the schema's types. At run time
 a record violates the rule unless the expression returns true; an evaluation that fails (an operand null or
 of a type the expression does not take) is a violation too. Messages name the rule, never a value.
@@ -13,13 +15,15 @@ of a type the expression does not take) is a violation too. Messages name the ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import cel
 
+from udfs.cel_subset import compile_subset
 from udfs.columns import Column, ColumnKind
 from udfs.errors import ContractError
 
@@ -39,11 +43,15 @@ _NULL_HINT = "guard nullable fields, e.g. x == null || x > 0"
 
 @dataclass(frozen=True, slots=True)
 class Expression:
-    """A compiled CEL rule expression and the fields it reads (its free variables, in order of first use)."""
+    """A compiled CEL rule expression and the fields it reads (its free variables, in order of first use).
+
+    ``evaluate`` takes the record's mapping and returns the expression's value or raises TypeError where the
+    evaluation fails; ``native`` says whether it is the Python closure rather than the Rust program."""
 
     source: str
     fields: tuple[str, ...]
-    program: Any = field(compare=False, repr=False)  # cel.Program, compiled from ``source``
+    evaluate: Callable[[Mapping[str, object]], object] = field(compare=False, repr=False)
+    native: bool = field(default=False, compare=False)
 
 
 def compile_expression(text: object, where: str, path: Path, columns: Sequence[Column]) -> Expression:
@@ -83,13 +91,26 @@ def compile_expression(text: object, where: str, path: Path, columns: Sequence[C
             f"returns {type(result).__name__}, not a boolean",
             "make the expression a condition, e.g. a comparison",
         )
-    return Expression(text, fields, program)
+    subset = compile_subset(text)
+    if subset is not None and set(subset[1]) == set(fields):
+        return Expression(text, fields, subset[0], native=True)
+    return Expression(text, fields, partial(_execute, program, fields))
+
+
+def on_rust(expression: Expression) -> Expression:
+    """``expression`` evaluated by the Rust program whatever its shape (to compare the two evaluators)."""
+    program = cel.compile(expression.source)
+    return Expression(expression.source, expression.fields, partial(_execute, program, expression.fields))
+
+
+def _execute(program: Any, fields: tuple[str, ...], payload: Mapping[str, object]) -> object:
+    return program.execute({f: payload.get(f) for f in fields})
 
 
 def violation(expression: Expression, payload: Mapping[str, object]) -> str | None:
     """What is wrong with ``payload`` under ``expression`` (no values), or None when it holds."""
     try:
-        result = expression.program.execute({f: payload.get(f) for f in expression.fields})
+        result = expression.evaluate(payload)
     except TypeError:
         return f"the expression does not apply: an operand is null or of another type ({_NULL_HINT})"
     except Exception as exc:  # the binding's own errors (RuntimeError, ValueError): never stop the job on data
