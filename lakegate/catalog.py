@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Collection, Mapping
 
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
@@ -114,9 +115,10 @@ def ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
 def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contract) -> Table:
     """Create the contract's audit table if missing (partitioned by day of event time), or evolve it.
 
-    Evolution only ever adds columns, by name: a new optional field in a newer contract version becomes a
-    nullable column and earlier rows read it as null. `lakegate contracts check` rejects contract changes
-    Iceberg cannot evolve into before they get here.
+    Evolution renames and adds columns, never drops one: a field renamed through ``aliases`` keeps its
+    column (same field id, so earlier rows read their values under the new name); a new optional field
+    becomes a nullable column and earlier rows read it as null. `lakegate contracts check` rejects contract
+    changes Iceberg cannot evolve into before they get here.
     """
     ensure_namespace(catalog, settings.catalog.audit_namespace)
     name = audit_table_name(settings, contract)
@@ -140,6 +142,14 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
         )
     table = with_write_properties(table)
     current = {f.name for f in table.schema().fields}
+    renamed = column_renames(current, contract.renames)
+    if renamed:
+        with table.update_schema() as update:
+            for old, new in renamed.items():
+                update.rename_column(old, new)
+        log.info("audit table columns renamed", extra=kv(table=name, renamed=_listed(renamed)))
+        table = catalog.load_table(name)
+        current = {f.name for f in table.schema().fields}
     missing = [c.name for c in columns if c.name not in current]
     if missing:
         with table.update_schema() as update:
@@ -147,6 +157,16 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
         log.info("audit table evolved", extra=kv(table=name, added=",".join(missing)))
         table = catalog.load_table(name)
     return table
+
+
+def column_renames(columns: Collection[str], renames: Mapping[str, str]) -> dict[str, str]:
+    """The renames (old → new field name) that apply to a table with ``columns``: it has the old column and
+    not yet the new one."""
+    return {old: new for old, new in renames.items() if old in columns and new not in columns}
+
+
+def _listed(renamed: Mapping[str, str]) -> str:
+    return ",".join(f"{old}->{new}" for old, new in renamed.items())
 
 
 def quarantine_table_name(settings: Settings) -> str:

@@ -16,16 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NoSuchTableError, ResolveError
 from pyiceberg.schema import promote
 from pyiceberg.table import Table
+from pyiceberg.table.update.schema import UpdateSchema
 
-from lakegate.catalog import audit_table_name, ensure_audit_table, iceberg_schema, open_catalog
+from lakegate import readmodels
+from lakegate.catalog import audit_table_name, column_renames, ensure_audit_table, iceberg_schema, open_catalog
 from lakegate.settings import Settings
 from udfs.audit import audit_columns
 from udfs.compat import check_versions
 from udfs.contract import CONTRACT_FILE, Contract, load_contract
 from udfs.errors import ContractError, RegistryRejected, RegistryUnavailable
+from udfs.readmodels import ReadModel
+from udfs.renames import dropped_fields
 
 OK, FAIL, SKIP = "✓", "✗", "-"
 
@@ -124,7 +129,12 @@ def check_contracts(
 
 
 def _check_versions(contract: Contract, entry: ContractReport) -> None:
-    problems = check_versions([json.loads(t) for t in contract.schema_texts], contract.compatibility)
+    versions = [json.loads(t) for t in contract.schema_texts]
+    for dropped in dropped_fields(versions):
+        entry.add(FAIL, f"renames: {dropped}")
+    for old, new in contract.renames.items():
+        entry.add(OK, f"renames: {old} → {new} (aliases): old writers' values read as {new}")
+    problems = check_versions(versions, contract.compatibility)
     if not problems:
         entry.add(OK, f"schema versions compatible under {contract.compatibility}")
         return
@@ -165,31 +175,44 @@ def _check_audit_table(contract: Contract, table: Table | None, entry: ContractR
     if table is None:
         entry.add(OK, "audit table: does not exist yet (created on the first run)")
         return
-    problems, added = audit_table_problems(table, contract)
-    if problems:
-        for problem in problems:
+    evolution = audit_table_problems(table, contract)
+    if evolution.problems:
+        for problem in evolution.problems:
             entry.add(FAIL, f"audit table: {problem}")
-    elif added:
-        entry.add(OK, f"audit table: can evolve, adds optional column(s) {', '.join(added)}")
-    else:
-        entry.add(OK, "audit table: matches the contract")
+        return
+    changes = [f"renames column {old} → {new}" for old, new in evolution.renamed.items()]
+    if evolution.added:
+        changes.append(f"adds optional column(s) {', '.join(evolution.added)}")
+    entry.add(OK, f"audit table: can evolve, {'; '.join(changes)}" if changes else "audit table: matches the contract")
 
 
-def audit_table_problems(table: Table, contract: Contract) -> tuple[list[str], list[str]]:
-    """(problems, columns to add) for evolving ``table`` to the contract's audit columns.
+@dataclass(frozen=True, slots=True)
+class Evolution:
+    """What evolving an audit table to a contract's columns takes: problems that forbid it, else the columns
+    renamed (old → new, through the reader schema's aliases) and added."""
 
-    Adding optional columns is the only change allowed: dropping a column loses history for readers,
-    making a column required or narrowing its type breaks existing rows. pyiceberg's own schema update
-    (``union_by_name``, not committed) then confirms the evolution is legal.
+    problems: list[str]
+    added: list[str]
+    renamed: dict[str, str]
+
+
+def audit_table_problems(table: Table, contract: Contract) -> Evolution:
+    """How ``table`` evolves to the contract's audit columns, and what forbids it.
+
+    Renaming a column (a field renamed through ``aliases``) and adding optional columns are the changes
+    allowed: dropping a column loses history for readers, making a column required or narrowing its type
+    breaks existing rows. pyiceberg's own schema update (renames, then ``union_by_name``, not committed)
+    then confirms the evolution is legal.
     """
     target = iceberg_schema(audit_columns(contract))
-    current = {f.name: f for f in table.schema().fields}
+    renamed = column_renames({f.name for f in table.schema().fields}, contract.renames)
+    current = {renamed.get(f.name, f.name): f for f in table.schema().fields}
     wanted = {f.name: f for f in target.fields}
     problems: list[str] = []
     for name in current.keys() - wanted.keys():
         problems.append(
-            f"column {name!r} would be dropped; put the field back (nullable, default null), "
-            "Iceberg audit tables never lose columns"
+            f"column {name!r} would be dropped; put the field back (nullable, default null) or, if a field "
+            f'renames it, add "aliases": [{json.dumps(name)}] to that field; Iceberg audit tables never lose columns'
         )
     added: list[str] = []
     for name, new in wanted.items():
@@ -217,10 +240,14 @@ def audit_table_problems(table: Table, contract: Contract) -> tuple[list[str], l
             )
     if not problems:
         try:
-            table.update_schema().union_by_name(target)._apply()
+            renaming = table.update_schema()
+            for old_name, new_name in renamed.items():
+                renaming.rename_column(old_name, new_name)
+            renamed_schema = renaming._apply()  # _apply validates without committing
+            UpdateSchema(table.transaction(), schema=renamed_schema).union_by_name(target)._apply()
         except Exception as exc:  # pyiceberg's ValidationError, ValueError, ...
             problems.append(f"Iceberg rejects the evolution: {exc}")
-    return sorted(problems), [n for n in wanted if n in added]
+    return Evolution(sorted(problems), [n for n in wanted if n in added], renamed)
 
 
 # -- thin I/O -----------------------------------------------------------------------------------------
@@ -265,7 +292,24 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
         assert entry.contract is not None
         ensure_audit_table(iceberg, settings, entry.contract)
         out(f"audit table {settings.catalog.name}.{audit_table_name(settings, entry.contract)}: ready")
+        for model in entry.contract.read_models if entry.contract.renames else ():
+            _rename_model_columns(iceberg, settings, model, entry.contract, out)
     return 0
+
+
+def _rename_model_columns(
+    iceberg: SqlCatalog, settings: Settings, model: ReadModel, contract: Contract, out: Callable[[str], None]
+) -> None:
+    """A read model's table follows its contract's renames (the job would on start; publish does it first)."""
+    name = readmodels.table_name(settings, model)
+    try:
+        table = iceberg.load_table(name)
+    except NoSuchTableError:
+        return
+    before = {f.name for f in table.schema().fields}
+    after = {f.name for f in readmodels.rename_columns(iceberg, table, contract).schema().fields}
+    if before != after:
+        out(f"read-model table {settings.catalog.name}.{name}: renamed {', '.join(sorted(before - after))}")
 
 
 def _registry(settings: Settings, offline: bool) -> CompatibilityProbe | None:

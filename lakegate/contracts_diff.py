@@ -112,14 +112,15 @@ def _fields(contract: Contract) -> dict[str, dict[str, object]]:
     return {str(f["name"]): f for f in contract.reader_schema_json["fields"]}
 
 
+def _renamed(old: Contract, new: Contract) -> dict[str, str]:
+    """Old name → new name of the old reader's fields that the new reader renames (its aliases)."""
+    before, after = _fields(old), _fields(new)
+    return {was: now for was, now in new.renames.items() if was in before and now not in before and now in after}
+
+
 def _field_changes(old: Contract, new: Contract) -> Iterator[Change]:
     before, after = _fields(old), _fields(new)
-    renamed: dict[str, str] = {}  # old name → new name, from the new field's aliases
-    for field_name, spec in after.items():
-        aliases = spec.get("aliases")
-        for alias in aliases if isinstance(aliases, list) else ():
-            if alias in before and alias not in after:
-                renamed[str(alias)] = field_name
+    renamed = _renamed(old, new)
     for field_name in before:
         if field_name in renamed:
             detail = f"renamed {field_name} → {renamed[field_name]} (aliases)"
@@ -168,6 +169,10 @@ def _columns(contract: Contract) -> dict[str, Column]:
 
 def _audit_changes(old: Contract, new: Contract) -> Iterator[Change]:
     before, after = _columns(old), _columns(new)
+    for old_name, new_name in _renamed(old, new).items():
+        detail = f"renamed {old_name} → {new_name}: `contracts publish` renames it (same field id, history kept)"
+        yield Change(new.name, "audit column", new_name, detail)
+        before[new_name] = before.pop(old_name)
     for name, column in after.items():
         if name not in before:
             if column.nullable:

@@ -135,16 +135,21 @@ def _rewrite(kind: Reason, body: bytes, schema: Any, contract: Contract, rng: ra
         record[contract.event_time_field] = YEAR_2100_MS + rng.randrange(86_400_000)
     else:
         protected = {contract.key_field, contract.event_id_field, contract.event_time_field}
+        # Rules name fields as the reader schema does: look at the writer's fields under those names.
+        renames = contract.renames
+        read_as = {**schema, "fields": [{**f, "name": renames.get(f["name"], f["name"])} for f in schema["fields"]]}
+        as_read = {renames.get(name, name): value for name, value in record.items()}
         options: list[list[dict[str, object]]] = []  # per rule that can be broken, the changes that break it
         for rule in contract.rules:
             if rule.expression is not None:
-                options.append(_breaking_changes(rule.expression, schema, record, protected))
-            elif rule.field not in protected and (value := _breaking_value(rule, schema)) is not _NONE:
+                options.append(_breaking_changes(rule.expression, read_as, as_read, protected))
+            elif rule.field not in protected and (value := _breaking_value(rule, read_as)) is not _NONE:
                 options.append([{rule.field: value}])
         options = [changes for changes in options if changes]
         if not options:
             raise ValueError(f"rule_violation needs a rule in {contract.name} that a value can break")
-        record.update(rng.choice(rng.choice(options)))
+        written_as = {new: old for old, new in renames.items() if old in record}
+        record.update({written_as.get(name, name): value for name, value in rng.choice(rng.choice(options)).items()})
     out = io.BytesIO()
     fastavro.schemaless_writer(out, schema, record)
     return out.getvalue()

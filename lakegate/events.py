@@ -81,6 +81,7 @@ class EventFactory:
         self._rng = rng
         fields = {f["name"] for f in contract.reader_schema_json["fields"]}
         self._padding = padding if padding is not None and padding.field in fields else None
+        self._csat_field = "satisfaction_score" if "satisfaction_score" in fields else "csat_score"
         self._keys = [f"{contract.name[:1]}-{rng.randrange(10**8):08d}" for _ in range(keys)]
         self._make: Callable[[str, int], Event] = {
             "tickets": self._ticket,
@@ -112,8 +113,9 @@ class EventFactory:
             "assignee_id": None if status == "NEW" else f"agent-{rng.randrange(40):02d}",
             "reply_count": rng.randrange(0, 12),
             "first_response_seconds": None if status == "NEW" else rng.randrange(30, 86_400),
-            # Added in ticket_event v2; writers on v1 leave it out and readers see the default (null).
-            "satisfaction_score": rng.randint(1, 5) if status in ("SOLVED", "CLOSED") else None,
+            # Added in ticket_event v2 as satisfaction_score, renamed csat_score in v3: the reader's name for it.
+            # v1 writers leave it out (null).
+            self._csat_field: rng.randint(1, 5) if status in ("SOLVED", "CLOSED") else None,
         }
 
     def _user(self, key: str, now_ms: int) -> Event:

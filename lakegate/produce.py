@@ -159,8 +159,10 @@ class RecordMaker:
         version = rng.randrange(versions) + 1 if self._all_versions else versions
         writer = self._writers[contract.name][version - 1]
         buffer = io.BytesIO()
-        # Fields a version does not have are ignored by the writer: events carry the latest version's fields.
-        fastavro.schemaless_writer(buffer, cast(Any, writer), event)
+        # Fields a version does not have are ignored by the writer: events carry the latest version's fields,
+        # and under their old names too where the contract renamed one, for the versions before the rename.
+        written = {**event, **{old: event.get(new) for old, new in contract.renames.items()}}
+        fastavro.schemaless_writer(buffer, cast(Any, writer), written)
         value: bytes | None = frame(self._ids[contract.name][version - 1], buffer.getvalue())
         key: bytes | None = str(event[contract.key_field]).encode()
         expected = VALID

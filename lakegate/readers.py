@@ -78,6 +78,13 @@ def read_quarantine(settings: Settings) -> pa.Table:
     return open_catalog(settings).load_table(quarantine_table_name(settings)).scan().to_arrow()
 
 
+def quarantined_coordinates(settings: Settings) -> list[tuple[str, int, int]]:
+    """(topic, partition, offset) of every quarantine row's source record, one per row (repeats show)."""
+    columns = ["source_topic", "source_partition", "source_offset"]
+    rows = read_quarantine(settings).select(columns).to_pylist()
+    return [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows]
+
+
 def read_dead_letters(settings: Settings, *, since_ms: int | None = None, timeout_s: float = 30.0) -> list[DeadLetter]:
     """Every committed record of the dead-letter topic (``since_ms``: from the first one Kafka timestamps at
     or after it), read up to its current end."""

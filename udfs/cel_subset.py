@@ -99,13 +99,13 @@ class _Parser:
     def expression(self) -> Node | _Literal:
         left = self._and()
         while self._take("||"):
-            left = _or(_as_node(left), _as_node(self._and()))
+            left = _junction(_as_node(left), _as_node(self._and()), decisive=True)
         return left
 
     def _and(self) -> Node | _Literal:
         left = self._relation()
         while self._take("&&"):
-            left = _and(_as_node(left), _as_node(self._relation()))
+            left = _junction(_as_node(left), _as_node(self._relation()), decisive=False)
         return left
 
     def _relation(self) -> Node | _Literal:
@@ -186,38 +186,26 @@ def _as_node(part: Node | _Literal) -> Node:
     return part
 
 
-def _or(left: Node, right: Node) -> Node:
+def _junction(left: Node, right: Node, decisive: bool) -> Node:
+    """``||`` (``decisive`` True) or ``&&`` (False): either side equal to ``decisive`` decides, whatever
+    the other is (an error or a non-boolean included); otherwise both must be booleans."""
+    other = not decisive
+    verdict, other_verdict = decisive, other  # returned; compared names narrow to Any under mypy
+    operator = "||" if decisive else "&&"
+
     def node(record: Mapping[str, Any]) -> bool:
         try:
             first = left(record)
         except EvaluationError:
             first = None
-        if first is True:
-            return True
+        if first is decisive:
+            return verdict
         second = right(record)  # its error propagates: the left side did not decide
-        if second is True:
-            return True
-        if first is False and second is False:
-            return False
-        raise EvaluationError("|| needs boolean operands")
-
-    return node
-
-
-def _and(left: Node, right: Node) -> Node:
-    def node(record: Mapping[str, Any]) -> bool:
-        try:
-            first = left(record)
-        except EvaluationError:
-            first = None
-        if first is False:
-            return False
-        second = right(record)  # its error propagates: the left side did not decide
-        if second is False:
-            return False
-        if first is True and second is True:
-            return True
-        raise EvaluationError("&& needs boolean operands")
+        if second is decisive:
+            return verdict
+        if first is other and second is other:
+            return other_verdict
+        raise EvaluationError(f"{operator} needs boolean operands")
 
     return node
 

@@ -24,6 +24,7 @@ from udfs.errors import ContractError
 from udfs.naming import check_keys
 from udfs.pii import parse_pii
 from udfs.readmodels import ReadModel, parse_read_models
+from udfs.renames import field_renames, with_rename_hint
 from udfs.rules import Rule, parse_rules
 
 CONTRACT_FILE = "contract.toml"
@@ -77,6 +78,7 @@ class Contract:
     rules: tuple[Rule, ...] = ()
     pii: Mapping[str, str] = dataclasses.field(default_factory=dict)  # field -> "hash" | "mask" | "drop"
     read_models: tuple[ReadModel, ...] = ()  # udfs.readmodels; names unique across all contracts
+    renames: Mapping[str, str] = dataclasses.field(default_factory=dict)  # old field -> reader field (aliases)
 
     @property
     def subject(self) -> str:
@@ -197,19 +199,30 @@ def load_contract(directory: Path) -> Contract:
             'use "type": "record"',
         )
     fields = {f["name"]: f["type"] for f in reader_json["fields"]}
-    for key in ("key_field", "event_id_field"):
-        _require_field(path, key, raw[key], fields, "string", None, files[-1])
-    _require_field(path, "event_time_field", raw["event_time_field"], fields, "long", "timestamp-millis", files[-1])
-    columns = payload_columns(reader_json, source=directory / files[-1])
-    enums = {f["name"]: symbols for f in reader_json["fields"] if (symbols := _enum_symbols(f["type"])) is not None}
+    renames = field_renames(json_versions)
+    try:
+        for key in ("key_field", "event_id_field"):
+            _require_field(path, key, raw[key], fields, "string", None, files[-1])
+        _require_field(path, "event_time_field", raw["event_time_field"], fields, "long", "timestamp-millis", files[-1])
+        columns = payload_columns(reader_json, source=directory / files[-1])
+        enums = {f["name"]: s for f in reader_json["fields"] if (s := _enum_symbols(f["type"])) is not None}
+        rules = parse_rules(raw.get("rules", []), path, columns, enums)
+        pii = parse_pii(raw.get("pii", {}), path, columns)
+        read_models = parse_read_models(
+            raw.get("read_models", []),
+            path,
+            columns,
+            enums,
+            pii,
+            raw["name"],
+            raw["key_field"],
+            raw["event_time_field"],
+        )
+    except ContractError as error:  # a field named by its old name: say what it is called now
+        raise with_rename_hint(error, renames) from None
     compatibility = _compatibility(path, raw.get("compatibility", Compatibility.BACKWARD.value))
     skew = _skew(path, raw.get("max_event_time_skew_ms", DEFAULT_MAX_EVENT_TIME_SKEW_MS))
     dedupe_window = _dedupe_window(path, raw.get("dedupe_window_s", DEFAULT_DEDUPE_WINDOW_S))
-    rules = parse_rules(raw.get("rules", []), path, columns, enums)
-    pii = parse_pii(raw.get("pii", {}), path, columns)
-    read_models = parse_read_models(
-        raw.get("read_models", []), path, columns, enums, pii, raw["name"], raw["key_field"], raw["event_time_field"]
-    )
 
     return Contract(
         name=raw["name"],
@@ -231,6 +244,7 @@ def load_contract(directory: Path) -> Contract:
         rules=rules,
         pii=pii,
         read_models=read_models,
+        renames=renames,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lakegate.readers import (
     DeadLetter,
+    quarantined_coordinates,
     read_audit,
     read_dead_letters,
     read_quarantine,
@@ -12,4 +13,12 @@ from lakegate.readers import (
     topic_coordinates,
 )
 
-__all__ = ["DeadLetter", "read_audit", "read_dead_letters", "read_quarantine", "read_records", "topic_coordinates"]
+__all__ = [
+    "DeadLetter",
+    "quarantined_coordinates",
+    "read_audit",
+    "read_dead_letters",
+    "read_quarantine",
+    "read_records",
+    "topic_coordinates",
+]

@@ -24,7 +24,7 @@ from lakegate.settings import Settings
 from lakegate.stack import kafka, registry
 from lakegate.testing.invariant import assert_every_record_once, wait_until_drained
 from lakegate.testing.ports import free_port, free_port_range
-from lakegate.testing.readers import read_dead_letters, read_quarantine
+from lakegate.testing.readers import quarantined_coordinates, read_dead_letters, read_quarantine
 from lakegate.testing.readmodels import mismatches
 from udfs.contract import Contracts
 from udfs.registry import RegistryClient
@@ -101,7 +101,7 @@ def test_killed_between_two_sinks_commits_restored_then_upgraded_keeps_every_rec
     wait_until_drained(settings, contracts)
 
     assert_every_record_once(settings, contracts)
-    quarantined = Counter(_quarantine_coordinates(settings))
+    quarantined = Counter(quarantined_coordinates(settings))
     deadline = time.monotonic() + 60  # the Kafka transactions commit after the tables, on the next checkpoints
     while True:
         letters = Counter(d.source for d in read_dead_letters(settings))
@@ -127,11 +127,6 @@ def _restart_taskmanager(settings: Settings, *, jvm_args: str | None, monkeypatc
         else:
             env.setenv("JVM_ARGS", jvm_args)
         cluster.up(settings)
-
-
-def _quarantine_coordinates(settings: Settings) -> list[tuple[str, int, int]]:
-    rows = read_quarantine(settings).select(["source_topic", "source_partition", "source_offset"]).to_pylist()
-    return [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows]
 
 
 def test_after_losing_the_cluster_resume_from_the_retained_checkpoint_keeps_every_record(

@@ -18,16 +18,16 @@ pytestmark = pytest.mark.job
 
 def _write_breaking_version(tickets: Path) -> None:
     """A contract listing only a new version that changes a field's type: fine on its own, so only the
-    registry (holding v1 and v2 under BACKWARD) and the audit table can catch it."""
-    latest = json.loads((tickets / "ticket_event.v2.avsc").read_text())
+    registry (holding v1 to v3 under BACKWARD) and the audit table can catch it."""
+    latest = json.loads((tickets / "ticket_event.v3.avsc").read_text())
     for field in latest["fields"]:
         if field["name"] == "reply_count":
             field["type"], field["default"] = "string", "0"
-    (tickets / "ticket_event.v3.avsc").write_text(json.dumps(latest))
+    (tickets / "ticket_event.v4.avsc").write_text(json.dumps(latest))
     contract = tickets / "contract.toml"
     head = contract.read_text().partition("\n[")[0]
-    lines = ['schemas = ["ticket_event.v3.avsc"]' if line.startswith("schemas") else line for line in head.splitlines()]
-    contract.write_text("\n".join(lines) + "\n")  # rules dropped: they may name fields v3 changes
+    lines = ['schemas = ["ticket_event.v4.avsc"]' if line.startswith("schemas") else line for line in head.splitlines()]
+    contract.write_text("\n".join(lines) + "\n")  # rules dropped: they may name fields v4 changes
 
 
 def test_publish_registers_sets_compatibility_and_check_gates_a_breaking_change(

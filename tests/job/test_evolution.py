@@ -1,4 +1,5 @@
-"""Schema evolution end to end: producers on every version of a contract at once, one job, one table."""
+"""Schema evolution end to end: producers on every version of a contract at once, one job, one table; a
+field renamed by the latest version is one column holding every writer's values under its new name."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from udfs.contract import Contracts
 pytestmark = pytest.mark.job
 
 
-def test_v1_and_v2_producers_interleaved_land_in_one_evolving_table(
+def test_producers_on_every_version_interleaved_land_in_one_evolving_table(
     lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
 ) -> None:
     contract = next(c for c in lakegate_contracts if len(c.schema_texts) > 1)
@@ -48,4 +49,21 @@ def test_v1_and_v2_producers_interleaved_land_in_one_evolving_table(
     new_rows = [rows[(r.topic, r.partition, r.offset)] for r in by_version[len(contract.schema_texts)]]
     for name in new_fields:
         assert all(row[name] is None for row in old_rows), "v1 rows must carry the reader default (null)"
-        assert any(row[name] is not None for row in new_rows), "v2 rows must carry their values"
+        assert any(row[name] is not None for row in new_rows), "the latest version's rows must carry their values"
+
+    assert contract.renames, f"{contract.name}: the latest version should rename a field"
+    latest_version = len(contract.schema_texts)
+    for old_name, new_name in contract.renames.items():
+        assert old_name not in table.column_names, "a renamed field is one column, under its new name"
+        # Writers of the versions between the field's first and the rename write it under its old name.
+        writers = [v for v, schema in enumerate(map(json.loads, contract.schema_texts), 1) if _has(schema, old_name)]
+        old_name_rows = [rows[(r.topic, r.partition, r.offset)] for r in mine if r.version in writers]
+        assert len(old_name_rows) > 100 and latest_version not in writers
+        assert any(row[new_name] is not None for row in old_name_rows), f"{old_name} writers' values are lost"
+        assert any(row[new_name] is not None for row in new_rows), f"{new_name} writers' values are lost"
+
+
+def _has(schema: dict[str, object], name: str) -> bool:
+    fields = schema["fields"]
+    assert isinstance(fields, list)
+    return any(f["name"] == name for f in fields)

@@ -98,7 +98,7 @@ def ticket_event(**overrides: object) -> dict[str, object]:
         "assignee_id": None,
         "reply_count": -2,
         "first_response_seconds": 2**40,
-        "satisfaction_score": 4,
+        "csat_score": 4,
     }
     return {**event, **overrides}
 
@@ -200,7 +200,7 @@ def _reader_body(j: Any, java_plan: Any, index: int) -> Any:
     ("name", "overrides"),
     [
         ("tickets", {}),
-        ("tickets", {"assignee_id": "A-1", "first_response_seconds": None, "satisfaction_score": None}),
+        ("tickets", {"assignee_id": "A-1", "first_response_seconds": None, "csat_score": None}),
         ("tickets", {"subject": "", "reply_count": 2**31 - 1, "event_time": -(2**63)}),
         ("users", {}),
         ("users", {"signed_up_at": None, "is_agent": False, "plan": "FREE", "event_time": 2**63 - 1}),
@@ -249,9 +249,9 @@ CORRUPTIONS = [
     ),
     (
         "tickets",
-        "satisfaction_score",
+        "csat_score",
         _varint(-2) + b"\x08",
-        "union branch index -2 is out of range for 'satisfaction_score' (2 branches)",
+        "union branch index -2 is out of range for 'csat_score' (2 branches)",
     ),
     ("users", "signed_up_at", _varint(2), "union branch index 2 is out of range for 'signed_up_at' (2 branches)"),
     ("users", "signed_up_at", _varint(-1), "union branch index -1 is out of range for 'signed_up_at' (2 branches)"),

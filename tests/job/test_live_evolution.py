@@ -1,5 +1,6 @@
-"""A contract gains a field while the job runs: the audit table gains the column without a job restart,
-the running job keeps committing, and across a crash and restart no record is lost or doubled."""
+"""A contract gains a field, or renames one, while the job runs: the audit table gains or renames the column
+at `contracts publish` without a job restart, the running job keeps committing, and across a crash and
+restart no record is lost or doubled; a renamed column holds old and new writers' values under its new name."""
 
 from __future__ import annotations
 
@@ -10,17 +11,21 @@ from pathlib import Path
 
 import pytest
 from pyiceberg.exceptions import NoSuchTableError
+from pyiceberg.table import Table
 
+from lakegate.catalog import audit_table_name, open_catalog
 from lakegate.contracts_check import run_publish
 from lakegate.produce import VALID, ProduceReport, produce
 from lakegate.settings import Settings
 from lakegate.testing.plugin import JobRun, RunningJob
-from lakegate.testing.readers import read_audit, read_quarantine
-from udfs.contract import load_contracts
+from lakegate.testing.readers import quarantined_coordinates, read_audit
+from udfs.contract import Contract, load_contracts
 
 pytestmark = pytest.mark.job
 
-NEW_FIELD = "satisfaction_score"  # added by tickets v2
+NEW_FIELD = "csat_score"  # added by tickets v2 (as satisfaction_score), renamed by v3
+OLD_NAME = "satisfaction_score"
+ALL_VERSIONS = 'schemas = ["ticket_event.v1.avsc", "ticket_event.v2.avsc", "ticket_event.v3.avsc"]'
 
 
 def _v1_only(schemas: Path) -> str:
@@ -28,12 +33,26 @@ def _v1_only(schemas: Path) -> str:
     contract = schemas / "tickets" / "contract.toml"
     original = contract.read_text()
     head, sep, tail = original.partition("\n[[rules]]")
-    both = 'schemas = ["ticket_event.v1.avsc", "ticket_event.v2.avsc"]'
-    assert both in head
-    head = head.replace(both, 'schemas = ["ticket_event.v1.avsc"]')
+    assert ALL_VERSIONS in head
+    head = head.replace(ALL_VERSIONS, 'schemas = ["ticket_event.v1.avsc"]')
     rules = [block for block in (sep + tail).split("\n[[rules]]") if block and NEW_FIELD not in block]
     contract.write_text(head + "".join("\n[[rules]]" + block for block in rules))
     return original
+
+
+def _own_outputs(stack: Settings, tmp_path: Path, name: str) -> Settings:
+    """The stack's settings with a copy of the contracts to edit and this test's own tables, dead-letter
+    topic and consumer group; an unbounded job."""
+    schemas = tmp_path / "schemas"
+    shutil.copytree(stack.paths.schemas_dir, schemas)
+    return stack.replace(
+        schemas_dir=schemas,
+        audit_namespace=name,
+        quarantine_namespace=f"{name}_q",
+        dlq_topic=f"{name}.dlq",
+        consumer_group=name,
+        drain=False,
+    )
 
 
 def _audited(settings: Settings) -> dict[tuple[str, int, int], dict[str, object]]:
@@ -67,17 +86,9 @@ def test_a_field_added_while_the_job_runs(
     start_job: Callable[[str, Settings], RunningJob],
     tmp_path: Path,
 ) -> None:
-    schemas = tmp_path / "schemas"
-    shutil.copytree(lakegate_stack.paths.schemas_dir, schemas)
+    settings = _own_outputs(lakegate_stack, tmp_path, "live")
+    schemas = settings.paths.schemas_dir
     original = _v1_only(schemas)
-    settings = lakegate_stack.replace(
-        schemas_dir=schemas,
-        audit_namespace="live",
-        quarantine_namespace="live_q",
-        dlq_topic="live.dlq",
-        consumer_group="live",
-        drain=False,
-    )
     job = start_job("ingest", settings)
     first = produce(settings, load_contracts(schemas), 300, seed=1)
     _wait_until_audited(settings, first, job)
@@ -96,9 +107,7 @@ def test_a_field_added_while_the_job_runs(
     run_job("ingest", settings.replace(drain=True))
 
     audited = _audited(settings)
-    quarantined = {
-        (r["source_topic"], r["source_partition"], r["source_offset"]) for r in read_quarantine(settings).to_pylist()
-    }
+    quarantined = set(quarantined_coordinates(settings))
     for report in (first, second, third):
         for record in report.records:
             coordinate = (record.topic, record.partition, record.offset)
@@ -109,3 +118,71 @@ def test_a_field_added_while_the_job_runs(
         if r.contract == "tickets" and r.expected == VALID
     ]
     assert any(row[NEW_FIELD] is not None for row in new_rows), "after the restart the job fills the column"
+
+
+def _audit_table(settings: Settings, contract: Contract) -> Table:
+    return open_catalog(settings).load_table(audit_table_name(settings, contract))
+
+
+def _before_rename(schemas: Path) -> str:
+    """Make the tickets contract list v1 and v2 (the field under its old name); return the original text."""
+    contract = schemas / "tickets" / "contract.toml"
+    original = contract.read_text()
+    assert ALL_VERSIONS in original and f'field = "{NEW_FIELD}"' in original
+    contract.write_text(
+        original.replace(ALL_VERSIONS, 'schemas = ["ticket_event.v1.avsc", "ticket_event.v2.avsc"]').replace(
+            f'field = "{NEW_FIELD}"', f'field = "{OLD_NAME}"'
+        )
+    )
+    return original
+
+
+def test_a_field_renamed_while_the_job_runs_keeps_one_column_with_every_writers_values(
+    lakegate_stack: Settings,
+    run_job: Callable[..., JobRun],
+    start_job: Callable[[str, Settings], RunningJob],
+    tmp_path: Path,
+) -> None:
+    settings = _own_outputs(lakegate_stack, tmp_path, "renamed")
+    schemas = settings.paths.schemas_dir
+    original = _before_rename(schemas)
+    job = start_job("ingest", settings)  # reads tickets as v2 reads them: satisfaction_score
+    before = load_contracts(schemas)
+    # Seeds of their own: the topics are shared, and the same seed would send the same event ids again.
+    first = produce(settings, before, 300, seed=21, all_versions=True)  # v1 and v2 writers
+    _wait_until_audited(settings, first, job)
+    tickets_v2 = before.by_name("tickets")
+    field_id = _audit_table(settings, tickets_v2).schema().find_field(OLD_NAME).field_id
+
+    (schemas / "tickets" / "contract.toml").write_text(original)  # v3 renames the field
+    out: list[str] = []
+    assert run_publish(settings, out=out.append) == 0, "\n".join(out)
+    tickets = load_contracts(schemas).by_name("tickets")
+    columns = {f.name: f.field_id for f in _audit_table(settings, tickets).schema().fields}
+    assert OLD_NAME not in columns and columns[NEW_FIELD] == field_id, "publish renames the column (same id)"
+    # Producers move to v3 after the job does; until then they write v1 and v2 (v3's values would be lost
+    # on a v2 reader: Avro resolution follows aliases from the reader only).
+    second = produce(settings, before, 300, seed=22, all_versions=True)
+    _wait_until_audited(settings, second, job)  # still the v2-reader job: it keeps committing
+    assert job.alive
+
+    job.stop()  # a crash: the next run, on v3, resumes from the lake
+    third = produce(settings, load_contracts(schemas), 600, seed=23, all_versions=True)  # v1, v2, v3 interleaved
+    run_job("ingest", settings.replace(drain=True))
+
+    audited = _audited(settings)
+    quarantined = set(quarantined_coordinates(settings))
+    versions_seen = set()
+    for report in (first, second, third):
+        for record in report.records:
+            coordinate = (record.topic, record.partition, record.offset)
+            assert (coordinate in audited) != (coordinate in quarantined), f"{coordinate}: not in exactly one place"
+            if record.contract != "tickets" or record.expected != VALID:
+                continue
+            row = audited[coordinate]
+            assert OLD_NAME not in row
+            # The generator gives a score exactly to SOLVED and CLOSED tickets; v1 has no such field.
+            scored = record.version >= 2 and row["status"] in ("SOLVED", "CLOSED")
+            assert (row[NEW_FIELD] is not None) == scored, f"v{record.version} writer's value lost: {row}"
+            versions_seen.add((report is third, record.version))
+    assert {(False, 2), (True, 2), (True, 3)} <= versions_seen, versions_seen

@@ -24,7 +24,7 @@ from lakegate.produce import produce
 from lakegate.resume import journal_folder, read_journal, table_point
 from lakegate.settings import Settings
 from lakegate.testing.plugin import JobRun, RunningJob
-from lakegate.testing.readers import read_audit, read_dead_letters, read_quarantine, topic_coordinates
+from lakegate.testing.readers import quarantined_coordinates, read_audit, read_dead_letters, topic_coordinates
 from lakegate.testing.readmodels import mismatches
 from udfs.contract import Contracts, load_contracts
 from udfs.readmodels import key_text
@@ -40,11 +40,6 @@ def _audit_coordinates(settings: Settings, contracts: Contracts) -> list[Coordin
         for contract in contracts
         for row in read_audit(settings, contract).select(["lg_topic", "lg_partition", "lg_offset"]).to_pylist()
     ]
-
-
-def _quarantine_coordinates(settings: Settings) -> list[Coordinate]:
-    rows = read_quarantine(settings).select(["source_topic", "source_partition", "source_offset"]).to_pylist()
-    return [(r["source_topic"], r["source_partition"], r["source_offset"]) for r in rows]
 
 
 MODEL = "ticket_events_by_status"  # an aggregate with a "latest" measure: the most state to get right
@@ -143,7 +138,7 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
         job.stop()
 
     audited = _audit_coordinates(settings, lakegate_contracts)
-    quarantined = _quarantine_coordinates(settings)
+    quarantined = quarantined_coordinates(settings)
     doubled = [c for c, n in Counter(audited + quarantined).items() if n > 1]
     assert not doubled, f"{len(doubled)} records written twice, e.g. {doubled[:5]}"
     assert set(audited) | set(quarantined) == produced, (
@@ -156,7 +151,7 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
 
 
 def _lake(settings: Settings, contracts: Contracts) -> set[Coordinate]:
-    return set(_audit_coordinates(settings, contracts)) | set(_quarantine_coordinates(settings))
+    return set(_audit_coordinates(settings, contracts)) | set(quarantined_coordinates(settings))
 
 
 def _next_run(settings: Settings, restart: str, step: int) -> Settings:
@@ -189,7 +184,7 @@ def _assert_first_holds_more(settings: Settings, first: str, second: str, marker
         return
     if "dead-letter" in (first, second):
         letters = {d.source for d in read_dead_letters(settings)}
-        rows = set(_quarantine_coordinates(settings))
+        rows = set(quarantined_coordinates(settings))
         ahead, behind = (letters, rows) if first == "dead-letter" else (rows, letters)
         assert ahead - behind, f"{first} holds nothing {second} lacks; {marker}"
         return

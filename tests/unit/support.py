@@ -31,7 +31,7 @@ def ticket_event(**overrides: object) -> dict[str, object]:
         "assignee_id": None,
         "reply_count": 2,
         "first_response_seconds": 90,
-        "satisfaction_score": 4,
+        "csat_score": 4,
     }
     event.update(overrides)
     return event

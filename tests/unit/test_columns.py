@@ -48,7 +48,7 @@ def test_tickets_columns_and_values(contracts: Contracts) -> None:
         ("assignee_id", S, True),
         ("reply_count", INT, False),
         ("first_response_seconds", L, True),
-        ("satisfaction_score", INT, True),  # added in v2
+        ("csat_score", INT, True),  # added in v2 as satisfaction_score, renamed in v3
     ]
     assert columns[13:] == ENVELOPE_COLUMNS
     assert columns[1].doc == "When the change happened at the producer."

@@ -35,7 +35,8 @@ def test_real_contracts_load() -> None:
     )
     assert tickets.max_record_bytes == DEFAULT_MAX_RECORD_BYTES
     assert tickets.reader_schema_json["name"] == "TicketEvent"
-    assert len(tickets.schema_texts) == 2
+    assert len(tickets.schema_texts) == 3
+    assert tickets.renames == {"satisfaction_score": "csat_score"}  # v3
     assert tickets.version_of(tickets.schema_texts[0]) == 1
     assert tickets.version_of(tickets.schema_texts[1]) == 2
     with pytest.raises(KeyError, match="known"):
@@ -68,8 +69,8 @@ def edit_toml(directory: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-READER = "ticket_event.v2.avsc"  # the last listed version of the tickets contract
-VERSIONS = 'schemas = ["ticket_event.v1.avsc", "ticket_event.v2.avsc"]'
+READER = "ticket_event.v3.avsc"  # the last listed version of the tickets contract
+VERSIONS = 'schemas = ["ticket_event.v1.avsc", "ticket_event.v2.avsc", "ticket_event.v3.avsc"]'
 
 
 def edit_schema(directory: Path, change: dict[str, object]) -> None:
@@ -92,15 +93,17 @@ def error_of(directory: Path) -> ContractError:
 
 def test_evolution_versions_load_and_are_numbered(tickets_dir: Path) -> None:
     v1 = json.loads((tickets_dir / "ticket_event.v1.avsc").read_text())
-    v2 = json.loads((tickets_dir / READER).read_text())
-    v3 = {**v2, "fields": [*v2["fields"], {"name": "tags_csv", "type": "string", "default": ""}]}
-    (tickets_dir / "ticket_event.v3.avsc").write_text(json.dumps(v3))
-    edit_toml(tickets_dir, '"ticket_event.v2.avsc"]', '"ticket_event.v2.avsc", "ticket_event.v3.avsc"]')
+    v2 = json.loads((tickets_dir / "ticket_event.v2.avsc").read_text())
+    v3 = json.loads((tickets_dir / READER).read_text())
+    v4 = {**v3, "fields": [*v3["fields"], {"name": "tags_csv", "type": "string", "default": ""}]}
+    (tickets_dir / "ticket_event.v4.avsc").write_text(json.dumps(v4))
+    edit_toml(tickets_dir, '"ticket_event.v3.avsc"]', '"ticket_event.v3.avsc", "ticket_event.v4.avsc"]')
     contract = load_contract(tickets_dir)
     assert [f["name"] for f in contract.reader_schema_json["fields"]][-1] == "tags_csv"
     assert contract.version_of(json.dumps(v1)) == 1
     assert contract.version_of(json.dumps(v2)) == 2
     assert contract.version_of(json.dumps(v3)) == 3
+    assert contract.version_of(json.dumps(v4)) == 4
 
 
 def test_optional_max_record_bytes(tickets_dir: Path) -> None:

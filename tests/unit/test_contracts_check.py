@@ -12,22 +12,47 @@ from typing import Any
 
 import pytest
 
+from lakegate import readmodels
 from lakegate.catalog import ensure_audit_table, open_catalog
 from lakegate.cli import main
-from lakegate.contracts_check import FAIL, OK, SKIP, audit_table_problems, check_contracts, run_check, run_publish
+from lakegate.contracts_check import (
+    FAIL,
+    OK,
+    SKIP,
+    Evolution,
+    audit_table_problems,
+    check_contracts,
+    run_check,
+    run_publish,
+)
 from lakegate.settings import Settings
 from udfs.contract import Contract, load_contract
-from udfs.errors import RegistryUnavailable
+from udfs.errors import ContractError, RegistryUnavailable
 from udfs.registry import RegistryClient
 
 from .support import SCHEMAS
 
 
 def schemas_root(tmp_path: Path) -> Path:
+    """The shipped contracts, tickets as it was before v3 renamed satisfaction_score (v1 and v2)."""
     root = tmp_path / "schemas"
     for name in ("tickets", "users"):
         shutil.copytree(SCHEMAS / name, root / name)
+    before_rename(root / "tickets" / "contract.toml")
     return root
+
+
+def before_rename(toml: Path) -> None:
+    text = toml.read_text()
+    assert ', "ticket_event.v3.avsc"' in text and 'field = "csat_score"' in text
+    toml.write_text(
+        text.replace(', "ticket_event.v3.avsc"', "").replace('field = "csat_score"', 'field = "satisfaction_score"')
+    )
+
+
+def with_rename(root: Path) -> None:
+    """Tickets as shipped: v3 renames satisfaction_score to csat_score."""
+    shutil.copy(SCHEMAS / "tickets" / "contract.toml", root / "tickets" / "contract.toml")
 
 
 def edit_v2(root: Path, change: dict[str, Any]) -> None:
@@ -191,7 +216,7 @@ def settings(tmp_path: Path) -> Settings:
 
 def tickets_v1_only(root: Path) -> Contract:
     toml = root / "tickets" / "contract.toml"
-    text = toml.read_text().replace(', "ticket_event.v2.avsc"', "")
+    text = toml.read_text().replace(', "ticket_event.v2.avsc"', "")  # v2 of the two-version tickets
     head, _, _ = text.partition("[[rules]]")
     folder = root.parent / "tickets-v1"
     shutil.copytree(root / "tickets", folder)
@@ -219,12 +244,12 @@ def test_audit_table_evolution(tmp_path: Path, settings: Settings, change: dict[
     toml.write_text(head.replace('compatibility = "BACKWARD"', 'compatibility = "NONE"'))
     edit_v2(root, change)
     contract = load_contract(root / "tickets")
-    problems, added = audit_table_problems(table, contract)
+    evolution = audit_table_problems(table, contract)
     if problem is None:
-        assert problems == []
-        assert "satisfaction_score" in added
+        assert evolution.problems == []
+        assert "satisfaction_score" in evolution.added
     else:
-        assert any(problem in p for p in problems), problems
+        assert any(problem in p for p in evolution.problems), evolution.problems
     report = check_contracts(root, audit_table=lambda c: table if c.name == "tickets" else None)
     assert report.ok is (problem is None)
     text = report.render()
@@ -237,7 +262,7 @@ def test_audit_table_evolution(tmp_path: Path, settings: Settings, change: dict[
 def test_matching_table(settings: Settings) -> None:
     contract = load_contract(SCHEMAS / "users")
     table = ensure_audit_table(open_catalog(settings), settings, contract)
-    assert audit_table_problems(table, contract) == ([], [])
+    assert audit_table_problems(table, contract) == Evolution([], [], {})
     assert (
         f"{OK} audit table: matches the contract"
         in check_contracts(SCHEMAS, audit_table=lambda c: table if c.name == "users" else None).render()
@@ -274,8 +299,9 @@ def test_publish_checks_then_registers_every_version(
     settings = Settings.load(env={}, home=tmp_path / "home", registry_url=url, schemas_dir=SCHEMAS)
     assert run_publish(settings) == 0
     out = capsys.readouterr().out
-    assert "published tickets to support.tickets.v1-value (compatibility BACKWARD): v1 → id 3, v2 → id 4" in out
-    assert "published users to support.users.v1-value (compatibility BACKWARD): v1 → id 6" in out
+    published = "published tickets to support.tickets.v1-value (compatibility BACKWARD)"
+    assert f"{published}: v1 → id 3, v2 → id 4, v3 → id 5" in out
+    assert "published users to support.users.v1-value (compatibility BACKWARD): v1 → id 7" in out
     assert "PUT /apis/ccompat/v7/config/support.tickets.v1-value BACKWARD" in paths
     assert "audit table lakegate.audit.tickets: ready" in out
 
@@ -301,3 +327,96 @@ def test_the_online_check_fails_when_the_registry_cannot_be_asked(tmp_path: Path
     assert run_check(settings, out=out.append) == 1
     assert any("registry is not reachable" in line for line in out)
     assert run_check(settings, offline=True, out=out.append) == 0
+
+
+# -- renames (aliases) ------------------------------------------------------------------------------------
+
+
+def field_ids(table: Any) -> dict[str, int]:
+    return {f.name: f.field_id for f in table.schema().fields}
+
+
+def test_a_rename_is_checked_then_published_as_a_column_rename_of_the_audit_and_model_tables(
+    tmp_path: Path, loopback_registry: tuple[str, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = schemas_root(tmp_path)
+    toml = root / "tickets" / "contract.toml"
+    model_fields = 'fields = ["customer_id", "status", "priority", "assignee_id", "reply_count"'
+    toml.write_text(toml.read_text().replace(model_fields, model_fields + ', "satisfaction_score"'))
+    url, _ = loopback_registry
+    settings = Settings.load(env={}, home=tmp_path / "home", registry_url=url, schemas_dir=root)
+    assert run_publish(settings) == 0, capsys.readouterr().out
+    catalog = open_catalog(settings)
+    before = load_contract(root / "tickets")
+    audit = catalog.load_table("audit.tickets")
+    model = readmodels.ensure_table(catalog, settings, before.read_models[0], before)
+    audit_id, model_id = field_ids(audit)["satisfaction_score"], field_ids(model)["satisfaction_score"]
+    capsys.readouterr()
+
+    with_rename(root)
+    toml.write_text(toml.read_text().replace(model_fields, model_fields + ', "csat_score"'))
+    after = load_contract(root / "tickets")
+    assert after.renames == {"satisfaction_score": "csat_score"}
+    evolution = audit_table_problems(audit, after)
+    assert (evolution.problems, evolution.added, evolution.renamed) == ([], [], {"satisfaction_score": "csat_score"})
+    text = check_contracts(root, audit_table=lambda c: audit if c.name == "tickets" else None).render()
+    assert "✓ renames: satisfaction_score → csat_score (aliases): old writers' values read as csat_score" in text
+    assert "✓ audit table: can evolve, renames column satisfaction_score → csat_score" in text
+    assert field_ids(catalog.load_table("audit.tickets")) == field_ids(audit), "checking never changes the table"
+
+    assert run_publish(settings) == 0
+    out = capsys.readouterr().out
+    assert "read-model table lakegate.readmodels.open_tickets: renamed satisfaction_score" in out, out
+    renamed_audit, renamed_model = catalog.load_table("audit.tickets"), catalog.load_table("readmodels.open_tickets")
+    assert "satisfaction_score" not in field_ids(renamed_audit)
+    assert field_ids(renamed_audit)["csat_score"] == audit_id, "the same column: history keeps its values"
+    assert field_ids(renamed_model)["csat_score"] == model_id
+    assert readmodels.ensure_table(catalog, settings, after.read_models[0], after).schema() == renamed_model.schema()
+    assert run_publish(settings) == 0  # again: nothing left to rename
+    assert "renamed" not in capsys.readouterr().out
+
+
+def test_a_rename_without_an_alias_is_refused_with_the_fix(tmp_path: Path) -> None:
+    root = schemas_root(tmp_path)
+    with_rename(root)
+    v3 = root / "tickets" / "ticket_event.v3.avsc"
+    v3.write_text(v3.read_text().replace('"aliases": ["satisfaction_score"], ', ""))
+    report = check_contracts(root)
+    assert not report.ok
+    assert (
+        "✗ renames: field 'satisfaction_score' of v2 is not in the last version; if 'csat_score' renames it, "
+        'add "aliases": ["satisfaction_score"] to \'csat_score\''
+    ) in report.render()
+
+
+def test_a_dropped_field_is_refused_even_without_a_table(tmp_path: Path) -> None:
+    root = schemas_root(tmp_path)
+    toml = root / "tickets" / "contract.toml"
+    toml.write_text(toml.read_text().partition("[[rules]]")[0])  # no rule or read model names the field
+    edit_v2(root, {"assignee_id": None})
+    assert "✗ renames: field 'assignee_id' of v1 is not in the last version; audit tables never lose a column" in (
+        check_contracts(root).render()
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ('field = "csat_score"', 'field = "satisfaction_score"', "rules[5].field"),
+        ("expr = 'first_response_seconds != null", "expr = 'satisfaction_score != null", "rules[6].expr"),
+        ('"reply_count"]', '"reply_count", "satisfaction_score"]', "read_models[0].fields"),
+        ("[[read_models]]", '[pii]\nsatisfaction_score = "drop"\n\n[[read_models]]', "pii"),
+    ],
+)
+def test_a_field_named_by_its_old_name_is_refused_with_its_new_name(
+    tmp_path: Path, old: str, new: str, where: str
+) -> None:
+    root = schemas_root(tmp_path)
+    with_rename(root)
+    toml = root / "tickets" / "contract.toml"
+    assert old in toml.read_text()
+    toml.write_text(toml.read_text().replace(old, new, 1))
+    with pytest.raises(ContractError) as refused:
+        load_contract(root / "tickets")
+    assert str(refused.value.field).startswith(where), refused.value
+    assert "'satisfaction_score' is renamed 'csat_score' in the last schema version (its aliases)" in refused.value.fix

@@ -118,11 +118,11 @@ def test_a_rename_through_aliases_is_a_rename_not_a_removal_and_an_addition(tmp_
     found = changes(tmp_path, [V1], [V1, renamed])
     fields = [c for c in found if c.kind == "field"]
     assert [(c.subject, c.detail) for c in fields] == [("status", "renamed status → state (aliases)")]
-    # The audit table does not follow a rename yet: a new column, and one it cannot drop.
-    assert {(c.kind, c.subject, c.breaking) for c in found if c.kind == "audit column"} == {
-        ("audit column", "state", True),
-        ("audit column", "status", True),
-    }
+    # The audit table follows: the same column under the new name.
+    assert [(c.subject, c.detail, c.breaking) for c in found if c.kind == "audit column"] == [
+        ("state", "renamed status → state: `contracts publish` renames it (same field id, history kept)", False)
+    ]
+    assert not [c for c in found if c.breaking]
 
 
 def test_a_retyped_field_that_the_audit_table_cannot_widen_is_breaking(tmp_path: Path) -> None:

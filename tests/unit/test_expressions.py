@@ -97,12 +97,12 @@ def test_null_is_a_value_the_expression_handles_or_a_violation(tmp_path: Path) -
 
 def test_numbers_of_different_avro_types_compare_and_enums_are_strings(tmp_path: Path) -> None:
     contract = load_contract(
-        tickets_with(tmp_path, _rule('satisfaction_score == null || satisfaction_score >= 1.5 || priority == "LOW"'))
+        tickets_with(tmp_path, _rule('csat_score == null || csat_score >= 1.5 || priority == "LOW"'))
     )
-    assert isinstance(route(contract, ticket_event(satisfaction_score=2, priority="HIGH")), Valid)
-    low = route(contract, ticket_event(satisfaction_score=1, priority="HIGH"))
+    assert isinstance(route(contract, ticket_event(csat_score=2, priority="HIGH")), Valid)
+    low = route(contract, ticket_event(csat_score=1, priority="HIGH"))
     assert isinstance(low, Quarantined) and low.reason is Reason.rule_violation
-    assert isinstance(route(contract, ticket_event(satisfaction_score=1, priority="LOW")), Valid)
+    assert isinstance(route(contract, ticket_event(csat_score=1, priority="LOW")), Valid)
 
 
 def test_the_shipped_expression_rules_hold_for_generated_events_and_catch_their_case() -> None:

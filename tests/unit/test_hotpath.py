@@ -300,7 +300,7 @@ def test_older_writer_version_gets_a_reader_body(
     tickets = contracts.by_name("tickets")
     v1_text = tickets.schema_texts[0]
     v1_id = schemas.add(v1_text)
-    event = {k: v for k, v in EVENTS["tickets"]().items() if k != "satisfaction_score"}
+    event = {k: v for k, v in EVENTS["tickets"]().items() if k != "csat_score"}
     value = frame(v1_id, avro_body(json.loads(v1_text), event))
     item = record(indexes, tickets, value, b"T-1001")
     entry = route_one(batch_router, item)
@@ -311,7 +311,7 @@ def test_older_writer_version_gets_a_reader_body(
     assert entry.body is not None
     decoded = fastavro.schemaless_reader(io.BytesIO(entry.body), plain_schema(tickets.reader_schema), None)
     assert decoded == valid.payload
-    assert decoded["satisfaction_score"] is None  # the reader's default
+    assert decoded["csat_score"] is None  # the reader's default
     assert_same_events(entry, valid, tickets, indexes)
 
 
@@ -348,7 +348,7 @@ def v1_ticket_value(schemas: InMemorySchemas, contract: Contract, field: str, in
     """A tickets v1 record whose ``field`` index (enum or union) is replaced by ``index``."""
     v1_text = contract.schema_texts[0]
     schema_id = schemas.add(v1_text)
-    event = {k: v for k, v in EVENTS["tickets"](assignee_id="agent-01").items() if k != "satisfaction_score"}
+    event = {k: v for k, v in EVENTS["tickets"](assignee_id="agent-01").items() if k != "csat_score"}
     body = avro_body(json.loads(v1_text), event)
     span = next(s for s in value_spans(body, json.loads(v1_text)) if s.path == field and s.kind in ("enum", "union"))
     return frame(schema_id, body[: span.start] + zigzag_varint(index) + body[span.data_start :])

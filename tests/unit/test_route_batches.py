@@ -115,7 +115,7 @@ def test_map_routes_and_counts_what_python_decides(
     first_seen = reporter.values(
         "flink_taskmanager_job_task_operator_lakegate_contract_schema_version_first_seen_timestamp_seconds"
     )
-    assert {(dict(k)["contract"], dict(k)["schema_version"]) for k in first_seen} == {("users", "1"), ("tickets", "2")}
+    assert {(dict(k)["contract"], dict(k)["schema_version"]) for k in first_seen} == {("users", "1"), ("tickets", "3")}
 
 
 def test_registry_outage_fails_the_task(contracts: Contracts, encode: Encode) -> None:

@@ -49,8 +49,8 @@ RULE_CASES = [
     ("not_blank = true", "subject.not_blank", "subject", " \t ", "Printer"),
     ("min = 0", "reply_count.min", "reply_count", -1, 0),
     ("max = 10", "reply_count.max", "reply_count", 11, 10),
-    ("min = 1\nmax = 5", "satisfaction_score.range", "satisfaction_score", 6, 5),
-    ("min = 1\nmax = 5", "satisfaction_score.range", "satisfaction_score", 0, 1),
+    ("min = 1\nmax = 5", "csat_score.range", "csat_score", 6, 5),
+    ("min = 1\nmax = 5", "csat_score.range", "csat_score", 0, 1),
     ("min = 2020-01-01T00:00:00Z", "event_time.min", "event_time", 1_000_000, 1_577_836_800_000),
     ("max = 1700000000000", "first_response_seconds.max", "first_response_seconds", 1_700_000_000_001, None),
     ('allowed = ["LOW", "NORMAL"]', "priority.allowed", "priority", "URGENT", "LOW"),
@@ -84,18 +84,16 @@ def test_each_rule_kind_fails_and_passes_through_the_router(
 
 
 def test_null_passes_every_check_but_not_null(tmp_path: Path) -> None:
-    contract = load_contract(tickets_with(tmp_path, '[[rules]]\nfield = "satisfaction_score"\nmin = 1\n'))
-    assert isinstance(route(contract, ticket_event(satisfaction_score=None)), Valid)
+    contract = load_contract(tickets_with(tmp_path, '[[rules]]\nfield = "csat_score"\nmin = 1\n'))
+    assert isinstance(route(contract, ticket_event(csat_score=None)), Valid)
 
 
 def test_first_failing_rule_in_contract_order_is_reported_with_its_custom_name(tmp_path: Path) -> None:
-    rules = (
-        '[[rules]]\nname = "csat"\nfield = "satisfaction_score"\nmax = 5\n[[rules]]\nfield = "reply_count"\nmin = 0\n'
-    )
+    rules = '[[rules]]\nname = "csat"\nfield = "csat_score"\nmax = 5\n[[rules]]\nfield = "reply_count"\nmin = 0\n'
     contract = load_contract(tickets_with(tmp_path, rules))
-    result = route(contract, ticket_event(satisfaction_score=9, reply_count=-1))
+    result = route(contract, ticket_event(csat_score=9, reply_count=-1))
     assert isinstance(result, Quarantined)
-    assert (result.rule, result.field) == ("csat", "satisfaction_score")
+    assert (result.rule, result.field) == ("csat", "csat_score")
     assert result.message == "rule csat failed: value is above the maximum 5"
 
 
