@@ -71,6 +71,7 @@ def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
     unknown_schema_id: int = 2**31 - 1,
     contract: Contract | None = None,
     writer_schema: object | None = None,
+    rule_turn: int | None = None,
 ) -> bytes:
     """Return ``good_value`` (a wire-format record) damaged so that the Router reports ``kind``.
 
@@ -78,8 +79,9 @@ def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
     registry does not have). Those of :data:`CONTRACT_KINDS` also need ``contract``, whose reader schema must
     be the one ``good_value`` was written with unless ``writer_schema`` is given: ``oversized`` uses
     ``contract.max_record_bytes``; ``rule_violation`` breaks one of the contract's ``[[rules]]`` that a value
-    can break, chosen by ``rng`` (not on the key, event id or event time fields; a CEL rule through values of
-    the fields it reads that make it false or fail); ``event_time_skew`` moves
+    can break, chosen by ``rng``, or the ``rule_turn``-th rule (modulo their number; the next one it can break)
+    so that a series of turns breaks every rule (not on the key, event id or event time fields; a CEL rule
+    through values of the fields it reads that make it false or fail); ``event_time_skew`` moves
     the event time to the year 2100.
     """
     if kind not in VALUE_KINDS:
@@ -104,7 +106,7 @@ def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
         return good_value + bytes(max(0, contract.max_record_bytes + 1 - len(good_value)) + rng.randint(0, 16))
     schema = contract.reader_schema if writer_schema is None else writer_schema
     if kind in (Reason.rule_violation, Reason.event_time_skew):
-        return frame(good.schema_id, _rewrite(kind, body, schema, contract, rng))
+        return frame(good.schema_id, _rewrite(kind, body, schema, contract, rng, rule_turn))
     spans = value_spans(body, schema)
     if kind is Reason.bogus_length:
         span = _first(spans, ("string", "bytes"), kind)
@@ -128,7 +130,9 @@ def corrupt(  # noqa: PLR0911, PLR0912 - one branch per kind
     return frame(good.schema_id, body[: event_id.start] + zigzag_varint(0) + body[event_id.end :])
 
 
-def _rewrite(kind: Reason, body: bytes, schema: Any, contract: Contract, rng: random.Random) -> bytes:
+def _rewrite(  # noqa: PLR0917
+    kind: Reason, body: bytes, schema: Any, contract: Contract, rng: random.Random, rule_turn: int | None
+) -> bytes:
     """Decode, change one field so that the record breaks a rule or the skew limit, encode again."""
     record: Any = fastavro.schemaless_reader(io.BytesIO(body), schema, None)
     if kind is Reason.event_time_skew:
@@ -139,17 +143,22 @@ def _rewrite(kind: Reason, body: bytes, schema: Any, contract: Contract, rng: ra
         renames = contract.renames
         read_as = {**schema, "fields": [{**f, "name": renames.get(f["name"], f["name"])} for f in schema["fields"]]}
         as_read = {renames.get(name, name): value for name, value in record.items()}
-        options: list[list[dict[str, object]]] = []  # per rule that can be broken, the changes that break it
-        for rule in contract.rules:
+        options: list[tuple[int, list[dict[str, object]]]] = []  # (rule index, the changes that break it)
+        for index, rule in enumerate(contract.rules):
             if rule.expression is not None:
-                options.append(_breaking_changes(rule.expression, read_as, as_read, protected))
+                options.append((index, _breaking_changes(rule.expression, read_as, as_read, protected)))
             elif rule.field not in protected and (value := _breaking_value(rule, read_as)) is not _NONE:
-                options.append([{rule.field: value}])
-        options = [changes for changes in options if changes]
+                options.append((index, [{rule.field: value}]))
+        options = [(index, changes) for index, changes in options if changes]
         if not options:
             raise ValueError(f"rule_violation needs a rule in {contract.name} that a value can break")
+        if rule_turn is None:
+            _, changes = rng.choice(options)
+        else:
+            wanted = rule_turn % len(contract.rules)
+            _, changes = next((o for o in options if o[0] >= wanted), options[0])
         written_as = {new: old for old, new in renames.items() if old in record}
-        record.update({written_as.get(name, name): value for name, value in rng.choice(rng.choice(options)).items()})
+        record.update({written_as.get(name, name): value for name, value in rng.choice(changes).items()})
     out = io.BytesIO()
     fastavro.schemaless_writer(out, schema, record)
     return out.getvalue()

@@ -137,6 +137,7 @@ class RecordMaker:
         self._unknown_id = unknown_schema_id or max(max(ids) for ids in version_ids.values()) + 100_000
         self._bad_fraction, self._bad_kinds, self._all_versions = bad_fraction, list(bad_kinds), all_versions
         self._duplicate_fraction = duplicate_fraction
+        self._rule_turns: Counter[str] = Counter()
         # Its own generator, seeded from (without advancing) the main one: the same seed makes the same
         # records whether or not duplicates are asked for, the retries come on top.
         self._retry_rng = random.Random(repr(rng.getstate()))  # noqa: S311 - test data, not cryptography
@@ -178,8 +179,16 @@ class RecordMaker:
                 key = corrupt_key(kind, key or b"")
             else:
                 assert value is not None
+                turn = self._rule_turns[contract.name]
+                self._rule_turns[contract.name] += kind is Reason.rule_violation
                 value = corrupt(
-                    kind, value, rng=rng, unknown_schema_id=self._unknown_id, contract=contract, writer_schema=writer
+                    kind,
+                    value,
+                    rng=rng,
+                    unknown_schema_id=self._unknown_id,
+                    contract=contract,
+                    writer_schema=writer,
+                    rule_turn=turn,  # rule violations take the contract's rules in turn: each gets broken
                 )
         return _Draft(contract, str(event[contract.event_id_field]), version, key, value, expected)
 

@@ -259,3 +259,25 @@ def test_a_strict_router_quarantines_an_enum_index_out_of_range_that_decoding_ma
     assert (result.reason, result.field) == (Reason.schema_mismatch, "event_type")
     if index < 0:  # what the lenient router makes of it: another symbol, valid
         assert isinstance(router.route(raw(contract, corrupted, key)), Valid)
+
+
+@pytest.mark.parametrize("name", ["tickets", "users"])
+def test_rule_violations_taken_in_turn_break_every_breakable_rule_once_per_round(
+    name: str, contracts: Contracts, router: Router, encode: Encode
+) -> None:
+    contract = contracts.by_name(name)
+    _, value, key = good(contract, encode)
+    broken = []
+    for turn in range(len(contract.rules)):
+        bad = corrupt(Reason.rule_violation, value, rng=random.Random(turn), contract=contract, rule_turn=turn)
+        result = router.route(raw(contract, bad, key))
+        assert isinstance(result, Quarantined) and result.reason is Reason.rule_violation, result
+        broken.append(result.rule)
+    protected = {contract.key_field, contract.event_id_field, contract.event_time_field}
+    for index, rule in enumerate(contract.rules):
+        if rule.expression is None and rule.field in protected:
+            continue
+        # A value that breaks a rule may break an earlier rule on the same field first (a long email's pattern).
+        same_field = {r.name for r in contract.rules[: index + 1] if r.field == rule.field}
+        assert same_field & set(broken), (rule.name, broken)
+    assert broken[-1] == contract.rules[-1].name  # each shipped contract's last rule is its CEL rule
