@@ -5,11 +5,11 @@ Usage:  .venv/bin/python -m bench.soak [--minutes 30] [--rate R] [--bad-fraction
 
 A private local stack, the ingest job (unbounded, all shipped read models) and ``lakegate maintain --every-s``
 as a child process, while a producer thread sends ``--rate`` events per second (default: half the highest
-rate bench/results/state_backends.jsonl recorded for the state backend). Every ``--sample-s`` seconds it
-samples the job's process-tree memory, its latest checkpoint's duration and size (Flink's REST API), the
-tables' data files and snapshots, consumer lag and the no-loss ledger (lakegate's own Observer, as the
-exporter serves them). Writes every sample and a verdict to bench/results/soak.jsonl and draws
-bench/results/soak.png. See bench/README.md, "Soak".
+rate bench/results/soak_max.jsonl recorded for the state backend, bench.compare with the soak's models).
+Every ``--sample-s`` seconds it samples the job's process-tree memory, its latest checkpoint's duration and
+size (Flink's REST API), the tables' data files and snapshots, consumer lag and the no-loss ledger
+(lakegate's own Observer, as the exporter serves them). Writes every sample and a verdict to
+bench/results/soak.jsonl and draws bench/results/soak.png. See bench/README.md, "Soak".
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from lakegate.stack import local
 from udfs.contract import Contracts, load_contracts
 
 RESULTS = Path(__file__).resolve().parent / "results"
-MAXIMA = RESULTS / "state_backends.jsonl"
+MAXIMA = RESULTS / "soak_max.jsonl"  # bench.compare --state-backend B --read-models <every shipped model>
 FLAT = 0.10  # "flat": the last ten minutes' mean within 10 % of minutes 5-15's
 
 

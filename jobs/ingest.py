@@ -24,7 +24,7 @@ from pyflink.java_gateway import get_gateway
 from jobs import plan as job_plan
 from jobs.route import BATCH, RouteBatches
 from jobs.runtime import stream_environment
-from lakegate import catalog, changelogs, resume
+from lakegate import catalog, resume
 from lakegate.entrypoint import entry_point
 from lakegate.job_options import add_ingest_options
 from lakegate.logs import kv
@@ -71,7 +71,6 @@ def fresh_start(settings: Settings, contracts: Contracts) -> tuple[Offsets | Non
     else:
         start = lake_offsets(settings, contracts, {tp: o - 1 for tp, o in found.start.items()})
         section = found.section
-        changelogs.reconcile(settings, contracts)
     section["covered"] = [
         {"topic": t, "partition": p, "offset": o - 1}
         for t, partitions in sorted(start.items())

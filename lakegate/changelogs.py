@@ -17,19 +17,16 @@ import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from pyiceberg.exceptions import NoSuchTableError
 
 from lakegate import kafka_clients, readmodels
-from lakegate.catalog import open_catalog
 from lakegate.logs import kv
 from lakegate.model_state import plain
 from lakegate.settings import Settings
-from udfs.contract import Contracts
 from udfs.readmodels import CurrentModel, ReadModel, key_text
 
 log = logging.getLogger(__name__)
@@ -115,36 +112,26 @@ def published(settings: Settings, topic: str, timeout_s: float = 120.0) -> Publi
         consumer.close()
 
 
-def reconcile(settings: Settings, contracts: Contracts) -> int:
-    """Publish what each model's changelog topic lacks of its table; the number of records sent."""
-    iceberg = open_catalog(settings)
-    sent = 0
+def levelled(settings: Settings, logs: Iterable[tuple[ReadModel, pa.Table]]) -> Iterator[tuple[ReadModel, pa.Table]]:
+    """Passes the models' change logs on, each once its changelog topic has what it lacked of it published."""
     producer: KafkaProducer | None = None
     try:
-        for model, _ in readmodels.all_models(contracts):
-            try:
-                rows = iceberg.load_table(readmodels.table_name(settings, model)).scan().to_arrow()
-            except NoSuchTableError:
-                continue
-            if rows.num_rows == 0:
-                continue
+        for model, rows in logs:
             topic = readmodels.changelog_topic(settings, model)
             fixes = corrections(model, rows, published(settings, topic))
-            if not fixes:
-                continue
-            if producer is None:
-                producer = KafkaProducer(
-                    **kafka_clients.python_config(settings), acks="all", client_id="lakegate-changelog-repair"
+            if fixes:
+                if producer is None:
+                    producer = KafkaProducer(
+                        **kafka_clients.python_config(settings), acks="all", client_id="lakegate-changelog-repair"
+                    )
+                for text, value in fixes:
+                    producer.send(topic, key=text.encode("utf-8"), value=value)
+                producer.flush()
+                log.warning(
+                    "changelog topic behind its model table: latest changes published again",
+                    extra=kv(model=model.name, topic=topic, records=len(fixes)),
                 )
-            for text, value in fixes:
-                producer.send(topic, key=text.encode("utf-8"), value=value)
-            producer.flush()
-            sent += len(fixes)
-            log.warning(
-                "changelog topic behind its model table: latest changes published again",
-                extra=kv(model=model.name, topic=topic, records=len(fixes)),
-            )
+            yield model, rows
     finally:
         if producer is not None:
             producer.close()
-    return sent

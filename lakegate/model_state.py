@@ -16,17 +16,13 @@ import datetime as dt
 import logging
 import struct
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
-from pyiceberg.exceptions import NoSuchTableError
 
 from lakegate import readmodels
-from lakegate.catalog import open_catalog
 from lakegate.logs import kv
-from lakegate.settings import Settings
-from udfs.contract import Contracts
 from udfs.readmodels import CurrentModel, ReadModel, key_text
 
 log = logging.getLogger(__name__)
@@ -137,18 +133,13 @@ def write(path: Path, entries: Iterator[tuple[str, bytes]]) -> int:
     return count
 
 
-def bootstrap(settings: Settings, contracts: Contracts, folder: Path) -> str:
-    """Writes every model's state under ``folder`` (replacing earlier files); the file's URI, or "" when
-    no model table holds a row."""
-    iceberg = open_catalog(settings)
+def bootstrap(folder: Path, logs: Iterable[tuple[ReadModel, pa.Table]]) -> str:
+    """Writes the state of every model in ``logs`` (its change log's rows) under ``folder``, replacing earlier
+    files; the file's URI, or "" when no model table holds a row."""
 
     def entries() -> Iterator[tuple[str, bytes]]:
-        for model, _ in readmodels.all_models(contracts):
-            try:
-                table = iceberg.load_table(readmodels.table_name(settings, model))
-            except NoSuchTableError:
-                continue
-            yield from states(model, table.scan().to_arrow())
+        for model, rows in logs:
+            yield from states(model, rows)
 
     for old in folder.glob("model-state-*.bin") if folder.is_dir() else ():
         old.unlink()

@@ -14,7 +14,7 @@ import contextlib
 import datetime as dt
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -286,6 +286,19 @@ def swap(settings: Settings, model: ReadModel) -> str:
     catalog.rename_table(shadow, live)
     log.info("read model swapped", extra=kv(model=model.name, live=live, replaced=replaced))
     return replaced
+
+
+def model_logs(settings: Settings, contracts: Contracts) -> Iterator[tuple[ReadModel, pa.Table]]:
+    """Every model's change log that has rows, one table in memory at a time (a fresh start reads them once:
+    lakegate/resume.py)."""
+    iceberg = open_catalog(settings)
+    for model, _ in all_models(contracts):
+        try:
+            rows = iceberg.load_table(table_name(settings, model)).scan().to_arrow()
+        except NoSuchTableError:
+            continue
+        if rows.num_rows:
+            yield model, rows
 
 
 def read_log_or_empty(settings: Settings, model: ReadModel) -> pa.Table:

@@ -26,7 +26,7 @@ from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import GreaterThan
 from pyiceberg.table import Table
 
-from lakegate import model_state, readmodels
+from lakegate import changelogs, model_state, readmodels
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.logs import kv
 from lakegate.observe.ledger import DUPLICATE, TopicPartition
@@ -249,7 +249,10 @@ def plan_resume(settings: Settings, contracts: Contracts) -> Resume | None:
         "audited": offset_ranges(audited),
         "duplicates": offset_ranges(duplicates),
         "dead_letter": offset_ranges((t, p, o) for t, p, o in dead_letter if o > start.get((t, p), -1)),
-        "model_state": model_state.bootstrap(settings, contracts, journal_folder(settings)),
+        # Each model table is read once: its changelog topic levelled with it, then its keys' state written.
+        "model_state": model_state.bootstrap(
+            journal_folder(settings), changelogs.levelled(settings, readmodels.model_logs(settings, contracts))
+        ),
     }
     log.info(
         "resuming after what every sink holds",
