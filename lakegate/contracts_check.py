@@ -269,8 +269,9 @@ def run_check(settings: Settings, *, offline: bool = False, out: Callable[[str],
 
 def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> int:
     """Check (registry required), then register every version, oldest first (idempotent in the registry),
-    set each subject's compatibility level to the contract's, and create or evolve the audit tables
-    (add-only), so the tables have a new version's columns before any job or producer uses it."""
+    set each subject's compatibility level to the contract's, and create or evolve the audit tables (columns
+    added, or renamed with the fields renamed through aliases, the read-model columns too; never dropped), so
+    the tables have a new version's columns before any job or producer uses it."""
     registry = settings.replace(registry_retries=2).registry_client()
     report = check_contracts(settings.paths.schemas_dir, registry=registry, audit_table=_audit_tables(settings))
     out(report.render())
