@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
@@ -36,6 +36,7 @@ from udfs.audit import audit_columns
 from udfs.columns import Column, ColumnKind
 from udfs.contract import Contract
 from udfs.quarantine import QUARANTINE_COLUMNS
+from udfs.renames import pending_renames
 
 log = logging.getLogger(__name__)
 
@@ -140,16 +141,8 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
                 "comment": f"Audit log of contract {contract.name}: every valid record, append-only.",
             },
         )
-    table = with_write_properties(table)
+    table, _ = follow_renames(catalog, with_write_properties(table), contract.renames)
     current = {f.name for f in table.schema().fields}
-    renamed = column_renames(current, contract.renames)
-    if renamed:
-        with table.update_schema() as update:
-            for old, new in renamed.items():
-                update.rename_column(old, new)
-        log.info("audit table columns renamed", extra=kv(table=name, renamed=_listed(renamed)))
-        table = catalog.load_table(name)
-        current = {f.name for f in table.schema().fields}
     missing = [c.name for c in columns if c.name not in current]
     if missing:
         with table.update_schema() as update:
@@ -159,14 +152,18 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
     return table
 
 
-def column_renames(columns: Collection[str], renames: Mapping[str, str]) -> dict[str, str]:
-    """The renames (old → new field name) that apply to a table with ``columns``: it has the old column and
-    not yet the new one."""
-    return {old: new for old, new in renames.items() if old in columns and new not in columns}
-
-
-def _listed(renamed: Mapping[str, str]) -> str:
-    return ",".join(f"{old}->{new}" for old, new in renamed.items())
+def follow_renames(catalog: SqlCatalog, table: Table, renames: Mapping[str, str]) -> tuple[Table, dict[str, str]]:
+    """``table`` with its columns named after fields a contract renamed (``aliases``) renamed too, and those
+    renames (old → new). The same field ids: rows written before keep their values under the new names."""
+    renamed = pending_renames({f.name for f in table.schema().fields}, renames)
+    if not renamed:
+        return table, renamed
+    with table.update_schema() as update:
+        for old, new in renamed.items():
+            update.rename_column(old, new)
+    name = ".".join(table.name())
+    log.info("columns renamed", extra=kv(table=name, renamed=",".join(f"{o}->{n}" for o, n in renamed.items())))
+    return catalog.load_table(name), renamed
 
 
 def quarantine_table_name(settings: Settings) -> str:

@@ -23,14 +23,14 @@ from pyiceberg.table import Table
 from pyiceberg.table.update.schema import UpdateSchema
 
 from lakegate import readmodels
-from lakegate.catalog import audit_table_name, column_renames, ensure_audit_table, iceberg_schema, open_catalog
+from lakegate.catalog import audit_table_name, ensure_audit_table, follow_renames, iceberg_schema, open_catalog
 from lakegate.settings import Settings
 from udfs.audit import audit_columns
 from udfs.compat import check_versions
 from udfs.contract import CONTRACT_FILE, Contract, load_contract
 from udfs.errors import ContractError, RegistryRejected, RegistryUnavailable
 from udfs.readmodels import ReadModel
-from udfs.renames import dropped_fields
+from udfs.renames import dropped_fields, pending_renames
 
 OK, FAIL, SKIP = "✓", "✗", "-"
 
@@ -205,7 +205,7 @@ def audit_table_problems(table: Table, contract: Contract) -> Evolution:
     then confirms the evolution is legal.
     """
     target = iceberg_schema(audit_columns(contract))
-    renamed = column_renames({f.name for f in table.schema().fields}, contract.renames)
+    renamed = pending_renames({f.name for f in table.schema().fields}, contract.renames)
     current = {renamed.get(f.name, f.name): f for f in table.schema().fields}
     wanted = {f.name: f for f in target.fields}
     problems: list[str] = []
@@ -307,10 +307,9 @@ def _rename_model_columns(
         table = iceberg.load_table(name)
     except NoSuchTableError:
         return
-    before = {f.name for f in table.schema().fields}
-    after = {f.name for f in readmodels.rename_columns(iceberg, table, contract).schema().fields}
-    if before != after:
-        out(f"read-model table {settings.catalog.name}.{name}: renamed {', '.join(sorted(before - after))}")
+    _, renamed = follow_renames(iceberg, table, contract.renames)
+    if renamed:
+        out(f"read-model table {settings.catalog.name}.{name}: renamed {', '.join(sorted(renamed))}")
 
 
 def _registry(settings: Settings, offline: bool) -> CompatibilityProbe | None:

@@ -25,6 +25,7 @@ from udfs.audit import audit_columns
 from udfs.columns import Column, ColumnKind
 from udfs.compat import check_versions
 from udfs.contract import CONTRACT_FILE, Contract, Contracts, load_contracts
+from udfs.renames import pending_renames
 from udfs.rules import Rule
 
 # Audit column types Iceberg widens in place (int → long, float → double); any other change cannot evolve.
@@ -114,8 +115,7 @@ def _fields(contract: Contract) -> dict[str, dict[str, object]]:
 
 def _renamed(old: Contract, new: Contract) -> dict[str, str]:
     """Old name → new name of the old reader's fields that the new reader renames (its aliases)."""
-    before, after = _fields(old), _fields(new)
-    return {was: now for was, now in new.renames.items() if was in before and now not in before and now in after}
+    return pending_renames(_fields(old), new.renames)
 
 
 def _field_changes(old: Contract, new: Contract) -> Iterator[Change]:

@@ -26,8 +26,8 @@ from pyiceberg.table import Table
 from lakegate.catalog import (
     WRITE_PROPERTIES,
     audit_table_name,
-    column_renames,
     ensure_namespace,
+    follow_renames,
     iceberg_schema,
     open_catalog,
     with_write_properties,
@@ -108,7 +108,7 @@ def ensure_table(
                 "current state = latest change per key unless a delete.",
             },
         )
-    table = rename_columns(catalog, with_write_properties(table), contract)
+    table, _ = follow_renames(catalog, with_write_properties(table), contract.renames)
     have = sorted((f.name, str(f.field_type)) for f in table.schema().fields)
     want = sorted((f.name, str(f.field_type)) for f in iceberg_schema(columns).fields)
     if have != want:
@@ -117,19 +117,6 @@ def ensure_table(
             f"changed: `lakegate readmodels rebuild {model.name} --swap` (with the job stopped) replaces it"
         )
     return table
-
-
-def rename_columns(catalog: SqlCatalog, table: Table, contract: Contract) -> Table:
-    """``table`` with its columns named after fields the contract renamed (``aliases``) renamed too: same
-    field ids, so its rows keep their values under the new names."""
-    renamed = column_renames({f.name for f in table.schema().fields}, contract.renames)
-    if not renamed:
-        return table
-    with table.update_schema() as update:
-        for old, new in renamed.items():
-            update.rename_column(old, new)
-    log.info("read-model columns renamed", extra=kv(table=".".join(table.name()), renamed=len(renamed)))
-    return catalog.load_table(table.name())
 
 
 # ---- reading -------------------------------------------------------------------------------------------

@@ -7,7 +7,9 @@ bytes, timestamps as epoch milliseconds, null for an absent optional value.
 
 Expressions in CEL's common subset (fields, literals, comparisons, ``in``, ``!``, ``&&``, ``||``) run as
 Python closures with the Rust evaluator's semantics (:mod:`udfs.cel_subset`); the rest run on the Rust
-evaluator. Invariant: an expression is compiled once, when the contract loads, and is refused there unless it parses,
+evaluator.
+
+Invariant: an expression is compiled once, when the contract loads, and is refused there unless it parses,
 names only fields of the reader schema and returns a boolean on a record of the schema's types. At run time
 a record violates the rule unless the expression returns true; an evaluation that fails (an operand null or
 of a type the expression does not take) is a violation too. Messages name the rule, never a value.

@@ -14,7 +14,7 @@ never loses a column and a rename without an alias would read old writers' value
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,12 @@ def field_renames(versions: Sequence[Mapping[str, Any]]) -> dict[str, str]:
             if isinstance(alias, str) and alias in earlier and alias not in reader:
                 renames[alias] = name
     return renames
+
+
+def pending_renames(columns: Collection[str], renames: Mapping[str, str]) -> dict[str, str]:
+    """The renames (old → new field name) still to apply to a table or schema with ``columns``: it has the old
+    name and not yet the new one."""
+    return {old: new for old, new in renames.items() if old in columns and new not in columns}
 
 
 @dataclass(frozen=True, slots=True)
