@@ -1,11 +1,13 @@
 """Benchmark: the ingest job under steady load for a long time, with maintenance on its schedule.
 
 Usage:  .venv/bin/python -m bench.soak [--minutes 30] [--rate R] [--bad-fraction 0.001] [--maintain-every-s 300]
-                                       [--sample-s 10] [--state-backend rocksdb] [--no-record]
+                                       [--event-bytes 850] [--pool 20000] [--sample-s 10]
+                                       [--state-backend rocksdb] [--no-record]
 
-A private local stack, the ingest job (unbounded, all shipped read models) and ``lakegate maintain --every-s``
-as a child process, while a producer thread sends ``--rate`` events per second (default: half the highest
-rate bench/results/soak_max.jsonl recorded for the state backend, bench.compare with the soak's models).
+A private local stack, the ingest job (unbounded, all shipped read models, bench.compare's contracts and
+record size) and ``lakegate maintain --every-s`` as a child process, while :class:`bench.load.Load` sends
+``--rate`` events per second (default: half the highest rate bench/results/soak_max.jsonl recorded for the
+state backend, bench.compare with the soak's models) from records made once and patched per send.
 Every ``--sample-s`` seconds it samples the job's process-tree memory, its latest checkpoint's duration and
 size (Flink's REST API), the tables' data files and snapshots, consumer lag and the no-loss ledger
 (lakegate's own Observer, as the exporter serves them). Writes every sample and a verdict to
@@ -16,24 +18,25 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
-import threading
 import time
 import urllib.request
 from pathlib import Path
 from statistics import mean
 from typing import Any
 
+from bench.data import bench_contracts, padding_for
+from bench.load import Load, templates
 from bench.modes import append_result, private_stack_settings, result_header, tree_rss
 from lakegate import launcher
 from lakegate.entrypoint import entry_point
 from lakegate.kafka_admin import ensure_topics
 from lakegate.observe.exporter import Observer
 from lakegate.observe.sources import find_job, flink_rest_urls
-from lakegate.produce import produce
+from lakegate.produce import produce, registered_maker
 from lakegate.settings import Settings
 from lakegate.stack import local
-from udfs.contract import Contracts, load_contracts
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAXIMA = RESULTS / "soak_max.jsonl"  # bench.compare --state-backend B --read-models <every shipped model>
@@ -63,42 +66,29 @@ def checkpoint_size_bytes(settings: Settings) -> int | None:
     return int(size) if size is not None else None
 
 
-class Producer(threading.Thread):
-    """Sends events at the rate, in chunks of a minute, until stopped."""
+class LoadCpu:
+    """The share of a core this process (the load generator and the sampler) used since the last look."""
 
-    def __init__(self, settings: Settings, contracts: Contracts, rate: float, bad_fraction: float) -> None:
-        super().__init__(daemon=True, name="soak-producer")
-        self.settings, self.contracts, self.rate, self.bad_fraction = settings, contracts, rate, bad_fraction
-        self.sent = 0
-        self.stopping = threading.Event()
-        self.error: BaseException | None = None
+    def __init__(self) -> None:
+        self._at = (time.monotonic(), time.process_time())
 
-    def run(self) -> None:
-        seed = 1
-        try:
-            while not self.stopping.is_set():
-                report = produce(
-                    self.settings,
-                    self.contracts,
-                    int(self.rate * 60),
-                    bad_fraction=self.bad_fraction,
-                    rate=self.rate,
-                    seed=seed,
-                )
-                self.sent += len(report.records)
-                seed += 1
-        except BaseException as exc:  # reported by the sampler, which stops the run
-            self.error = exc
+    def __call__(self) -> float:
+        at = (time.monotonic(), time.process_time())
+        share = (at[1] - self._at[1]) / max(at[0] - self._at[0], 1e-9)
+        self._at = at
+        return round(share, 3)
 
 
 def sample(
-    observer: Observer, settings: Settings, job: subprocess.Popen[bytes], started: float, producer: Producer
+    observer: Observer, settings: Settings, job: subprocess.Popen[bytes], started: float, *, load: Load, cpu: LoadCpu
 ) -> dict[str, Any]:
     o = observer.refresh()
     unaccounted = sum(t.unaccounted for t in o.ledger) if o.ledger else None
     return {
         "t_s": round(time.monotonic() - started, 1),
-        "sent": producer.sent,
+        "sent": load.sent,
+        "send_failures": load.failed,
+        "soak_cpu": cpu(),
         "rss_mb": round(tree_rss(job.pid) / 2**20, 1),
         "checkpoint_s": o.job.last_checkpoint_duration_s if o.job else None,
         "checkpoints_failed": o.job.checkpoints_failed if o.job else None,
@@ -113,10 +103,12 @@ def sample(
 
 
 def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
-    contracts = load_contracts(settings.paths.schemas_dir)
+    contracts = bench_contracts(
+        Settings.load(env={}).paths.schemas_dir, settings.paths.schemas_dir, topic_prefix="soak.", read_models=None
+    )
+    padding = padding_for(contracts, args.event_bytes)
     local.up(settings)
-    job = maintainer = None
-    producer = Producer(settings, contracts, args.rate, args.bad_fraction)
+    job = maintainer = load = None
     observer = Observer(settings, contracts)
     samples: list[dict[str, Any]] = []
     try:
@@ -124,7 +116,18 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
         home = settings.paths.home
         with (home / "job.out").open("wb") as out:
             job = launcher.start("ingest", settings, stdout=out, stderr=subprocess.STDOUT)
-        produce(settings, contracts, 2_000, bad_fraction=args.bad_fraction, seed=0)  # the job's tables appear
+        # The job's tables appear; the same events as bench.compare's (padding included) then make the load.
+        produce(settings, contracts, 2_000, bad_fraction=args.bad_fraction, seed=0, padding=padding)
+        maker = registered_maker(
+            settings,
+            contracts,
+            random.Random(1),  # noqa: S311 - test data, not cryptography
+            bad_fraction=args.bad_fraction,
+            padding=padding,
+        )
+        pool = templates(maker, contracts, args.pool, {c.topic: settings.kafka.topic_partitions for c in contracts})
+        print(f"load: {len(pool):,} records made once ({padding.chars} chars of padding), sent round and round")
+        load = Load(settings, pool, args.rate)
         while observer.refresh().job is None or not observer.latest.tables:
             if job.poll() is not None:
                 raise SystemExit(f"the job ended; see {home / 'job.out'}")
@@ -132,7 +135,8 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
         maintain_args = ["--every-s", str(args.maintain_every_s), "--older-than-s", str(args.maintain_every_s)]
         with (home / "maintain.out").open("wb") as out:
             maintainer = launcher.start("maintain", settings, maintain_args, stdout=out, stderr=subprocess.STDOUT)
-        producer.start()
+        load.start()
+        cpu = LoadCpu()
         started = time.monotonic()
         end = started + args.minutes * 60
         while time.monotonic() < end:
@@ -140,19 +144,21 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
             if job.poll() is not None or maintainer.poll() is not None:
                 ended = "job" if job.poll() is not None else "maintain"
                 raise SystemExit(f"the {ended} process ended; see {home / (ended + '.out')}")
-            if producer.error is not None:
-                raise SystemExit(f"the producer failed: {producer.error}")
-            s = sample(observer, settings, job, started, producer)
+            if load.error is not None:
+                raise SystemExit(f"the load generator failed: {load.error}")
+            s = sample(observer, settings, job, started, load=load, cpu=cpu)
             samples.append(s)
             print(
                 f"  {s['t_s'] / 60:5.1f} min  sent {s['sent']:>10,}  lag {s['lag']:>8,}  rss {s['rss_mb']:>6.0f} MB  "
                 f"checkpoint {s['checkpoint_s'] or 0:5.2f} s {s['checkpoint_mb'] or 0:7.1f} MB  "
-                f"files {s['data_files']:>5}  snapshots {s['snapshots']:>5}  unaccounted {s['unaccounted']}",
+                f"files {s['data_files']:>5}  snapshots {s['snapshots']:>5}  unaccounted {s['unaccounted']}  "
+                f"soak cpu {s['soak_cpu']:.2f}",
                 flush=True,
             )
         return samples
     finally:
-        producer.stopping.set()
+        if load is not None:
+            load.stopping.set()
         observer.close()
         for process in (maintainer, job):
             if process is not None:
@@ -234,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=None, help="events per second (default: half the recorded max)")
     parser.add_argument("--bad-fraction", type=float, default=0.001)
+    parser.add_argument("--event-bytes", type=int, default=850, help="average framed value, as bench.compare's")
+    parser.add_argument("--pool", type=int, default=20_000, help="records made once and sent round and round")
     parser.add_argument("--maintain-every-s", type=int, default=300)
     parser.add_argument("--sample-s", type=float, default=10.0)
     parser.add_argument("--state-backend", choices=("hashmap", "rocksdb"), default="rocksdb")
@@ -242,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.rate is None:
         args.rate = default_rate(args.state_backend)
     settings = private_stack_settings("lakegate-soak-", state_backend=args.state_backend)
+    settings = settings.replace(schemas_dir=settings.paths.home / "schemas")
     print(
         f"soak: {args.minutes:g} min at {args.rate:,.0f} events/s, {args.bad_fraction:g} bad, "
         f"{args.state_backend} state, maintain every {args.maintain_every_s} s, a sample every {args.sample_s:g} s",
@@ -254,7 +263,16 @@ def main(argv: list[str] | None = None) -> int:
         RESULTS.mkdir(parents=True, exist_ok=True)
         options = {
             k: getattr(args, k)
-            for k in ("minutes", "rate", "bad_fraction", "maintain_every_s", "sample_s", "state_backend")
+            for k in (
+                "minutes",
+                "rate",
+                "bad_fraction",
+                "event_bytes",
+                "pool",
+                "maintain_every_s",
+                "sample_s",
+                "state_backend",
+            )
         }
         append_result(
             RESULTS / "soak.jsonl", {**result_header(), "options": options, "verdict": result, "samples": samples}
