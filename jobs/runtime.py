@@ -18,7 +18,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 
 import udfs
-from lakegate import jvm, kafka_clients
+from lakegate import catalog, jvm, kafka_clients
 from lakegate.settings import Settings
 
 # Flink metric filter: `<logical scope pattern>[:<names>[:<types>]]`; lakegate's operators count under "lakegate".
@@ -155,6 +155,9 @@ def prepare_process(settings: Settings) -> None:
         # Kafka's Java clients read it from their JVM's environment (lakegate/kafka_clients.py); the JVM
         # copies this process's environment when it starts, so a password from the settings file goes here.
         os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka.sasl_password.reveal()
+    if settings.catalog.kind != "sqlite":
+        # The same for the catalog's credentials (io.lakegate.flink.catalog.EnvJdbcCatalog reads them there).
+        os.environ[catalog.CATALOG_URI_ENV] = settings.catalog.uri.reveal()
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
     if settings.cluster.execution_target == "local":

@@ -1,16 +1,21 @@
 """The Iceberg catalog, as seen from Python (pyiceberg) and from Flink (Java JdbcCatalog).
 
-Both use the JDBC catalog on the same SQLite file under the same catalog name, so a table created here
-is the table the Flink sink writes. Audit tables are created from :func:`udfs.columns.audit_columns`, the
-same function that shapes the rows the job emits, so DDL and data cannot drift apart.
+Both use the JDBC catalog on the same database (the embedded SQLite file, or PostgreSQL: ``catalog_uri``)
+under the same catalog name, so a table created here is the table the Flink sink writes. The PostgreSQL
+password reaches Java through the JVM's environment only (``io.lakegate.flink.catalog.EnvJdbcCatalog``),
+never through catalog options, which travel in job graphs. Audit tables are created from
+:func:`udfs.columns.audit_columns`, the same function that shapes the rows the job emits, so DDL and data
+cannot drift apart.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import urllib.parse
 from collections.abc import Mapping
 
+import sqlalchemy.exc
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -29,9 +34,12 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
+from sqlalchemy.engine import URL
 
+from lakegate.errors import CatalogUnavailableError
 from lakegate.logs import kv
 from lakegate.settings import Settings
+from lakegate.settings.load import env_name
 from udfs.audit import audit_columns
 from udfs.columns import Column, ColumnKind
 from udfs.contract import Contract
@@ -75,23 +83,75 @@ def with_write_properties(table: Table) -> Table:
 
 
 def open_catalog(settings: Settings) -> SqlCatalog:
+    """The catalog, connected (pyiceberg creates its two tables in a database that lacks them);
+    :class:`CatalogUnavailableError` when a PostgreSQL catalog's server refuses or does not answer."""
     settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
-    settings.paths.catalog_db_path.parent.mkdir(parents=True, exist_ok=True)
-    return SqlCatalog(
-        settings.catalog.name,
-        uri=f"sqlite:///{settings.paths.catalog_db_path}",
-        warehouse=settings.paths.warehouse_path.as_uri(),
-    )
+    try:
+        return SqlCatalog(
+            settings.catalog.name,
+            uri=_sqlalchemy_uri(settings),
+            warehouse=settings.paths.warehouse_path.as_uri(),
+            # A pooled connection to a server that restarted meanwhile is replaced, not handed out (the
+            # exporter and `maintain --every-s` keep one catalog for hours).
+            pool_pre_ping="true" if settings.catalog.kind == "postgresql" else "false",
+        )
+    except sqlalchemy.exc.OperationalError as exc:
+        # The driver's own words (they never hold the password), without SQLAlchemy's statement and link.
+        reason = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
+        raise CatalogUnavailableError(
+            f"cannot open the Iceberg catalog at {catalog_location(settings)}: {reason}. Check catalog_uri "
+            "(LAKEGATE_CATALOG_URI or the settings file) and that the database server is up."
+        ) from None
+
+
+def _sqlalchemy_uri(settings: Settings) -> str:
+    if settings.catalog.kind == "sqlite":
+        settings.paths.catalog_db_path.parent.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{settings.paths.catalog_db_path}"
+    parts = urllib.parse.urlsplit(settings.catalog.uri.reveal())
+    # Built by SQLAlchemy, which quotes what the user name and password need; never logged (it holds the password).
+    return URL.create(
+        "postgresql+psycopg2",
+        username=urllib.parse.unquote(parts.username or ""),
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        host=parts.hostname,
+        port=parts.port,
+        database=parts.path.lstrip("/"),
+    ).render_as_string(hide_password=False)
+
+
+def catalog_location(settings: Settings) -> str:
+    """Where the catalog's database is, for people: ``sqlite <file>`` or the PostgreSQL URL, masked."""
+    if settings.catalog.kind == "sqlite":
+        return f"sqlite {settings.paths.catalog_db_path}"
+    return f"postgresql {settings.catalog.uri}"
+
+
+# The environment variable the Java catalog reads the PostgreSQL URL (with its credentials) from: the one
+# Settings loads catalog_uri from, so a job's child process and a cluster's JVMs carry it as they carry the
+# other LAKEGATE_* secrets (docs/security.md#secrets).
+CATALOG_URI_ENV = env_name("catalog_uri")
 
 
 def flink_catalog_options(settings: Settings) -> dict[str, str]:
-    """Options for Flink's Iceberg catalog; `jdbc.schema-version=V1` matches pyiceberg's tables."""
+    """Options for Flink's Iceberg catalog; `jdbc.schema-version=V1` matches pyiceberg's tables. No secret:
+    for PostgreSQL, ``EnvJdbcCatalog`` takes the user and password from :data:`CATALOG_URI_ENV` where it runs."""
+    if settings.catalog.kind == "sqlite":
+        return {
+            "type": "iceberg",
+            "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
+            "uri": f"jdbc:sqlite:{settings.paths.catalog_db_path}",
+            "warehouse": settings.paths.warehouse_path.as_uri(),
+            "jdbc.schema-version": "V1",
+        }
+    parts = urllib.parse.urlsplit(settings.catalog.uri.public)
     return {
         "type": "iceberg",
-        "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
-        "uri": f"jdbc:sqlite:{settings.paths.catalog_db_path}",
+        "catalog-impl": "io.lakegate.flink.catalog.EnvJdbcCatalog",
+        "uri": f"jdbc:postgresql://{parts.hostname}:{parts.port}{parts.path}",
         "warehouse": settings.paths.warehouse_path.as_uri(),
         "jdbc.schema-version": "V1",
+        "lakegate.credentials-env": CATALOG_URI_ENV,
     }
 
 

@@ -319,8 +319,9 @@ def _registry(settings: Settings, offline: bool) -> CompatibilityProbe | None:
 
 
 def _audit_tables(settings: Settings) -> AuditTableLookup | None:
-    """Look tables up only in an existing catalog: a check must not create one as a side effect."""
-    if not settings.paths.catalog_db_path.exists():
+    """Look tables up only in an existing catalog: a check must not create one as a side effect (a PostgreSQL
+    catalog's database exists by the time lakegate is pointed at it; pyiceberg adds its two empty tables)."""
+    if settings.catalog.kind == "sqlite" and not settings.paths.catalog_db_path.exists():
         return None
     catalog = open_catalog(settings)
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pyiceberg.catalog.sql import SqlCatalog
 
 from lakegate import jvm, launcher, readmodels
-from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
+from lakegate.catalog import audit_table_name, catalog_location, open_catalog, quarantine_table_name
 from lakegate.errors import JobFailedError
 from lakegate.kafka_admin import ensure_topics
 from lakegate.produce import VALID, produce
@@ -179,7 +179,7 @@ def _summary(
     for name, rows in models.items():
         line(f"read model {name:<26} {rows:>8} current rows   (lakegate readmodels show {name})")
     line("where things are:")
-    line(f"    Iceberg catalog       sqlite {settings.paths.catalog_db_path}")
+    line(f"    Iceberg catalog       {catalog_location(settings)}")
     line(f"    Iceberg warehouse     {settings.paths.warehouse_path}")
     line(f"    Kafka                 {settings.kafka.bootstrap}  topics: {', '.join(c.topic for c in contracts)}")
     line(f"    schema registry       {settings.masked()['registry_url']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from udfs.errors import LakegateError
 
 __all__ = [
+    "CatalogUnavailableError",
     "JobFailedError",
     "LakegateError",
     "SettingsError",
@@ -36,3 +37,7 @@ class JobFailedError(LakegateError):
 
 class UnknownJobError(LakegateError):
     """A job was asked for by a name that is not one of lakegate's jobs (lakegate/launcher.py)."""
+
+
+class CatalogUnavailableError(LakegateError):
+    """The Iceberg catalog's database refused or did not answer a connection (catalog_uri)."""

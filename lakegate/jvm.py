@@ -149,14 +149,18 @@ def jars(settings: Settings, group: str) -> list[Path]:
     return found
 
 
+# The Iceberg JDBC catalog's drivers (file name prefixes in the flink folder): system classpath, not pipeline.jars.
+JDBC_DRIVERS = ("sqlite-jdbc-", "postgresql-")
+
+
 def system_classpath(settings: Settings) -> str:
     """Jars the Flink JVM needs on its *system* classpath (exported as HADOOP_CLASSPATH).
 
-    Hadoop must be there for the Iceberg sink. The SQLite JDBC driver too: java.sql.DriverManager does not
-    see drivers that only sit in the user-code classloader (``pipeline.jars``), and the Iceberg committer
+    Hadoop must be there for the Iceberg sink. The catalog's JDBC drivers too: java.sql.DriverManager does
+    not see drivers that only sit in the user-code classloader (``pipeline.jars``), and the Iceberg committer
     fails with "No suitable driver found".
     """
-    system = jars(settings, "hadoop") + [j for j in jars(settings, "flink") if j.name.startswith("sqlite-jdbc")]
+    system = jars(settings, "hadoop") + [j for j in jars(settings, "flink") if j.name.startswith(JDBC_DRIVERS)]
     return os.pathsep.join(str(j) for j in [*system, *metric_reporter_jars()])
 
 
@@ -174,7 +178,7 @@ def metric_reporter_jars() -> list[Path]:
 
 
 def pipeline_jars(settings: Settings) -> list[Path]:
-    return [*(j for j in jars(settings, "flink") if not j.name.startswith("sqlite-jdbc")), runtime_jar(settings)]
+    return [*(j for j in jars(settings, "flink") if not j.name.startswith(JDBC_DRIVERS)), runtime_jar(settings)]
 
 
 RUNTIME_SOURCES = Path(__file__).resolve().parents[1] / "jvm" / "src"

@@ -91,7 +91,8 @@ class SecretUrl(Secret):
 
 def _replace_userinfo(url: str, userinfo: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
+    if "@" not in parts.netloc:
         return url
-    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    # The text after the userinfo as written (not parsed: a malformed port must still be masked, not raise).
+    host = parts.netloc.rpartition("@")[2]
     return urllib.parse.urlunsplit((parts.scheme, userinfo + host, parts.path, parts.query, parts.fragment))

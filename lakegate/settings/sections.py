@@ -27,6 +27,7 @@ StateBackend = Literal["hashmap", "rocksdb"]
 ExecutionTarget = Literal["local", "remote"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+CatalogKind = Literal["sqlite", "postgresql"]
 
 # The PII salt for the local stack only; Settings refuses it when Kafka is not on loopback.
 LOCAL_PII_SALT = "lakegate-local-development-salt"
@@ -169,13 +170,39 @@ class RegistrySettings(Section):
 
 @dataclass(frozen=True, slots=True)
 class CatalogSettings(Section):
-    """Iceberg: one catalog name shared by Flink (Java JdbcCatalog) and pyiceberg (SqlCatalog); its database
-    and warehouse are under paths."""
+    """Iceberg: one JDBC catalog shared by Flink (Java JdbcCatalog) and pyiceberg (SqlCatalog). Its database is
+    the embedded SQLite file under paths (``catalog_uri`` empty, the default) or PostgreSQL
+    (``catalog_uri = "postgresql://user:password@host:port/database"``; the password is a secret, masked when
+    shown and never in a job graph: docs/catalogs.md). The warehouse is under paths."""
 
     title = "catalog"
     name: str = field(default="lakegate", metadata=known_as("catalog_name", name=True))
     audit_namespace: str = field(default="audit", metadata=known_as("audit_namespace", name=True))
     quarantine_namespace: str = field(default="quarantine", metadata=known_as("quarantine_namespace", name=True))
+    uri: SecretUrl = field(default_factory=lambda: SecretUrl(""), metadata=known_as("catalog_uri"))
+
+    @property
+    def kind(self) -> CatalogKind:
+        return "postgresql" if self.uri.reveal() else "sqlite"
+
+    def rules(self) -> list[str]:
+        uri = self.uri.reveal()
+        if not uri:
+            return []
+        parts = urllib.parse.urlsplit(uri)
+        expected = "catalog_uri must be postgresql://user:password@host:port/database (or empty for SQLite)"
+        try:
+            port = parts.port
+        except ValueError:
+            return [f"{expected}; its port is not a number: {str(self.uri)!r}"]
+        if parts.scheme != "postgresql":
+            return [f"{expected}; got the scheme {parts.scheme!r} in {str(self.uri)!r}"]
+        database = parts.path.lstrip("/")
+        if not parts.hostname or not port or not database or "/" in database or not parts.username:
+            return [f"{expected}: host, port, database and user are required, got {str(self.uri)!r}"]
+        if parts.query or parts.fragment:
+            return [f"{expected}, without ?options or #fragment, got {str(self.uri)!r}"]
+        return []
 
 
 @dataclass(frozen=True, slots=True)

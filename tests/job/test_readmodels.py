@@ -37,6 +37,8 @@ from udfs.readmodels import AggregateModel, CurrentModel
 pytestmark = pytest.mark.job
 
 
+# rebuild and maintain run here, in PyFlink's gateway JVM: the fixture keeps that JVM's process referenced.
+@pytest.mark.usefixtures("jvm_gateway")
 def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees(
     lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
 ) -> None:

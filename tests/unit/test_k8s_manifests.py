@@ -285,6 +285,7 @@ TEST_SECRETS = {
     "LAKEGATE_PII_SALT": "unit-test-salt-0123456789abcdef",
     "LAKEGATE_REGISTRY_URL": "https://user:password@registry.example.com/apis/ccompat/v7",
     "LAKEGATE_KAFKA_SASL_PASSWORD": "unit-test-kafka-password",
+    "LAKEGATE_CATALOG_URI": "postgresql://lakegate:unit-test-password@postgres.example.com:5432/lakegate",
 }
 
 
@@ -355,7 +356,10 @@ def known_env_names() -> set[str]:
 def masked_env_names() -> set[str]:
     """The settings `lakegate settings` hides: whatever Settings.masked() does not print as it is."""
     probe = Settings.load(
-        env={}, registry_url="https://user:password@registry.example.com/x", pii_salt="a-probe-salt-of-16-bytes"
+        env={},
+        registry_url="https://user:password@registry.example.com/x",
+        pii_salt="a-probe-salt-of-16-bytes",
+        catalog_uri="postgresql://user:password@db.example.com:5432/x",
     )
     plain = {key: str(value.reveal() if isinstance(value, Secret) else value) for key, value in probe.flat().items()}
     return {ENV_PREFIX + key.upper() for key, shown in probe.masked().items() if shown != plain[key]}

@@ -31,7 +31,7 @@ FLAT_KEYS = """
     home schemas_dir pom java_home artifacts_dir kafka_bootstrap kafka_controller_port kafka_heap_mb
     topic_partitions dlq_topic consumer_group kafka_security_protocol kafka_sasl_mechanism kafka_sasl_username
     kafka_sasl_password kafka_ssl_cafile registry_url registry_heap_mb registry_timeout_s registry_retries
-    registry_ca_file catalog_name catalog_db warehouse audit_namespace quarantine_namespace
+    registry_ca_file catalog_name catalog_db warehouse audit_namespace quarantine_namespace catalog_uri
     readmodel_namespace changelog_topic_prefix pii_salt job_name parallelism checkpoint_interval_ms
     python_execution_mode start_from drain restart_attempts batch_max_records batch_max_bytes
     batch_max_delay_ms state_backend local_heap_mb readmodel_minibatch_ms metrics_port flink_rest_port
@@ -190,6 +190,7 @@ def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> No
         "warehouse": tmp_path / "wh",
         "audit_namespace": "audit2",
         "quarantine_namespace": "quarantine2",
+        "catalog_uri": "postgresql://lake:catalog-password@db.example:5432/lake2",
         "readmodel_namespace": "models2",
         "changelog_topic_prefix": "models2.",
         "pii_salt": "a-real-salt-of-more-than-16-bytes",
@@ -344,14 +345,16 @@ def test_every_secret_is_found_by_its_type() -> None:
         kafka_sasl_password="canary-kafka",
         registry_url="https://svc:canary-registry@registry.example/api",
         pii_salt="canary-pii-salt-0123456789",
+        catalog_uri="postgresql://lake:canary-catalog@db.example:5432/lake",
     )
     secrets = {key for key, value in settings.flat().items() if isinstance(value, Secret)}
-    assert secrets == {"kafka_sasl_password", "registry_url", "pii_salt"}
+    assert secrets == {"kafka_sasl_password", "registry_url", "pii_salt", "catalog_uri"}
     assert "canary" not in repr(settings) + str(settings.masked()) + json.dumps(settings.masked_sections())
     stripped = settings.without_secrets()
     assert "canary" not in stripped.to_env().__repr__()
     assert stripped.kafka.sasl_password == Secret("") and stripped.job.pii_salt == Secret("")
     assert stripped.registry.url.reveal() == "https://registry.example/api"
+    assert stripped.catalog.uri.reveal() == "postgresql://db.example:5432/lake"
     assert settings.to_env()["LAKEGATE_KAFKA_SASL_PASSWORD"] == "canary-kafka"  # a child's environment only
 
 
