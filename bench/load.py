@@ -27,6 +27,7 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 
 from lakegate import kafka_clients
+from lakegate.corrupt import zigzag_varint
 from lakegate.produce import VALID, RecordMaker
 from lakegate.settings import Settings
 from udfs.contract import Contracts
@@ -35,17 +36,6 @@ from udfs.wire import HEADER_SIZE
 ID_LENGTH = 36  # a UUID's text: 8-4-4-4-12 hex digits
 TICK_S = 0.005
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def zigzag_varint(value: int) -> bytes:
-    """Avro's encoding of a long."""
-    n = (value << 1) ^ (value >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ Invariant: the password reaches the server through a file readable by its user o
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import pwd
 import secrets
@@ -21,6 +22,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 from psycopg2 import sql
@@ -43,6 +45,23 @@ class Postgres:
         """The ``catalog_uri`` for this server (with the password: a secret)."""
         password = urllib.parse.quote(self.password, safe="")
         return f"postgresql://{self.user}:{password}@127.0.0.1:{self.port}/{self.database}"
+
+    def connect(self, database: str | None = None) -> Any:
+        """A psycopg2 connection as the cluster's user (to ``database``, default: the catalog's)."""
+        return psycopg2.connect(
+            host="127.0.0.1", port=self.port, user=self.user, password=self.password, dbname=database or self.database
+        )
+
+    def with_database(self, database: str) -> Postgres:
+        """This server with a new, empty database of its own (one per test keeps tests apart)."""
+        _create_database(dataclasses.replace(self, database=database))
+        return dataclasses.replace(self, database=database)
+
+    def iceberg_tables(self, catalog: str) -> set[tuple[str, str]]:
+        """(namespace, table) of every table the Iceberg JDBC catalog ``catalog`` lists in this database."""
+        with self.connect() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = %s", (catalog,))
+            return {(str(n), str(t)) for n, t in cursor.fetchall()}
 
     @property
     def data(self) -> Path:
@@ -124,9 +143,7 @@ def _create_database(server: Postgres) -> None:
     deadline = time.monotonic() + 30
     while True:
         try:
-            connection = psycopg2.connect(
-                host="127.0.0.1", port=server.port, user=server.user, password=server.password, dbname="postgres"
-            )
+            connection = server.connect("postgres")
             break
         except psycopg2.OperationalError:
             if time.monotonic() > deadline:

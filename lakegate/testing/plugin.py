@@ -3,9 +3,10 @@ that executes lakegate jobs on a Flink MiniCluster in a child process.
 
 Fixtures: ``lakegate_settings`` (a private home, free loopback ports), ``lakegate_stack`` (the broker and
 registry running, once per session), ``lakegate_contracts`` (from ``schemas/``; override
-``lakegate_schemas_dir``), ``run_job`` (a job until its topics are drained) and ``start_job`` (a job in the
-background, stopped at the end of the test); docs/testing.md shows their use. Tests that need them are slow
-(a JVM or three): mark them ``@pytest.mark.job``.
+``lakegate_schemas_dir``), ``lakegate_postgres`` (a PostgreSQL server for a PostgreSQL catalog:
+``settings.replace(catalog_uri=server.uri)``), ``run_job`` (a job until its topics are drained) and
+``start_job`` (a job in the background, stopped at the end of the test); docs/testing.md shows their use.
+Tests that need them are slow (a JVM or three): mark them ``@pytest.mark.job``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from lakegate import jvm, launcher
 from lakegate.kafka_admin import ensure_topics
 from lakegate.settings import Settings
-from lakegate.stack import local
+from lakegate.stack import local, postgres
 from lakegate.testing.ports import free_port, free_port_range
 from udfs.contract import Contracts, load_contracts
 
@@ -68,6 +69,16 @@ def lakegate_stack(lakegate_settings: Settings, lakegate_contracts: Contracts) -
         yield lakegate_settings
     finally:
         local.down(lakegate_settings)
+
+
+@pytest.fixture(scope="session")
+def lakegate_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[postgres.Postgres]:
+    """A PostgreSQL server on loopback (Debian's package), once per session, for a PostgreSQL catalog."""
+    server = postgres.start(tmp_path_factory.mktemp("postgres"), free_port())
+    try:
+        yield server
+    finally:
+        postgres.stop(server)
 
 
 @dataclass(frozen=True, slots=True)

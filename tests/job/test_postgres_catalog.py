@@ -7,21 +7,21 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 import pytest
 from py4j.protocol import Py4JJavaError
+from pyiceberg.table import Table
 
+from lakegate.catalog import audit_table_name, open_catalog
 from lakegate.produce import produce
 from lakegate.replay import effective_quarantine
 from lakegate.settings import Settings
 from lakegate.stack import postgres
 from lakegate.testing.invariant import assert_every_record_once, lake_coordinates
 from lakegate.testing.plugin import JobRun
-from lakegate.testing.ports import free_port
 from lakegate.testing.readers import topic_coordinates
 from lakegate.testing.readmodels import mismatches
 from udfs.contract import load_contracts
@@ -30,24 +30,9 @@ from udfs.reasons import Reason
 pytestmark = pytest.mark.job
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[postgres.Postgres]:
-    running = postgres.start(tmp_path_factory.mktemp("postgres"), free_port())
-    try:
-        yield running
-    finally:
-        postgres.stop(running)
-
-
-def _tables_in_postgres(server: postgres.Postgres) -> set[tuple[str, str]]:
-    with (
-        psycopg2.connect(
-            host="127.0.0.1", port=server.port, user=server.user, password=server.password, dbname=server.database
-        ) as connection,
-        connection.cursor() as cursor,
-    ):
-        cursor.execute("SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = %s", ("lakegate",))
-        return set(cursor.fetchall())
+def _data_files(table: Table) -> int:
+    snapshot = table.current_snapshot()
+    return int(snapshot.summary["total-data-files"]) if snapshot is not None and snapshot.summary else 0
 
 
 def _ledger(settings: Settings, password: str) -> dict[str, tuple[int, ...]]:
@@ -66,8 +51,9 @@ def _ledger(settings: Settings, password: str) -> dict[str, tuple[int, ...]]:
 
 
 def test_the_lake_on_a_postgresql_catalog_ingests_models_replays_and_balances(
-    lakegate_stack: Settings, run_job: Callable[..., JobRun], server: postgres.Postgres, tmp_path: Path
+    lakegate_stack: Settings, run_job: Callable[..., JobRun], lakegate_postgres: postgres.Postgres, tmp_path: Path
 ) -> None:
+    server = lakegate_postgres.with_database("job_lake")
     schemas = tmp_path / "schemas"
     shutil.copytree(lakegate_stack.paths.schemas_dir, schemas)
     settings = lakegate_stack.replace(
@@ -91,8 +77,8 @@ def test_the_lake_on_a_postgresql_catalog_ingests_models_replays_and_balances(
     )
     run_job("ingest", settings)
 
-    # Every table is in PostgreSQL's catalog, none in the SQLite file the shared stack's other tests use.
-    tables = _tables_in_postgres(server)
+    # Every table the job and the tools use is listed in PostgreSQL's catalog.
+    tables = server.iceberg_tables(settings.catalog.name)
     assert {("audit", c.name) for c in contracts} | {("quarantine", "records")} <= tables
     assert {("readmodels", m.name) for c in contracts for m in c.read_models} <= tables
     assert_every_record_once(settings, contracts)
@@ -110,6 +96,17 @@ def test_the_lake_on_a_postgresql_catalog_ingests_models_replays_and_balances(
     assert len(audited_after) == len(set(audited_after)), "nothing audited twice"
     remaining = effective_quarantine(quarantined, set(audited_after))
     assert set(audited_after) | remaining == topic_coordinates(settings, [c.topic for c in contracts])
+
+    # `lakegate maintain` compacts through the same catalog (Iceberg's Java actions): fewer files, same rows.
+    iceberg = open_catalog(settings)
+    audit_tables = [iceberg.load_table(audit_table_name(settings, c)) for c in contracts]
+    files_before = [_data_files(t) for t in audit_tables]
+    run_job("maintain", settings)
+    files_after = [_data_files(t.refresh()) for t in audit_tables]
+    assert sum(files_after) < sum(files_before), (files_before, files_after)
+    audited_maintained, quarantined_maintained = lake_coordinates(settings, contracts)
+    assert sorted(audited_maintained) == sorted(audited_after)
+    assert sorted(quarantined_maintained) == sorted(quarantined_after)
 
     # The password is in no log, no checkpoint and no table file: Flink got the catalog options without it.
     secret = server.password.encode()

@@ -9,20 +9,40 @@ from pathlib import Path
 import pytest
 
 from bench.data import bench_contracts, padding_for
-from bench.load import ID_LENGTH, EventIds, Template, templates, zigzag_varint
+from bench.load import ID_LENGTH, EventIds, Template, templates
+from lakegate.corrupt import zigzag_varint
 from lakegate.produce import DEFAULT_BAD_KINDS, RecordMaker
+from udfs.contract import Contracts
 from udfs.registry import InMemorySchemas
 from udfs.router import Quarantined, RawRecord, Router, Valid
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
-def test_zigzag_varint_is_avros_long_encoding() -> None:
-    assert zigzag_varint(0) == b"\x00"
-    assert zigzag_varint(-1) == b"\x01"
-    assert zigzag_varint(1) == b"\x02"
-    assert zigzag_varint(64) == b"\x80\x01"
-    assert len(zigzag_varint(int(time.time() * 1000))) == 6
+def _pool(
+    tmp_path: Path, count: int, partitions: int, *, seed: int, bad_fraction: float
+) -> tuple[Contracts, InMemorySchemas, list[Template]]:
+    """bench.compare's contracts and events (padding included), their schemas registered in memory, and a pool."""
+    contracts = bench_contracts(SCHEMAS, tmp_path / "s", topic_prefix="soak.", read_models=None)
+    registry = InMemorySchemas()
+    ids = {c.name: [registry.add(text) for text in c.schema_texts] for c in contracts}
+    maker = RecordMaker(
+        contracts,
+        ids,
+        {},
+        random.Random(seed),
+        bad_fraction=bad_fraction,
+        bad_kinds=DEFAULT_BAD_KINDS if bad_fraction else (),
+        all_versions=False,
+        padding=padding_for(contracts, 850),
+    )
+    return contracts, registry, templates(maker, contracts, count, {c.topic: partitions for c in contracts})
+
+
+def test_event_times_near_now_take_six_bytes_so_a_patch_keeps_the_length() -> None:
+    now = int(time.time() * 1000)
+    times = (now - 86_400_000, now, now + 3_600_000, 2**41 - 1)  # six bytes hold times until 2039
+    assert {len(zigzag_varint(t)) for t in times} == {6}
 
 
 def test_event_ids_are_uuid_shaped_and_unique() -> None:
@@ -34,20 +54,7 @@ def test_event_ids_are_uuid_shaped_and_unique() -> None:
 
 
 def test_patched_templates_route_as_new_valid_events(tmp_path: Path) -> None:
-    contracts = bench_contracts(SCHEMAS, tmp_path / "s", topic_prefix="soak.", read_models=None)
-    registry = InMemorySchemas()
-    ids = {c.name: [registry.add(text) for text in c.schema_texts] for c in contracts}
-    maker = RecordMaker(
-        contracts,
-        ids,
-        {},
-        random.Random(5),
-        bad_fraction=0.0,
-        bad_kinds=(),
-        all_versions=False,
-        padding=padding_for(contracts, 850),
-    )
-    pool = templates(maker, contracts, 300, {c.topic: 3 for c in contracts})
+    contracts, registry, pool = _pool(tmp_path, 300, 3, seed=5, bad_fraction=0.0)
     assert len(pool) >= 290 and all(t.id_at is not None for t in pool)
     assert {t.partition for t in pool} == {0, 1, 2}
     later = int(time.time() * 1000) + 3_600_000  # an hour on: unpatched, every event would be an hour old
@@ -69,19 +76,7 @@ def test_patched_templates_route_as_new_valid_events(tmp_path: Path) -> None:
 
 
 def test_bad_templates_are_sent_unchanged_and_stay_bad(tmp_path: Path) -> None:
-    contracts = bench_contracts(SCHEMAS, tmp_path / "s", topic_prefix="soak.", read_models=None)
-    registry = InMemorySchemas()
-    ids = {c.name: [registry.add(text) for text in c.schema_texts] for c in contracts}
-    maker = RecordMaker(
-        contracts,
-        ids,
-        {},
-        random.Random(6),
-        bad_fraction=0.5,
-        bad_kinds=DEFAULT_BAD_KINDS,
-        all_versions=False,
-    )
-    pool = templates(maker, contracts, 400, {c.topic: 2 for c in contracts})
+    contracts, registry, pool = _pool(tmp_path, 400, 2, seed=6, bad_fraction=0.5)
     bad = [t for t in pool if t.id_at is None]
     assert len(bad) > 100
     now = int(time.time() * 1000)

@@ -3,10 +3,8 @@ real PostgreSQL server (Debian's, started here on loopback; no JVM)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 
 from lakegate import catalog
@@ -14,20 +12,10 @@ from lakegate.errors import CatalogUnavailableError, SettingsError
 from lakegate.lease import Lease, LeaseHeld
 from lakegate.settings import Settings
 from lakegate.stack import postgres
-from lakegate.testing.ports import free_port
 from udfs.contract import load_contract
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 URI = "postgresql://lake:p%40ss%3Aw0rd@db.internal:5432/lakegate"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[postgres.Postgres]:
-    running = postgres.start(tmp_path_factory.mktemp("postgres"), free_port())
-    try:
-        yield running
-    finally:
-        postgres.stop(running)
 
 
 def test_catalog_uri_empty_is_the_embedded_sqlite_catalog(tmp_path: Path) -> None:
@@ -74,21 +62,17 @@ def test_a_catalog_uri_lakegate_cannot_use_is_refused_with_the_form_it_needs(uri
     assert ":b@" not in str(refused.value), "the password is masked in the message"
 
 
-def test_pyiceberg_keeps_lakegates_tables_and_leases_in_postgresql(server: postgres.Postgres, tmp_path: Path) -> None:
+def test_pyiceberg_keeps_lakegates_tables_and_leases_in_postgresql(
+    lakegate_postgres: postgres.Postgres, tmp_path: Path
+) -> None:
+    server = lakegate_postgres.with_database("unit_tables_and_leases")
     settings = Settings.load(env={}, home=tmp_path / "home", catalog_uri=server.uri)
     iceberg = catalog.open_catalog(settings)
     contract = load_contract(SCHEMAS / "tickets")
     catalog.ensure_namespace(iceberg, settings.catalog.audit_namespace)
     catalog.ensure_audit_table(iceberg, settings, contract)
     assert not settings.paths.catalog_db_path.exists(), "no SQLite file"
-    with (
-        psycopg2.connect(
-            host="127.0.0.1", port=server.port, user=server.user, password=server.password, dbname=server.database
-        ) as connection,
-        connection.cursor() as cursor,
-    ):
-        cursor.execute("SELECT table_namespace, table_name FROM iceberg_tables WHERE catalog_name = %s", ("lakegate",))
-        assert cursor.fetchall() == [("audit", "tickets")]
+    assert server.iceberg_tables("lakegate") == {("audit", "tickets")}
     # a second process (a fresh catalog object) sees the same table, and the lease is one at a time there too
     again = catalog.open_catalog(settings)
     assert (
@@ -100,7 +84,8 @@ def test_pyiceberg_keeps_lakegates_tables_and_leases_in_postgresql(server: postg
         Lease(again, catalog.replay_lease(settings), "another replay").acquire()
 
 
-def test_a_wrong_password_is_refused_with_what_to_check(server: postgres.Postgres, tmp_path: Path) -> None:
+def test_a_wrong_password_is_refused_with_what_to_check(lakegate_postgres: postgres.Postgres, tmp_path: Path) -> None:
+    server = lakegate_postgres
     uri = f"postgresql://{server.user}:not-the-password@127.0.0.1:{server.port}/{server.database}"
     settings = Settings.load(env={}, home=tmp_path / "home", catalog_uri=uri)
     with pytest.raises(CatalogUnavailableError) as refused:
