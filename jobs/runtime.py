@@ -25,6 +25,11 @@ from lakegate.settings import Settings
 REPORTER_INCLUDES = "*.lakegate*:*"
 
 
+# A MiniCluster's managed memory with state_backend = "rocksdb" (bench/README.md, soak: 768 MB kept a 9k/s
+# dedupe up where 128 MB fell behind after four minutes).
+ROCKSDB_MANAGED_MEMORY = "768m"
+
+
 def flink_configuration(settings: Settings) -> Configuration:
     conf = Configuration()
     values = {
@@ -61,8 +66,12 @@ def flink_configuration(settings: Settings) -> Configuration:
         "rest.bind-address": "127.0.0.1",
         "rest.address": "127.0.0.1",
         "rest.bind-port": settings.observation.flink_rest_port,
-        # Small machines: keep managed memory modest so Kafka, the registry and Python workers fit.
-        "taskmanager.memory.managed.size": "128m",
+        # Managed memory is RocksDB's (block cache and write buffers): modest for the heap backend, so Kafka, the
+        # registry and Python workers fit a small machine; larger for RocksDB, whose dedupe looks up every new
+        # event id: with 128 MB the lookups missed the cache and the job fell behind (bench/README.md, soak).
+        "taskmanager.memory.managed.size": ROCKSDB_MANAGED_MEMORY
+        if settings.job.state_backend == "rocksdb"
+        else "128m",
         # lakegate's operators never change a record after emitting it: chained operators pass records on
         # without a defensive copy each.
         "pipeline.object-reuse": "true",

@@ -649,3 +649,11 @@ def test_the_podmonitor_selects_the_deployments_pods_on_their_metrics_port() -> 
     endpoints = monitor["podMetricsEndpoints"]
     assert endpoints and all(e["port"] in ports for e in endpoints)
     assert "namespaceSelector" not in monitor, "same namespace as the deployment"
+
+
+def test_rocksdb_state_gets_more_managed_memory_than_the_heap_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """RocksDB's block cache lives in managed memory; dedupe's lookups of new ids need it (bench/README.md)."""
+    rocksdb = Settings.load(env={**pod_environment(), "LAKEGATE_STATE_BACKEND": "rocksdb"})
+    heap = Settings.load(env={**pod_environment(), "LAKEGATE_STATE_BACKEND": "hashmap"})
+    assert runtime_configuration(monkeypatch, rocksdb)["taskmanager.memory.managed.size"] == "768m"
+    assert runtime_configuration(monkeypatch, heap)["taskmanager.memory.managed.size"] == "128m"
