@@ -26,7 +26,7 @@ REPORTER_INCLUDES = "*.lakegate*:*"
 
 
 # A MiniCluster's managed memory with state_backend = "rocksdb" (bench/README.md, soak: 768 MB kept a 9k/s
-# dedupe up where 128 MB fell behind after four minutes).
+# dedupe up where 128 MB fell behind within minutes).
 ROCKSDB_MANAGED_MEMORY = "768m"
 
 
