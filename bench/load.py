@@ -12,6 +12,7 @@ partition worked out once per template. Invariant: no two valid records sent car
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import itertools
@@ -30,7 +31,6 @@ from lakegate import kafka_clients
 from lakegate.corrupt import zigzag_varint
 from lakegate.produce import VALID, RecordMaker
 from lakegate.settings import Settings
-from udfs.contract import Contracts
 from udfs.wire import HEADER_SIZE
 
 ID_LENGTH = 36  # a UUID's text: 8-4-4-4-12 hex digits
@@ -62,7 +62,7 @@ class Template:
         return bytes(value)
 
 
-def templates(maker: RecordMaker, contracts: Contracts, count: int, partitions: dict[str, int]) -> list[Template]:
+def templates(maker: RecordMaker, count: int, partitions: dict[str, int]) -> list[Template]:
     """``count`` records from ``maker`` (writing each contract's latest version), with their patch positions;
     ``partitions``: each topic's partition count. A valid record whose id or time bytes occur twice in its
     value (so the patch could land on the wrong field) is left out of the pool."""
@@ -77,7 +77,7 @@ def templates(maker: RecordMaker, contracts: Contracts, count: int, partitions: 
             pool.append(base)
             continue
         assert draft.value is not None
-        contract = contracts.by_name(draft.contract.name)
+        contract = draft.contract
         event: Any = fastavro.schemaless_reader(io.BytesIO(draft.value[HEADER_SIZE:]), contract.reader_schema, None)  # type: ignore[arg-type]
         event_time = _millis(event[contract.event_time_field])
         made = draft.event_id.encode()
@@ -85,11 +85,8 @@ def templates(maker: RecordMaker, contracts: Contracts, count: int, partitions: 
         if len(made) != ID_LENGTH or draft.value.count(made) != 1 or draft.value.count(stamp) != 1:
             continue
         pool.append(
-            Template(
-                base.topic,
-                partition,
-                draft.key,
-                draft.value,
+            dataclasses.replace(
+                base,
                 id_at=draft.value.index(made),
                 time_at=draft.value.index(stamp),
                 time_bytes=len(stamp),

@@ -125,7 +125,7 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
             bad_fraction=args.bad_fraction,
             padding=padding,
         )
-        pool = templates(maker, contracts, args.pool, {c.topic: settings.kafka.topic_partitions for c in contracts})
+        pool = templates(maker, args.pool, {c.topic: settings.kafka.topic_partitions for c in contracts})
         print(f"load: {len(pool):,} records made once ({padding.chars} chars of padding), sent round and round")
         load = Load(settings, pool, args.rate)
         while observer.refresh().job is None or not observer.latest.tables:

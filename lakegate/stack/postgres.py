@@ -54,8 +54,9 @@ class Postgres:
 
     def with_database(self, database: str) -> Postgres:
         """This server with a new, empty database of its own (one per test keeps tests apart)."""
-        _create_database(dataclasses.replace(self, database=database))
-        return dataclasses.replace(self, database=database)
+        server = dataclasses.replace(self, database=database)
+        _create_database(server)
+        return server
 
     def iceberg_tables(self, catalog: str) -> set[tuple[str, str]]:
         """(namespace, table) of every table the Iceberg JDBC catalog ``catalog`` lists in this database."""

@@ -36,7 +36,7 @@ def _pool(
         all_versions=False,
         padding=padding_for(contracts, 850),
     )
-    return contracts, registry, templates(maker, contracts, count, {c.topic: partitions for c in contracts})
+    return contracts, registry, templates(maker, count, {c.topic: partitions for c in contracts})
 
 
 def test_event_times_near_now_take_six_bytes_so_a_patch_keeps_the_length() -> None:
