@@ -8,7 +8,7 @@ from pyflink.common import Configuration
 from pyflink.datastream import DataStream, OutputTag
 from pyflink.table import StatementSet, StreamTableEnvironment
 from pyflink.table.catalog import CatalogDescriptor
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog import Catalog
 
 from jobs import rowbytes
 from jobs.runtime import worker_schemas_dir
@@ -58,7 +58,7 @@ def add_audit_insert(
     *,
     t_env: StreamTableEnvironment,
     statements: StatementSet,
-    iceberg: SqlCatalog,
+    iceberg: Catalog,
     settings: Settings,
     contract: Contract,
     routed: DataStream,

@@ -165,8 +165,11 @@ def prepare_process(settings: Settings) -> None:
         # copies this process's environment when it starts, so a password from the settings file goes here.
         os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka.sasl_password.reveal()
     if settings.catalog.kind != "sqlite":
-        # The same for the catalog's credentials (io.lakegate.flink.catalog.EnvJdbcCatalog reads them there).
+        # The same for the catalog's credentials (io.lakegate.flink.catalog.EnvJdbcCatalog and EnvRestCatalog
+        # read them there).
         os.environ[catalog.CATALOG_URI_ENV] = settings.catalog.uri.reveal()
+    if settings.catalog.token:
+        os.environ[catalog.CATALOG_TOKEN_ENV] = settings.catalog.token.reveal()
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
     if settings.cluster.execution_target == "local":

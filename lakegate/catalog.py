@@ -1,9 +1,10 @@
-"""The Iceberg catalog, as seen from Python (pyiceberg) and from Flink (Java JdbcCatalog).
+"""The Iceberg catalog, as seen from Python (pyiceberg) and from Flink (Java).
 
-Both use the JDBC catalog on the same database (the embedded SQLite file, or PostgreSQL: ``catalog_uri``)
-under the same catalog name, so a table created here is the table the Flink sink writes. The PostgreSQL
-password reaches Java through the JVM's environment only (``io.lakegate.flink.catalog.EnvJdbcCatalog``),
-never through catalog options, which travel in job graphs. Audit tables are created from
+Both open the same catalog under the same name, so a table created here is the table the Flink sink writes:
+a JDBC catalog on the embedded SQLite file or on PostgreSQL, or an Iceberg REST catalog (``catalog_uri``).
+Credentials (the PostgreSQL password, the REST catalog's bearer token) reach Java through the JVM's
+environment only (``io.lakegate.flink.catalog.EnvJdbcCatalog``, ``EnvRestCatalog``), never through catalog
+options, which travel in job graphs. Audit tables are created from
 :func:`udfs.columns.audit_columns`, the same function that shapes the rows the job emits, so DDL and data
 cannot drift apart.
 """
@@ -15,9 +16,12 @@ import logging
 import urllib.parse
 from collections.abc import Mapping
 
+import requests
 import sqlalchemy.exc
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.rest import RestCatalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError, RESTError
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
@@ -82,10 +86,12 @@ def with_write_properties(table: Table) -> Table:
     return table.refresh()
 
 
-def open_catalog(settings: Settings) -> SqlCatalog:
-    """The catalog, connected (pyiceberg creates its two tables in a database that lacks them);
-    :class:`CatalogUnavailableError` when a PostgreSQL catalog's server refuses or does not answer."""
+def open_catalog(settings: Settings) -> Catalog:
+    """The catalog, connected (pyiceberg creates its two tables in a JDBC database that lacks them);
+    :class:`CatalogUnavailableError` when the catalog's server refuses, does not answer or refuses the token."""
     settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
+    if settings.catalog.kind == "rest":
+        return _open_rest_catalog(settings)
     try:
         return SqlCatalog(
             settings.catalog.name,
@@ -98,10 +104,26 @@ def open_catalog(settings: Settings) -> SqlCatalog:
     except sqlalchemy.exc.OperationalError as exc:
         # The driver's own words (they never hold the password), without SQLAlchemy's statement and link.
         reason = str(exc.orig).strip() if exc.orig is not None else type(exc).__name__
-        raise CatalogUnavailableError(
-            f"cannot open the Iceberg catalog at {catalog_location(settings)}: {reason}. Check catalog_uri "
-            "(LAKEGATE_CATALOG_URI or the settings file) and that the database server is up."
-        ) from None
+        raise _unavailable(settings, reason, "the database server is up") from None
+
+
+def _open_rest_catalog(settings: Settings) -> RestCatalog:
+    properties = {"uri": settings.catalog.uri.reveal()}
+    if settings.catalog.token:
+        properties["token"] = settings.catalog.token.reveal()
+    try:
+        return RestCatalog(settings.catalog.name, **properties)
+    except requests.exceptions.RequestException as exc:
+        raise _unavailable(settings, type(exc).__name__, "the REST catalog server is up") from None
+    except RESTError as exc:  # the server's own message: it never echoes the token
+        raise _unavailable(settings, str(exc), "catalog_token (LAKEGATE_CATALOG_TOKEN)") from None
+
+
+def _unavailable(settings: Settings, reason: str, check: str) -> CatalogUnavailableError:
+    return CatalogUnavailableError(
+        f"cannot open the Iceberg catalog at {catalog_location(settings)}: {reason}. Check catalog_uri "
+        f"(LAKEGATE_CATALOG_URI or the settings file) and {check}."
+    )
 
 
 def _sqlalchemy_uri(settings: Settings) -> str:
@@ -121,21 +143,23 @@ def _sqlalchemy_uri(settings: Settings) -> str:
 
 
 def catalog_location(settings: Settings) -> str:
-    """Where the catalog's database is, for people: ``sqlite <file>`` or the PostgreSQL URL, masked."""
+    """Where the catalog is, for people: ``sqlite <file>``, the PostgreSQL URL masked, or ``rest <URL>``."""
     if settings.catalog.kind == "sqlite":
         return f"sqlite {settings.paths.catalog_db_path}"
-    return f"postgresql {settings.catalog.uri}"
+    return f"{settings.catalog.kind} {settings.catalog.uri}"
 
 
 # The environment variable the Java catalog reads the PostgreSQL URL (with its credentials) from: the one
 # Settings loads catalog_uri from, so a job's child process and a cluster's JVMs carry it as they carry the
 # other LAKEGATE_* secrets (docs/security.md#secrets).
 CATALOG_URI_ENV = env_name("catalog_uri")
+CATALOG_TOKEN_ENV = env_name("catalog_token")
 
 
 def flink_catalog_options(settings: Settings) -> dict[str, str]:
     """Options for Flink's Iceberg catalog; `jdbc.schema-version=V1` matches pyiceberg's tables. No secret:
-    for PostgreSQL, ``EnvJdbcCatalog`` takes the user and password from :data:`CATALOG_URI_ENV` where it runs."""
+    for PostgreSQL, ``EnvJdbcCatalog`` takes the user and password from :data:`CATALOG_URI_ENV` where it runs;
+    for a REST catalog, ``EnvRestCatalog`` takes the bearer token from :data:`CATALOG_TOKEN_ENV`."""
     if settings.catalog.kind == "sqlite":
         return {
             "type": "iceberg",
@@ -143,6 +167,14 @@ def flink_catalog_options(settings: Settings) -> dict[str, str]:
             "uri": f"jdbc:sqlite:{settings.paths.catalog_db_path}",
             "warehouse": settings.paths.warehouse_path.as_uri(),
             "jdbc.schema-version": "V1",
+        }
+    if settings.catalog.kind == "rest":
+        # The server decides where tables live; the warehouse folder is where lakegate keeps its own files.
+        return {
+            "type": "iceberg",
+            "catalog-impl": "io.lakegate.flink.catalog.EnvRestCatalog",
+            "uri": settings.catalog.uri.public,
+            "lakegate.token-env": CATALOG_TOKEN_ENV,
         }
     parts = urllib.parse.urlsplit(settings.catalog.uri.public)
     return {
@@ -168,12 +200,12 @@ def iceberg_schema(columns: tuple[Column, ...]) -> Schema:
     )
 
 
-def ensure_namespace(catalog: SqlCatalog, namespace: str) -> None:
+def ensure_namespace(catalog: Catalog, namespace: str) -> None:
     with contextlib.suppress(NamespaceAlreadyExistsError):
         catalog.create_namespace(namespace)
 
 
-def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contract) -> Table:
+def ensure_audit_table(catalog: Catalog, settings: Settings, contract: Contract) -> Table:
     """Create the contract's audit table if missing (partitioned by day of event time), or evolve it.
 
     Evolution renames and adds columns, never drops one: a field renamed through ``aliases`` keeps its
@@ -212,7 +244,7 @@ def ensure_audit_table(catalog: SqlCatalog, settings: Settings, contract: Contra
     return table
 
 
-def follow_renames(catalog: SqlCatalog, table: Table, renames: Mapping[str, str]) -> tuple[Table, dict[str, str]]:
+def follow_renames(catalog: Catalog, table: Table, renames: Mapping[str, str]) -> tuple[Table, dict[str, str]]:
     """``table`` with its columns named after fields a contract renamed (``aliases``) renamed too, and those
     renames (old → new). The same field ids: rows written before keep their values under the new names."""
     renamed = pending_renames({f.name for f in table.schema().fields}, renames)
@@ -235,7 +267,7 @@ def replay_lease(settings: Settings) -> tuple[str, str]:
     return (settings.catalog.quarantine_namespace, "replay_lease")
 
 
-def ensure_quarantine_table(catalog: SqlCatalog, settings: Settings) -> Table:
+def ensure_quarantine_table(catalog: Catalog, settings: Settings) -> Table:
     """The quarantine table beside the dead-letter topic: one row per quarantined record, all contracts."""
     ensure_namespace(catalog, settings.catalog.quarantine_namespace)
     name = quarantine_table_name(settings)

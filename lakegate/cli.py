@@ -32,8 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("setup", help="fetch the pinned JVM artifacts (no-op when up to date)")
     sub.add_parser("settings", help="print the effective settings by section (secrets masked)")
-    stack = sub.add_parser("stack", help="the local Kafka broker and schema registry")
+    stack = sub.add_parser("stack", help="the local Kafka broker and schema registry (and optional services)")
     stack.add_argument("action", choices=["up", "down", "status"])
+    stack.add_argument(
+        "--with",
+        dest="extras",
+        type=_optional_services,
+        default=(),
+        help="up: optional services too, comma-separated: rest-catalog (an Iceberg REST catalog on the "
+        "loopback port catalog_uri names, docs/catalogs.md)",
+    )
     contracts = sub.add_parser("contracts", help="contracts in schemas/")
     contracts.add_argument(
         "action",
@@ -224,17 +232,28 @@ def _settings(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+OPTIONAL_SERVICES = ("rest-catalog",)  # lakegate.stack.local.OPTIONAL, without importing the stack here
+
+
+def _optional_services(text: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = sorted(set(names) - set(OPTIONAL_SERVICES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown service {', '.join(unknown)}; known: {', '.join(OPTIONAL_SERVICES)}")
+    return names
+
+
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate.stack import local  # noqa: PLC0415 - kafka-python (~70 ms): `stack` only
 
     if args.action == "up":
         jvm.ensure_artifacts(settings)
-        local.up(settings)
+        local.up(settings, args.extras)
     elif args.action == "down":
         local.down(settings)
     else:
         for name, pid in local.status(settings).items():
-            print(f"{name:<9} {'running, pid ' + str(pid) if pid else 'stopped'}")
+            print(f"{name:<12} {'running, pid ' + str(pid) if pid else 'stopped'}")
     return 0
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError, ResolveError
 from pyiceberg.schema import promote
 from pyiceberg.table import Table
@@ -299,7 +299,7 @@ def run_publish(settings: Settings, *, out: Callable[[str], None] = print) -> in
 
 
 def _rename_model_columns(
-    iceberg: SqlCatalog, settings: Settings, model: ReadModel, contract: Contract, out: Callable[[str], None]
+    iceberg: Catalog, settings: Settings, model: ReadModel, contract: Contract, out: Callable[[str], None]
 ) -> None:
     """A read model's table follows its contract's renames (the job would on start; publish does it first)."""
     name = readmodels.table_name(settings, model)

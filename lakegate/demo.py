@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog import Catalog
 
 from lakegate import jvm, launcher, readmodels
 from lakegate.catalog import audit_table_name, catalog_location, open_catalog, quarantine_table_name
@@ -82,7 +82,7 @@ def run_job_with_progress(settings: Settings, contracts: Contracts, expected_val
         raise JobFailedError(f"ingest job exited {code}; see {log} and Flink logs in {settings.paths.log_dir}:\n{tail}")
 
 
-def _committed_rows(catalog: SqlCatalog, settings: Settings, contract: Contract) -> int:
+def _committed_rows(catalog: Catalog, settings: Settings, contract: Contract) -> int:
     table = catalog.load_table(audit_table_name(settings, contract))
     snapshot = table.current_snapshot()
     if snapshot is None or snapshot.summary is None:

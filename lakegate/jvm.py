@@ -30,7 +30,7 @@ from lakegate.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("flink", "hadoop", "kafka", "registry", "bench")
+GROUPS = ("flink", "hadoop", "kafka", "registry", "restcatalog", "bench")
 _STAMP = ".lakegate-stamp"
 _REGISTRY_COORDS = ("io/apicurio/apicurio-registry-app", "apicurio-registry-app-{v}-all.tar.gz")
 
@@ -202,17 +202,23 @@ def runtime_jar(settings: Settings) -> Path:
             )
         return built[0]
     classpath = runtime_compile_classpath(settings)
-    digest = hashlib.sha256()
-    for source in sources:
-        digest.update(source.relative_to(RUNTIME_SOURCES).as_posix().encode() + b"\0" + source.read_bytes())
-    for jar in classpath:  # another pinned connector version compiles a new jar
-        digest.update(b"\1" + jar.name.encode())
-    target = folder / f"lakegate-flink-{digest.hexdigest()[:16]}.jar"
+    target = folder / f"lakegate-flink-{_build_digest(RUNTIME_SOURCES, sources, classpath)}.jar"
     if not target.is_file():
         started = time.monotonic()
         compile_jar(settings, RUNTIME_SOURCES, target, classpath)
         log.info("compiled lakegate's Java classes", extra=kv(jar=target, seconds=round(time.monotonic() - started, 1)))
     return target
+
+
+def _build_digest(root: Path, sources: list[Path], classpath: list[Path]) -> str:
+    """16 hex digits of the sources (paths under ``root`` and contents) and the classpath's jar names: another
+    source or another pinned jar version names another jar."""
+    digest = hashlib.sha256()
+    for source in sources:
+        digest.update(source.relative_to(root).as_posix().encode() + b"\0" + source.read_bytes())
+    for jar in classpath:
+        digest.update(b"\1" + jar.name.encode())
+    return digest.hexdigest()[:16]
 
 
 def runtime_compile_classpath(settings: Settings) -> list[Path]:
@@ -265,6 +271,23 @@ def compile_jar(settings: Settings, sources: Path, target: Path, classpath: list
         )
         built.replace(target)
     return target
+
+
+REST_CATALOG_SOURCES = Path(__file__).resolve().parents[1] / "jvm" / "restcatalog"
+
+
+def rest_catalog_classpath(settings: Settings) -> list[Path]:
+    """What the local REST catalog server (``jvm/restcatalog``, lakegate/stack/restcatalog.py) runs with: its
+    launcher compiled on first use (named after a hash of its sources), the ``restcatalog`` group, Hadoop."""
+    classpath = [*jars(settings, "restcatalog"), *jars(settings, "hadoop")]
+    sources = sorted(REST_CATALOG_SOURCES.rglob("*.java"))
+    if not sources:
+        raise SetupError(f"no Java sources under {REST_CATALOG_SOURCES}: run the REST catalog from a lakegate checkout")
+    digest = _build_digest(REST_CATALOG_SOURCES, sources, classpath)
+    target = settings.paths.jvm_dir / "lakegate" / f"lakegate-restcatalog-{digest}.jar"
+    if not target.is_file():
+        compile_jar(settings, REST_CATALOG_SOURCES, target, classpath)
+    return [target, *classpath]
 
 
 def registry_runner(settings: Settings) -> Path:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.table import Table
 
@@ -88,7 +88,7 @@ def key_columns(model: ReadModel) -> list[str]:
 
 
 def ensure_table(
-    catalog: SqlCatalog, settings: Settings, model: ReadModel, contract: Contract, *, shadow: bool = False
+    catalog: Catalog, settings: Settings, model: ReadModel, contract: Contract, *, shadow: bool = False
 ) -> Table:
     """Create the model's table if missing; a table whose columns differ is an error (rebuild it)."""
     ensure_namespace(catalog, settings.readmodels.namespace)

@@ -27,7 +27,7 @@ StateBackend = Literal["hashmap", "rocksdb"]
 ExecutionTarget = Literal["local", "remote"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-CatalogKind = Literal["sqlite", "postgresql"]
+CatalogKind = Literal["sqlite", "postgresql", "rest"]
 
 # The PII salt for the local stack only; Settings refuses it when Kafka is not on loopback.
 LOCAL_PII_SALT = "lakegate-local-development-salt"
@@ -170,27 +170,39 @@ class RegistrySettings(Section):
 
 @dataclass(frozen=True, slots=True)
 class CatalogSettings(Section):
-    """Iceberg: one JDBC catalog shared by Flink (Java JdbcCatalog) and pyiceberg (SqlCatalog). Its database is
-    the embedded SQLite file under paths (``catalog_uri`` empty, the default) or PostgreSQL
-    (``catalog_uri = "postgresql://user:password@host:port/database"``; the password is a secret, masked when
-    shown and never in a job graph: docs/catalogs.md). The warehouse is under paths."""
+    """Iceberg: one catalog shared by Flink (Java) and pyiceberg, named by ``catalog_uri``: empty (the default)
+    for a JDBC catalog on the embedded SQLite file under paths; ``postgresql://user:password@host:port/database``
+    for a JDBC catalog on PostgreSQL (the password is a secret); ``http(s)://host:port[/path]`` for an Iceberg
+    REST catalog, with ``catalog_token`` as its bearer token (a secret). Secrets are masked when shown and
+    never in a job graph (docs/catalogs.md). The warehouse is under paths."""
 
     title = "catalog"
     name: str = field(default="lakegate", metadata=known_as("catalog_name", name=True))
     audit_namespace: str = field(default="audit", metadata=known_as("audit_namespace", name=True))
     quarantine_namespace: str = field(default="quarantine", metadata=known_as("quarantine_namespace", name=True))
     uri: SecretUrl = field(default_factory=lambda: SecretUrl(""), metadata=known_as("catalog_uri"))
+    token: Secret = field(default_factory=Secret, metadata=known_as("catalog_token"))
 
     @property
     def kind(self) -> CatalogKind:
+        scheme = urllib.parse.urlsplit(self.uri.reveal()).scheme
+        if scheme in ("http", "https"):
+            return "rest"
         return "postgresql" if self.uri.reveal() else "sqlite"
 
     def rules(self) -> list[str]:
-        uri = self.uri.reveal()
-        if not uri:
-            return []
-        parts = urllib.parse.urlsplit(uri)
-        expected = "catalog_uri must be postgresql://user:password@host:port/database (or empty for SQLite)"
+        if self.token and self.kind != "rest":
+            return ["catalog_token is the bearer token of a REST catalog: set catalog_uri to its http(s) URL"]
+        if self.kind == "rest":
+            return self._rest_rules()
+        return self._postgresql_rules() if self.uri.reveal() else []
+
+    def _postgresql_rules(self) -> list[str]:
+        parts = urllib.parse.urlsplit(self.uri.reveal())
+        expected = (
+            "catalog_uri must be postgresql://user:password@host:port/database, http(s)://host:port[/path] for a "
+            "REST catalog, or empty for SQLite"
+        )
         try:
             port = parts.port
         except ValueError:
@@ -202,6 +214,19 @@ class CatalogSettings(Section):
             return [f"{expected}: host, port, database and user are required, got {str(self.uri)!r}"]
         if parts.query or parts.fragment:
             return [f"{expected}, without ?options or #fragment, got {str(self.uri)!r}"]
+        return []
+
+    def _rest_rules(self) -> list[str]:
+        parts = urllib.parse.urlsplit(self.uri.reveal())
+        expected = "a REST catalog's catalog_uri must be http(s)://host:port[/path]"
+        try:
+            parts.port  # noqa: B018  # raises on a port that is not a number
+        except ValueError:
+            return [f"{expected}; its port is not a number: {str(self.uri)!r}"]
+        if "@" in parts.netloc:
+            return [f"{expected}, without user:password@: put the bearer token in catalog_token, got {self.uri}"]
+        if not parts.hostname or parts.query or parts.fragment:
+            return [f"{expected} (a host, no ?options or #fragment), got {str(self.uri)!r}"]
         return []
 
 

@@ -1,20 +1,34 @@
-"""Bring the whole local stack up or down, in dependency order."""
+"""Bring the whole local stack up or down, in dependency order: the broker, the registry, and the optional
+services ``lakegate stack up --with`` names (``rest-catalog``: lakegate/stack/restcatalog.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from lakegate.settings import Settings
-from lakegate.stack import kafka, registry
+from lakegate.stack import kafka, registry, restcatalog
+
+OPTIONAL = ("rest-catalog",)  # lakegate.cli.OPTIONAL_SERVICES too
 
 
-def up(settings: Settings) -> None:
+def up(settings: Settings, extras: Sequence[str] = ()) -> None:
+    if "rest-catalog" in extras:
+        restcatalog.port(settings)  # a clear error before anything starts
     kafka.start(settings)
     registry.start(settings)
+    if "rest-catalog" in extras:
+        restcatalog.start(settings)
 
 
 def down(settings: Settings) -> None:
+    restcatalog.stop(settings)
     registry.stop(settings)
     kafka.stop(settings)
 
 
 def status(settings: Settings) -> dict[str, int | None]:
-    return {"kafka": kafka.service(settings).pid(), "registry": registry.service(settings).pid()}
+    return {
+        "kafka": kafka.service(settings).pid(),
+        "registry": registry.service(settings).pid(),
+        "rest-catalog": restcatalog.service(settings).pid(),
+    }

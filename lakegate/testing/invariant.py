@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+from pyiceberg.exceptions import NoSuchTableError
+
 from lakegate.settings import Settings
 from lakegate.testing.readers import read_audit, read_quarantine, topic_coordinates
 from udfs.contract import Contracts
@@ -32,11 +34,15 @@ def lake_coordinates(settings: Settings, contracts: Contracts) -> tuple[list[Coo
 
 
 def wait_until_drained(settings: Settings, contracts: Contracts, timeout_s: float = 240) -> None:
-    """Until the lake holds every record the contract topics hold now; AssertionError after ``timeout_s``."""
+    """Until the lake holds every record the contract topics hold now; AssertionError after ``timeout_s``.
+    Tables a job has not created yet (it creates them as it starts) count as empty meanwhile."""
     expected = topic_coordinates(settings, [c.topic for c in contracts])
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        audited, quarantined = lake_coordinates(settings, contracts)
+        try:
+            audited, quarantined = lake_coordinates(settings, contracts)
+        except NoSuchTableError:
+            audited, quarantined = [], []
         if set(audited) | set(quarantined) >= expected:
             return
         time.sleep(2)

@@ -4,13 +4,16 @@ that executes lakegate jobs on a Flink MiniCluster in a child process.
 Fixtures: ``lakegate_settings`` (a private home, free loopback ports), ``lakegate_stack`` (the broker and
 registry running, once per session), ``lakegate_contracts`` (from ``schemas/``; override
 ``lakegate_schemas_dir``), ``lakegate_postgres`` (a PostgreSQL server for a PostgreSQL catalog:
-``settings.replace(catalog_uri=server.uri)``), ``run_job`` (a job until its topics are drained) and
-``start_job`` (a job in the background, stopped at the end of the test); docs/testing.md shows their use.
+``settings.replace(catalog_uri=server.uri)``), ``lakegate_rest_catalog`` (the stack's settings with a home
+of the test's own and an Iceberg REST catalog server behind them, with a bearer token), ``run_job`` (a job
+until its topics are drained) and ``start_job`` (a job in the background, stopped at the end of the test);
+docs/testing.md shows their use.
 Tests that need them are slow (a JVM or three): mark them ``@pytest.mark.job``.
 """
 
 from __future__ import annotations
 
+import secrets
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ import pytest
 from lakegate import jvm, launcher
 from lakegate.kafka_admin import ensure_topics
 from lakegate.settings import Settings
-from lakegate.stack import local, postgres
+from lakegate.stack import local, postgres, restcatalog
 from lakegate.testing.ports import free_port, free_port_range
 from udfs.contract import Contracts, load_contracts
 
@@ -79,6 +82,23 @@ def lakegate_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[post
         yield server
     finally:
         postgres.stop(server)
+
+
+@pytest.fixture
+def lakegate_rest_catalog(lakegate_stack: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """``lakegate_stack``'s settings with a home under the test's folder and ``catalog_uri`` naming an Iceberg
+    REST catalog server started there on loopback (lakegate/stack/restcatalog.py), ``catalog_token`` its
+    bearer token; the server stops at the end of the test."""
+    settings = lakegate_stack.replace(
+        home=tmp_path / "rest-home",
+        catalog_uri=f"http://127.0.0.1:{free_port()}",
+        catalog_token=secrets.token_urlsafe(18),
+    )
+    restcatalog.start(settings)
+    try:
+        yield settings
+    finally:
+        restcatalog.stop(settings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ FLAT_KEYS = """
     topic_partitions dlq_topic consumer_group kafka_security_protocol kafka_sasl_mechanism kafka_sasl_username
     kafka_sasl_password kafka_ssl_cafile registry_url registry_heap_mb registry_timeout_s registry_retries
     registry_ca_file catalog_name catalog_db warehouse audit_namespace quarantine_namespace catalog_uri
+    catalog_token
     readmodel_namespace changelog_topic_prefix pii_salt job_name parallelism checkpoint_interval_ms
     python_execution_mode start_from drain restart_attempts batch_max_records batch_max_bytes
     batch_max_delay_ms state_backend local_heap_mb readmodel_minibatch_ms metrics_port flink_rest_port
@@ -190,7 +191,8 @@ def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> No
         "warehouse": tmp_path / "wh",
         "audit_namespace": "audit2",
         "quarantine_namespace": "quarantine2",
-        "catalog_uri": "postgresql://lake:catalog-password@db.example:5432/lake2",
+        "catalog_uri": "https://catalog.example:8443/api/catalog",  # a REST catalog: catalog_token needs one
+        "catalog_token": "catalog-token",
         "readmodel_namespace": "models2",
         "changelog_topic_prefix": "models2.",
         "pii_salt": "a-real-salt-of-more-than-16-bytes",
@@ -229,6 +231,7 @@ def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> No
     assert again == s
     assert again.kafka.sasl_password.reveal() == "kafka-password"
     assert again.registry.url.reveal() == "https://svc:registry-password@registry.example:8443/api"
+    assert again.catalog.token.reveal() == "catalog-token"
 
 
 def test_replace_takes_flat_keys_converts_and_refuses_unknown_ones() -> None:
@@ -348,7 +351,7 @@ def test_every_secret_is_found_by_its_type() -> None:
         catalog_uri="postgresql://lake:canary-catalog@db.example:5432/lake",
     )
     secrets = {key for key, value in settings.flat().items() if isinstance(value, Secret)}
-    assert secrets == {"kafka_sasl_password", "registry_url", "pii_salt", "catalog_uri"}
+    assert secrets == {"kafka_sasl_password", "registry_url", "pii_salt", "catalog_uri", "catalog_token"}
     assert "canary" not in repr(settings) + str(settings.masked()) + json.dumps(settings.masked_sections())
     stripped = settings.without_secrets()
     assert "canary" not in stripped.to_env().__repr__()

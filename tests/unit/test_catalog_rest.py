@@ -1,0 +1,69 @@
+"""The REST catalog settings (``catalog_uri = http(s)://...``, ``catalog_token``): what each side gets, what is
+refused, and that the token stays a secret (no server: tests/job/test_catalog_services.py runs one)."""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+
+import pytest
+
+from lakegate import catalog, cli
+from lakegate.errors import SettingsError, StackError
+from lakegate.settings import Settings
+from lakegate.stack import restcatalog
+
+TOKEN = "t0ken-s3cret"
+
+
+def test_an_http_uri_is_a_rest_catalog_whose_token_reaches_java_through_the_environment_only() -> None:
+    settings = Settings.load(env={}, catalog_uri="https://catalog.internal:8181/api/catalog", catalog_token=TOKEN)
+    assert settings.catalog.kind == "rest"
+    options = catalog.flink_catalog_options(settings)
+    assert options == {
+        "type": "iceberg",
+        "catalog-impl": "io.lakegate.flink.catalog.EnvRestCatalog",
+        "uri": "https://catalog.internal:8181/api/catalog",
+        "lakegate.token-env": "LAKEGATE_CATALOG_TOKEN",
+    }
+    assert settings.to_env()["LAKEGATE_CATALOG_TOKEN"] == TOKEN  # how a job's child process gets it
+    assert settings.masked()["catalog_token"] == "***"
+    assert catalog.catalog_location(settings) == "rest https://catalog.internal:8181/api/catalog"
+    travelling = pickle.dumps(settings.without_secrets())  # what job graphs carry
+    assert TOKEN.encode() not in travelling
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"catalog_uri": "http://u:p@h:8181"}, "put the bearer token in catalog_token"),
+        ({"catalog_uri": "http://h:port"}, "its port is not a number"),
+        ({"catalog_uri": "http://h:8181?warehouse=x"}, "no ?options or #fragment"),
+        ({"catalog_uri": "http://:8181"}, "a host"),
+        ({"catalog_token": TOKEN}, "set catalog_uri to its http(s) URL"),
+        ({"catalog_token": TOKEN, "catalog_uri": "postgresql://a:b@h:5432/d"}, "bearer token of a REST catalog"),
+    ],
+)
+def test_rest_catalog_settings_lakegate_cannot_use_are_refused_with_what_to_do(
+    changes: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.load(env={}, **changes)
+    assert problem in str(refused.value)
+    assert TOKEN not in str(refused.value) and ":p@" not in str(refused.value)
+
+
+def test_the_local_rest_catalog_serves_only_a_loopback_http_catalog_uri() -> None:
+    assert restcatalog.port(Settings.load(env={}, catalog_uri="http://127.0.0.1:18181")) == 18181
+    for uri in ("", "http://catalog.internal:8181", "https://127.0.0.1:8181"):
+        with pytest.raises(StackError) as refused:
+            restcatalog.port(Settings.load(env={}, catalog_uri=uri))
+        assert "catalog_uri = http://127.0.0.1:<port>" in str(refused.value)
+
+
+def test_stack_with_names_only_known_services() -> None:
+    assert cli._optional_services("rest-catalog") == ("rest-catalog",)
+    assert cli._optional_services("") == ()
+    with pytest.raises(argparse.ArgumentTypeError) as refused:
+        cli._optional_services("rest-catalog,object-store")
+    assert "unknown service object-store; known: rest-catalog" in str(refused.value)
