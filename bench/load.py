@@ -13,7 +13,6 @@ partition worked out once per template. Invariant: no two valid records sent car
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import io
 import itertools
 import random
@@ -31,11 +30,11 @@ from lakegate import kafka_clients
 from lakegate.corrupt import zigzag_varint
 from lakegate.produce import VALID, RecordMaker
 from lakegate.settings import Settings
+from udfs.columns import epoch_millis
 from udfs.wire import HEADER_SIZE
 
 ID_LENGTH = 36  # a UUID's text: 8-4-4-4-12 hex digits
 TICK_S = 0.005
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +78,7 @@ def templates(maker: RecordMaker, count: int, partitions: dict[str, int]) -> lis
         assert draft.value is not None
         contract = draft.contract
         event: Any = fastavro.schemaless_reader(io.BytesIO(draft.value[HEADER_SIZE:]), contract.reader_schema, None)  # type: ignore[arg-type]
-        event_time = _millis(event[contract.event_time_field])
+        event_time = epoch_millis(event[contract.event_time_field])
         made = draft.event_id.encode()
         stamp = zigzag_varint(event_time)
         if len(made) != ID_LENGTH or draft.value.count(made) != 1 or draft.value.count(stamp) != 1:
@@ -94,14 +93,6 @@ def templates(maker: RecordMaker, count: int, partitions: dict[str, int]) -> lis
             )
         )
     return pool
-
-
-def _millis(value: object) -> int:
-    """An Avro long or timestamp-millis as fastavro reads it (int or aware datetime), in epoch ms."""
-    if isinstance(value, dt.datetime):
-        return (value - EPOCH) // dt.timedelta(milliseconds=1)
-    assert isinstance(value, int), value
-    return value
 
 
 class EventIds:

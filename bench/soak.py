@@ -8,10 +8,12 @@ A private local stack, the ingest job (unbounded, all shipped read models, bench
 record size) and ``lakegate maintain --every-s`` as a child process, while :class:`bench.load.Load` sends
 ``--rate`` events per second (default: half the highest rate bench/results/soak_max.jsonl recorded for the
 state backend, bench.compare with the soak's models) from records made once and patched per send.
-Every ``--sample-s`` seconds it samples the job's process-tree memory, its latest checkpoint's duration and
-size (Flink's REST API), the tables' data files and snapshots, consumer lag and the no-loss ledger
-(lakegate's own Observer, as the exporter serves them). Writes every sample and a verdict to
-bench/results/soak.jsonl and draws bench/results/soak.png. See bench/README.md, "Soak".
+Every ``--sample-s`` seconds it samples the job's process-tree memory and what of it the JVM's heap and
+RocksDB's block cache hold, its latest checkpoint's duration and size (Flink's REST API), and the newest
+figures of lakegate's own Observer (as the exporter serves them: the tables' data files and snapshots,
+consumer lag, the no-loss ledger), which a thread of its own refreshes as fast as it can. Writes every
+sample and a verdict to bench/results/soak.jsonl and draws bench/results/soak.png. See bench/README.md,
+"Soak".
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import argparse
 import json
 import random
 import subprocess
+import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from statistics import mean
@@ -66,6 +70,57 @@ def checkpoint_size_bytes(settings: Settings) -> int | None:
     return int(size) if size is not None else None
 
 
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback REST API
+        return json.load(response)
+
+
+def jvm_heap_mb(settings: Settings) -> float | None:
+    """The heap the job's TaskManager JVM has committed (on a MiniCluster, the job's one JVM)."""
+    located = find_job(flink_rest_urls(settings), settings.job.name)
+    if located is None:
+        return None
+    url = located[0]
+    managers = _get(f"{url}/taskmanagers").get("taskmanagers", [])
+    total = 0.0
+    for manager in managers:
+        values = _get(f"{url}/taskmanagers/{manager['id']}/metrics?get=Status.JVM.Memory.Heap.Committed")
+        total += sum(float(v["value"]) for v in values)
+    return round(total / 2**20, 1) if managers else None
+
+
+def block_cache_mb(settings: Settings) -> float | None:
+    """RocksDB's block cache in use (``state.backend.rocksdb.metrics.block-cache-usage``). Every RocksDB
+    instance of a slot shares one cache in the slot's managed memory, so every column family of every keyed
+    operator reports the same figure: the highest one (the soak's job runs in one slot)."""
+    located = find_job(flink_rest_urls(settings), settings.job.name)
+    if located is None:
+        return None
+    url, job = located
+    found: list[float] = []
+    for vertex in _get(f"{url}/jobs/{job['jid']}").get("vertices", []):
+        base = f"{url}/jobs/{job['jid']}/vertices/{vertex['id']}/metrics"
+        ids = [m["id"] for m in _get(base) if m["id"].endswith("block-cache-usage")]  # <cf>.rocksdb_block-cache-usage
+        if ids:
+            found += [float(v["value"]) for v in _get(f"{base}?get={urllib.parse.quote(','.join(ids), safe=',')}")]
+    return round(max(found) / 2**20, 1) if found else None
+
+
+class Observing(threading.Thread):
+    """Refreshes the Observer over and over: a refresh (every table's files and snapshots, the ledger) takes
+    seconds on a busy machine, so a sample takes the newest observation instead of waiting for one."""
+
+    def __init__(self, observer: Observer) -> None:
+        super().__init__(name="soak-observer", daemon=True)
+        self.observer = observer
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.observer.refresh()
+            self.stopping.wait(1.0)
+
+
 class LoadCpu:
     """The share of a core this process (the load generator and the sampler) used since the last look."""
 
@@ -82,7 +137,7 @@ class LoadCpu:
 def sample(
     observer: Observer, settings: Settings, job: subprocess.Popen[bytes], started: float, *, load: Load, cpu: LoadCpu
 ) -> dict[str, Any]:
-    o = observer.refresh()
+    o = observer.latest
     unaccounted = sum(t.unaccounted for t in o.ledger) if o.ledger else None
     return {
         "t_s": round(time.monotonic() - started, 1),
@@ -90,6 +145,9 @@ def sample(
         "send_failures": load.failed,
         "soak_cpu": cpu(),
         "rss_mb": round(tree_rss(job.pid) / 2**20, 1),
+        "heap_mb": jvm_heap_mb(settings),
+        "block_cache_mb": block_cache_mb(settings),
+        "observed_age_s": round(time.time() - o.at_s, 1),
         "checkpoint_s": o.job.last_checkpoint_duration_s if o.job else None,
         "checkpoints_failed": o.job.checkpoints_failed if o.job else None,
         "restarts": o.job.restarts if o.job else None,
@@ -108,7 +166,7 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
     )
     padding = padding_for(contracts, args.event_bytes)
     local.up(settings)
-    job = maintainer = load = None
+    job = maintainer = load = observing = None
     observer = Observer(settings, contracts)
     samples: list[dict[str, Any]] = []
     try:
@@ -136,6 +194,8 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
         with (home / "maintain.out").open("wb") as out:
             maintainer = launcher.start("maintain", settings, maintain_args, stdout=out, stderr=subprocess.STDOUT)
         load.start()
+        observing = Observing(observer)
+        observing.start()
         cpu = LoadCpu()
         started = time.monotonic()
         end = started + args.minutes * 60
@@ -150,6 +210,7 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
             samples.append(s)
             print(
                 f"  {s['t_s'] / 60:5.1f} min  sent {s['sent']:>10,}  lag {s['lag']:>8,}  rss {s['rss_mb']:>6.0f} MB  "
+                f"(heap {s['heap_mb'] or 0:>5.0f}, block cache {s['block_cache_mb'] or 0:>4.0f})  "
                 f"checkpoint {s['checkpoint_s'] or 0:5.2f} s {s['checkpoint_mb'] or 0:7.1f} MB  "
                 f"files {s['data_files']:>5}  snapshots {s['snapshots']:>5}  unaccounted {s['unaccounted']}  "
                 f"soak cpu {s['soak_cpu']:.2f}",
@@ -159,6 +220,9 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
     finally:
         if load is not None:
             load.stopping.set()
+        if observing is not None:
+            observing.stopping.set()
+            observing.join(timeout=60)
         observer.close()
         for process in (maintainer, job):
             if process is not None:
@@ -167,7 +231,7 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def window(samples: list[dict[str, Any]], key: str, first_min: float, last_min: float) -> list[float]:
-    return [s[key] for s in samples if first_min * 60 <= s["t_s"] < last_min * 60 and s[key] is not None]
+    return [s[key] for s in samples if first_min * 60 <= s["t_s"] < last_min * 60 and s.get(key) is not None]
 
 
 def verdict(samples: list[dict[str, Any]], minutes: float) -> dict[str, Any]:
@@ -175,7 +239,7 @@ def verdict(samples: list[dict[str, Any]], minutes: float) -> dict[str, Any]:
     minutes 5-15's), data files bounded (the last ten minutes' peak not above minutes 5-15's by more than
     10 %), the ledger's unaccounted 0 in every settled sample."""
     out: dict[str, Any] = {}
-    for key in ("rss_mb", "checkpoint_s", "checkpoint_mb"):
+    for key in ("rss_mb", "heap_mb", "block_cache_mb", "checkpoint_s", "checkpoint_mb"):
         early, late = window(samples, key, 5, 15), window(samples, key, minutes - 10, minutes + 1)
         if early and late:
             change = mean(late) / mean(early) - 1
@@ -211,6 +275,8 @@ def plot(samples: list[dict[str, Any]], target: Path, title: str) -> None:
     minutes = [s["t_s"] / 60 for s in samples]
     panels = [
         ("rss_mb", "process-tree memory (MB)"),
+        ("heap_mb", "JVM heap committed (MB)"),
+        ("block_cache_mb", "RocksDB block cache in use (MB)"),
         ("checkpoint_s", "checkpoint duration (s)"),
         ("checkpoint_mb", "checkpoint size (MB)"),
         ("data_files", "data files (all tables)"),
@@ -219,9 +285,9 @@ def plot(samples: list[dict[str, Any]], target: Path, title: str) -> None:
         ("unaccounted", "ledger: unaccounted records"),
         ("sent", "events sent"),
     ]
-    fig, axes = plt.subplots(4, 2, figsize=(12, 12), sharex=True)
+    fig, axes = plt.subplots(5, 2, figsize=(12, 15), sharex=True)
     for ax, (key, label) in zip(axes.flat, panels, strict=True):
-        points = [(m, s[key]) for m, s in zip(minutes, samples, strict=True) if s[key] is not None]
+        points = [(m, s[key]) for m, s in zip(minutes, samples, strict=True) if s.get(key) is not None]
         ax.plot([p[0] for p in points], [p[1] for p in points], linewidth=1)
         ax.set_title(label, fontsize=10)
         ax.grid(alpha=0.3)

@@ -79,6 +79,9 @@ def flink_configuration(settings: Settings) -> Configuration:
         # checkpointed incrementally: each checkpoint writes the state changes since the last one (a full
         # snapshot is materialized every few minutes), not every id seen so far.
         "state.backend.type": settings.job.state_backend,
+        # How much of RocksDB's block cache is in use, per column family (Flink's REST API; bench/soak.py
+        # samples it): the cache fills up to its share of managed memory as the dedupe ids grow.
+        "state.backend.rocksdb.metrics.block-cache-usage": "true",
         "state.backend.incremental": "true",
         "state.changelog.enabled": "true",
         "state.changelog.storage": "filesystem",

@@ -22,6 +22,7 @@ from lakegate.entrypoint import entry_point
 from lakegate.job_options import add_ingest_options, add_maintain_options, add_rebuild_options, add_replay_options
 from lakegate.observe.catalogue import render_markdown
 from lakegate.settings import Settings
+from lakegate.stack import OPTIONAL_SERVICES
 from udfs.contract import load_contracts
 
 log = logging.getLogger("lakegate")
@@ -230,9 +231,6 @@ def _metrics(args: argparse.Namespace, settings: Settings) -> int:
 def _settings(args: argparse.Namespace, settings: Settings) -> int:
     print(json.dumps(settings.masked_sections(), indent=2))
     return 0
-
-
-OPTIONAL_SERVICES = ("rest-catalog",)  # lakegate.stack.local.OPTIONAL, without importing the stack here
 
 
 def _optional_services(text: str) -> tuple[str, ...]:

@@ -9,7 +9,6 @@ Invariant: pure and deterministic given ``rng``; a damaged record is quarantined
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import itertools
 import random
@@ -17,6 +16,7 @@ from typing import Any
 
 import fastavro
 
+from udfs.columns import as_epoch_millis
 from udfs.contract import Contract
 from udfs.decode import Span, value_spans
 from udfs.expressions import Expression, violation
@@ -211,17 +211,13 @@ def _breaking_changes(
     types = {f["name"]: f["type"] for f in schema["fields"]}
     names = [f for f in expression.fields if f in types and f not in protected]
     # The router reads timestamps as epoch millis; fastavro's reader gave datetimes.
-    plain = {k: _millis(v) if isinstance(v, dt.datetime) else v for k, v in record.items()}
+    plain = {k: as_epoch_millis(v) for k, v in record.items()}
     found = []
     for values in itertools.islice(itertools.product(*(_candidates(types[f]) for f in names)), 2000):
         changes = dict(zip(names, values, strict=True))
         if violation(expression, {**plain, **changes}) is not None:
             found.append(changes)
     return found
-
-
-def _millis(value: dt.datetime) -> int:
-    return (value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
 
 
 def _candidates(avro: Any) -> list[object]:

@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Sequence
 from typing import IO, Any
 
@@ -62,9 +63,22 @@ def run(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run job ``name`` to its end; its output goes where ``stdout`` and ``stderr`` say (default: this
     process's, e.g. the terminal). Ctrl-C and SIGTERM (as ``SystemExit``, see lakegate/logs.py) are handed on
-    to the job, which is awaited before they go on here; a job past ``timeout_s`` is killed."""
-    with start(name, settings, args, stdout=stdout, stderr=stderr) as process:  # closes its pipes on the way out
+    to the job, which is awaited before they go on here; a job past ``timeout_s`` is killed. One that
+    arrives while the job is being started waits until it can be handed on."""
+    received: list[int] = []
+    previous = _defer_interrupts(received)
+    try:
+        process = start(name, settings, args, stdout=stdout, stderr=stderr)
+    except BaseException:
+        if previous is not None:
+            _restore(previous)
+        raise
+    with process:  # closes its pipes on the way out
         try:
+            if previous is not None:
+                _restore(previous)
+                if received:
+                    signal.raise_signal(received[0])  # now, where it is handed on
             out, err = process.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             kill(process)
@@ -76,6 +90,24 @@ def run(
             _hand_on(process, signal.SIGTERM)
             raise
     return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+_INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
+_Handlers = dict[int, Any]
+
+
+def _defer_interrupts(received: list[int]) -> _Handlers | None:
+    """Note SIGINT and SIGTERM in ``received`` instead of acting on them, and return the handlers to put
+    back: raised in the middle of starting a job, an interrupt would leave it running with nobody to hand the
+    interrupt on to. None outside the main thread, where Python never runs a signal handler anyway."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return {s: signal.signal(s, lambda signum, _frame: received.append(signum)) for s in _INTERRUPTS}
+
+
+def _restore(handlers: _Handlers) -> None:
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
 
 
 def kill(process: subprocess.Popen[Any]) -> None:

@@ -12,7 +12,6 @@ the first time the key meets an event. The model events a table already holds ar
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import struct
 import uuid
@@ -23,6 +22,7 @@ import pyarrow as pa
 
 from lakegate import readmodels
 from lakegate.logs import kv
+from udfs.columns import as_epoch_millis
 from udfs.readmodels import CurrentModel, ReadModel, key_text
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,7 @@ def _varint(value: int) -> bytes:
 
 def plain(value: object) -> object:
     """A table value as the state and the changelog hold it: timestamps as epoch millis."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.UTC)
-        return int(value.timestamp() * 1000)
-    return value
+    return as_epoch_millis(value)
 
 
 def _value(value: object) -> bytes:

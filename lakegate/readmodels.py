@@ -11,7 +11,6 @@ why a change log and not an upsert table ("Storage choice") and gives the same v
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import logging
 from collections.abc import Iterable, Iterator
@@ -35,7 +34,7 @@ from lakegate.catalog import (
 from lakegate.errors import LakegateError
 from lakegate.logs import kv
 from lakegate.settings import Settings
-from udfs.columns import payload_columns
+from udfs.columns import epoch_millis, payload_columns
 from udfs.contract import Contract, Contracts
 from udfs.envelope import Envelope
 from udfs.readmodels import (
@@ -176,8 +175,8 @@ def audit_records(settings: Settings, contract: Contract) -> list[tuple[dict[str
                 payload,
                 Envelope(
                     event_id=str(row[contract.event_id_field]),
-                    event_time_ms=_millis(row[contract.event_time_field]),
-                    ingest_time_ms=_millis(row["lg_ingest_time"]),
+                    event_time_ms=epoch_millis(row[contract.event_time_field]),
+                    ingest_time_ms=epoch_millis(row["lg_ingest_time"]),
                     topic=row["lg_topic"],
                     partition=row["lg_partition"],
                     offset=row["lg_offset"],
@@ -188,13 +187,6 @@ def audit_records(settings: Settings, contract: Contract) -> list[tuple[dict[str
             )
         )
     return out
-
-
-def _millis(value: object) -> int:
-    if isinstance(value, dt.datetime):
-        return int(value.timestamp() * 1000)
-    assert isinstance(value, int), value
-    return value
 
 
 def replay_changes(

@@ -22,6 +22,7 @@ from pyiceberg.exceptions import NoSuchTableError
 
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.settings import Settings
+from udfs.columns import epoch_millis
 from udfs.contract import Contracts
 from udfs.registry import SchemaSource
 from udfs.router import Quarantined, RawRecord, Router, Valid
@@ -85,7 +86,7 @@ def plan(
             topic=str(row["source_topic"]),
             partition=int(row["source_partition"]),  # type: ignore[call-overload]
             offset=int(row["source_offset"]),  # type: ignore[call-overload]
-            timestamp_ms=_millis(row["source_timestamp"]),
+            timestamp_ms=_timestamp_ms(row["source_timestamp"]),
             key=row["original_key"],  # type: ignore[arg-type]
             value=row["original_value"],  # type: ignore[arg-type]
         )
@@ -126,10 +127,9 @@ def effective_quarantine(quarantine: Iterable[Coordinate], audited: set[Coordina
     return {c for c in quarantine if c not in audited}
 
 
-def _millis(value: object) -> int:
+def _timestamp_ms(value: object) -> int:
+    """A quarantine row's source timestamp (None when Kafka gave none) as the record's epoch millis."""
     if value is None:
         return 0
-    if isinstance(value, int):
-        return value
-    assert isinstance(value, dt.datetime)
-    return int(value.timestamp() * 1000)
+    assert isinstance(value, (int, dt.datetime)), value
+    return epoch_millis(value)

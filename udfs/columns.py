@@ -1,8 +1,8 @@
 """Typed columns: the column types of lakegate's tables, and the payload columns of a contract's reader schema.
 
 :class:`Column` and :class:`ColumnKind` describe every table lakegate writes (audit log, quarantine, read
-models); :func:`payload_columns` derives one column per top-level field of a reader schema, and
-:func:`as_epoch_millis` gives a timestamp value as a ``timestamp_ms`` column holds it. Only flat records of
+models); :func:`payload_columns` derives one column per top-level field of a reader schema; :func:`epoch_millis`
+and :func:`as_epoch_millis` give a timestamp value as a ``timestamp_ms`` column holds it. Only flat records of
 primitive types are supported for now; anything else is a :class:`~udfs.errors.ContractError` at contract
 load. This module imports nothing of lakegate's but the errors, so every other module may import it.
 """
@@ -90,9 +90,20 @@ def payload_columns(
     return tuple(columns)
 
 
+def epoch_millis(value: int | dt.datetime) -> int:
+    """Epoch milliseconds of a timestamp as Avro (int, or an aware datetime with logical types) or Iceberg
+    (a datetime; naive means UTC) give it, exactly: integer arithmetic, floored to the millisecond."""
+    if isinstance(value, dt.datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+        return (aware - _EPOCH) // _MS
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"a timestamp is an int of epoch millis or a datetime, not {type(value).__name__}")
+
+
 def as_epoch_millis(value: object) -> object:
     """A timestamp value as a ``timestamp_ms`` column holds it: a datetime (a payload decoded with logical
     types) as int epoch millis, anything else unchanged."""
     if isinstance(value, dt.datetime):
-        return (value - _EPOCH) // _MS
+        return epoch_millis(value)
     return value

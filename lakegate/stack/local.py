@@ -8,8 +8,6 @@ from collections.abc import Sequence
 from lakegate.settings import Settings
 from lakegate.stack import kafka, registry, restcatalog
 
-OPTIONAL = ("rest-catalog",)  # lakegate.cli.OPTIONAL_SERVICES too
-
 
 def up(settings: Settings, extras: Sequence[str] = ()) -> None:
     if "rest-catalog" in extras:

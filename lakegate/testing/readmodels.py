@@ -19,14 +19,11 @@ from kafka import KafkaConsumer, TopicPartition
 from lakegate import kafka_clients, readmodels
 from lakegate.readers import read_audit
 from lakegate.settings import Settings
+from udfs.columns import as_epoch_millis, epoch_millis
 from udfs.contract import Contract, Contracts
 from udfs.readmodels import AggregateModel, CurrentModel, ReadModel
 
 Key = tuple[Any, ...]
-
-
-def _millis(value: Any) -> int:
-    return int(value.timestamp() * 1000) if hasattr(value, "timestamp") else int(value)
 
 
 def _treated(contract: Contract, field: str, value: Any, salt: bytes) -> Any:
@@ -48,7 +45,7 @@ def events(settings: Settings, contract: Contract) -> list[dict[str, Any]]:
 
 
 def _order(model: ReadModel, row: dict[str, Any]) -> tuple[int, int, int]:
-    first = row["lg_offset"] if model.order_by == "offset" else _millis(row[model.order_by])
+    first = row["lg_offset"] if model.order_by == "offset" else epoch_millis(row[model.order_by])
     return first, row["lg_partition"], row["lg_offset"]
 
 
@@ -76,7 +73,7 @@ def expected_aggregate(
     groups: dict[Key, list[dict[str, Any]]] = {}
     watermark = 0
     for row in events:
-        event_time = _millis(row[contract.event_time_field])
+        event_time = epoch_millis(row[contract.event_time_field])
         watermark = max(watermark, event_time)
         key: Key = tuple(row[g] for g in model.group_by)
         if model.window is not None:
@@ -114,7 +111,7 @@ def table_state(settings: Settings, model: ReadModel, names: list[str]) -> dict[
 
 
 def _plain_key(key: Key) -> Key:
-    return tuple(_millis(v) if hasattr(v, "timestamp") else v for v in key)
+    return tuple(as_epoch_millis(v) for v in key)
 
 
 def changelog_state(settings: Settings, model: ReadModel) -> dict[str, dict[str, Any]]:
@@ -143,7 +140,7 @@ def changelog_state(settings: Settings, model: ReadModel) -> dict[str, dict[str,
 
 
 def comparable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _millis(v) if hasattr(v, "timestamp") else v for k, v in row.items()}
+    return {k: as_epoch_millis(v) for k, v in row.items()}
 
 
 def compared_columns(model: ReadModel) -> list[str]:

@@ -17,6 +17,7 @@ from py4j.protocol import Py4JJavaError
 from pyiceberg.table import Table
 
 from lakegate.catalog import audit_table_name, open_catalog
+from lakegate.errors import CatalogUnavailableError
 from lakegate.produce import produce
 from lakegate.replay import effective_quarantine
 from lakegate.settings import Settings
@@ -88,6 +89,11 @@ def test_the_lake_on_a_rest_catalog_ingests_models_replays_and_balances(
     server_files = [p for p in (settings.paths.home / "restcatalog").rglob("*") if p.is_file()]
     assert server_files and not any(settings.catalog.token.reveal().encode() in p.read_bytes() for p in server_files)
     assert settings.catalog.token.reveal() not in restcatalog.service(settings).log_file.read_text()
+    # A wrong token is refused by the server, and the message says what to check without quoting it.
+    with pytest.raises(CatalogUnavailableError) as refused:
+        open_catalog(settings.replace(catalog_token="not-the-token"))
+    assert "NotAuthorizedException" in str(refused.value) and "catalog_token" in str(refused.value)
+    assert "not-the-token" not in str(refused.value)
 
 
 def _rest_tables(settings: Settings) -> set[tuple[str, str]]:

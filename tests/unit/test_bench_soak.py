@@ -45,3 +45,15 @@ def test_growing_memory_unbounded_files_and_a_loss_each_fail() -> None:
 def test_samples_before_the_ledger_settles_are_left_out() -> None:
     result = verdict(_samples(lambda t: 1000, lambda t: 5, unaccounted=lambda t: None if t < 20 else 0), 30)
     assert result["ledger"]["samples"] == 178 and result["ledger"]["balanced"]
+
+
+def test_the_heap_and_the_block_cache_get_the_same_check_when_sampled() -> None:
+    samples = _samples(lambda t: 2000 + t / 6, lambda t: 5)
+    for s in samples:
+        s["heap_mb"] = 900.0
+        s["block_cache_mb"] = min(768.0, s["t_s"] / 1.2)  # fills to its capacity by minute 15.4, then stays
+    result = verdict(samples, 30)
+    assert result["heap_mb"]["flat"] and result["heap_mb"]["change"] == 0
+    assert not result["block_cache_mb"]["flat"], "still filling in minutes 5-15"
+    assert result["block_cache_mb"]["last_10"] == 768.0
+    assert "heap_mb" not in verdict(_samples(lambda t: 1000, lambda t: 5), 30), "older records lack them"

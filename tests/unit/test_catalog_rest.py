@@ -9,9 +9,10 @@ import pickle
 import pytest
 
 from lakegate import catalog, cli
-from lakegate.errors import SettingsError, StackError
+from lakegate.errors import CatalogUnavailableError, SettingsError, StackError
 from lakegate.settings import Settings
 from lakegate.stack import restcatalog
+from lakegate.testing.ports import free_port
 
 TOKEN = "t0ken-s3cret"
 
@@ -59,6 +60,15 @@ def test_the_local_rest_catalog_serves_only_a_loopback_http_catalog_uri() -> Non
         with pytest.raises(StackError) as refused:
             restcatalog.port(Settings.load(env={}, catalog_uri=uri))
         assert "catalog_uri = http://127.0.0.1:<port>" in str(refused.value)
+
+
+def test_a_rest_catalog_that_does_not_answer_stops_the_command_with_what_to_check() -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(CatalogUnavailableError) as refused:
+        catalog.open_catalog(Settings.load(env={}, catalog_uri=uri, catalog_token=TOKEN))
+    message = str(refused.value)
+    assert f"cannot open the Iceberg catalog at rest {uri}: ConnectionError" in message
+    assert "the REST catalog server is up" in message and TOKEN not in message
 
 
 def test_stack_with_names_only_known_services() -> None:

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from udfs.audit import audit_columns, audit_values
-from udfs.columns import Column, ColumnKind, payload_columns
+from udfs.columns import Column, ColumnKind, as_epoch_millis, epoch_millis, payload_columns
 from udfs.contract import Contracts
 from udfs.envelope import ENVELOPE_COLUMNS, Envelope
 from udfs.errors import ContractError
@@ -117,3 +117,20 @@ def test_unsupported_types_name_the_field(avro: object) -> None:
         payload_columns({"fields": [{"name": "ok", "type": "int"}, {"name": "bad", "type": avro}]}, source="x.avsc")
     assert info.value.field == "bad"
     assert "not supported yet in audit columns" in str(info.value)
+
+
+def test_epoch_millis_is_exact_floors_and_reads_a_naive_datetime_as_utc() -> None:
+    utc = dt.UTC
+    # Float arithmetic (timestamp() * 1000) is one millisecond short for some values, this one among them.
+    assert epoch_millis(dt.datetime(1987, 4, 3, 10, 33, 10, 9000, tzinfo=utc)) == 544_444_390_009
+    assert epoch_millis(dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=utc)) == 1_700_000_000_123
+    assert epoch_millis(dt.datetime(2023, 11, 14, 22, 13, 20, 123999, tzinfo=utc)) == 1_700_000_000_123
+    assert epoch_millis(dt.datetime(2023, 11, 14, 22, 13, 20, 123000)) == 1_700_000_000_123, "naive: UTC"
+    assert epoch_millis(dt.datetime(1969, 12, 31, 23, 59, 59, 999500, tzinfo=utc)) == -1, "floored before 1970"
+    assert epoch_millis(dt.datetime(2023, 11, 15, 0, 13, 20, 123000, tzinfo=dt.timezone(dt.timedelta(hours=2)))) == (
+        1_700_000_000_123
+    )
+    assert epoch_millis(1_700_000_000_123) == 1_700_000_000_123
+    assert as_epoch_millis("not a timestamp") == "not a timestamp"
+    with pytest.raises(TypeError, match="not bool"):
+        epoch_millis(True)

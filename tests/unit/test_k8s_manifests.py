@@ -262,6 +262,7 @@ SHARED_WITH_RUNTIME = (
     "pipeline.object-reuse",
     "state.backend.type",
     "state.backend.incremental",
+    "state.backend.rocksdb.metrics.block-cache-usage",
     "state.changelog.enabled",
     "state.changelog.storage",
     "state.changelog.dstl.dfs.base-path",

@@ -97,12 +97,30 @@ sys.exit(main())
 """
 
 
+# The same, with the interrupt arriving while run() is still starting the job (the job is up, run() is not
+# waiting on it yet): it must still be handed on, not leave the job running with the terminal's pipe.
+DRIVER_INTERRUPTED_WHILE_STARTING = DRIVER.replace(
+    "@entry_point",
+    """import pathlib, signal, time
+started = launcher.start
+def start_then_interrupted(*args, **kwargs):
+    process = started(*args, **kwargs)
+    while not pathlib.Path({folder!r}, "ready").exists():
+        time.sleep(0.01)
+    signal.raise_signal({signum})
+    return process
+launcher.start = start_then_interrupted
+@entry_point""",
+)
+
+
 @pytest.mark.parametrize(("signum", "exit_code"), [(signal.SIGTERM, 128 + signal.SIGTERM), (signal.SIGINT, 130)])
+@pytest.mark.parametrize("driver_text", [DRIVER, DRIVER_INTERRUPTED_WHILE_STARTING], ids=["running", "starting"])
 def test_an_interrupt_reaches_the_job_which_ends_before_the_launcher(
-    tmp_path: Path, signum: signal.Signals, exit_code: int
+    tmp_path: Path, signum: signal.Signals, exit_code: int, driver_text: str
 ) -> None:
     driver = subprocess.Popen(
-        [sys.executable, "-c", DRIVER.format(stand_in=STAND_IN, folder=str(tmp_path))],
+        [sys.executable, "-c", driver_text.format(stand_in=STAND_IN, folder=str(tmp_path), signum=int(signum))],
         cwd=REPO,
         stderr=subprocess.PIPE,
         text=True,
@@ -113,8 +131,14 @@ def test_an_interrupt_reaches_the_job_which_ends_before_the_launcher(
             driver.kill()
             pytest.fail(f"the stand-in job never started: {driver.communicate()[1]}")
         time.sleep(0.05)
-    driver.send_signal(signum)
-    _, stderr = driver.communicate(timeout=30)
+    if driver_text is DRIVER:
+        driver.send_signal(signum)
+    try:
+        _, stderr = driver.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        driver.kill()
+        driver.communicate()
+        pytest.fail("the launcher did not end within 30 s of the interrupt")
     assert driver.returncode == exit_code, stderr
     assert (tmp_path / "received").read_text() == signum.name  # the job's own handler ran: handed on, not killed
 
