@@ -83,9 +83,11 @@ signal.signal(signal.SIGINT, record)
 (folder / "ready").write_text("")
 time.sleep(60)
 """
-# What `lakegate run ingest` does, with the stand-in as the job.
+# What `lakegate run ingest` does, with the stand-in as the job. Ctrl-C as in a terminal: a shell that starts
+# the tests in the background (a CI script under `&`) hands them SIGINT ignored, which Python then keeps.
 DRIVER = """
-import sys
+import signal, sys
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from lakegate import launcher
 from lakegate.entrypoint import entry_point
 from lakegate.settings import Settings
