@@ -107,18 +107,22 @@ def block_cache_mb(settings: Settings) -> float | None:
 
 
 class Observing(threading.Thread):
-    """Refreshes the Observer over and over: a refresh (every table's files and snapshots, the ledger) takes
-    seconds on a busy machine, so a sample takes the newest observation instead of waiting for one."""
+    """Refreshes the Observer once per ``interval_s`` (or back to back when a refresh takes longer): a refresh
+    (every table's files and snapshots, the ledger) takes seconds on a busy machine, so a sample takes the
+    newest observation instead of waiting for one. Not more often: run 5 refreshed every second and the
+    soak's own process took a whole core of the two."""
 
-    def __init__(self, observer: Observer) -> None:
+    def __init__(self, observer: Observer, interval_s: float) -> None:
         super().__init__(name="soak-observer", daemon=True)
         self.observer = observer
+        self.interval_s = interval_s
         self.stopping = threading.Event()
 
     def run(self) -> None:
         while not self.stopping.is_set():
+            began = time.monotonic()
             self.observer.refresh()
-            self.stopping.wait(1.0)
+            self.stopping.wait(max(0.0, self.interval_s - (time.monotonic() - began)))
 
 
 class LoadCpu:
@@ -194,7 +198,7 @@ def run(settings: Settings, args: argparse.Namespace) -> list[dict[str, Any]]:
         with (home / "maintain.out").open("wb") as out:
             maintainer = launcher.start("maintain", settings, maintain_args, stdout=out, stderr=subprocess.STDOUT)
         load.start()
-        observing = Observing(observer)
+        observing = Observing(observer, args.sample_s)
         observing.start()
         cpu = LoadCpu()
         started = time.monotonic()
