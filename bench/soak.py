@@ -59,15 +59,8 @@ def default_rate(state_backend: str) -> float:
     return float(max(rates)) / 2
 
 
-def checkpoint_size_bytes(settings: Settings) -> int | None:
-    located = find_job(flink_rest_urls(settings), settings.job.name)
-    if located is None:
-        return None
-    url, job = located
-    with urllib.request.urlopen(f"{url}/jobs/{job['jid']}/checkpoints", timeout=2) as response:  # noqa: S310
-        latest = (json.load(response).get("latest") or {}).get("completed") or {}
-    size = latest.get("checkpointed_size", latest.get("state_size"))
-    return int(size) if size is not None else None
+# The job as Flink's REST API lists it: (REST base URL, job overview), from find_job once per sample.
+Located = tuple[str, dict[str, Any]]
 
 
 def _get(url: str) -> Any:
@@ -75,9 +68,17 @@ def _get(url: str) -> Any:
         return json.load(response)
 
 
-def jvm_heap_mb(settings: Settings) -> float | None:
+def checkpoint_size_bytes(located: Located | None) -> int | None:
+    if located is None:
+        return None
+    url, job = located
+    latest = (_get(f"{url}/jobs/{job['jid']}/checkpoints").get("latest") or {}).get("completed") or {}
+    size = latest.get("checkpointed_size", latest.get("state_size"))
+    return int(size) if size is not None else None
+
+
+def jvm_heap_mb(located: Located | None) -> float | None:
     """The heap the job's TaskManager JVM has committed (on a MiniCluster, the job's one JVM)."""
-    located = find_job(flink_rest_urls(settings), settings.job.name)
     if located is None:
         return None
     url = located[0]
@@ -89,11 +90,10 @@ def jvm_heap_mb(settings: Settings) -> float | None:
     return round(total / 2**20, 1) if managers else None
 
 
-def block_cache_mb(settings: Settings) -> float | None:
+def block_cache_mb(located: Located | None) -> float | None:
     """RocksDB's block cache in use (``state.backend.rocksdb.metrics.block-cache-usage``). Every RocksDB
     instance of a slot shares one cache in the slot's managed memory, so every column family of every keyed
     operator reports the same figure: the highest one (the soak's job runs in one slot)."""
-    located = find_job(flink_rest_urls(settings), settings.job.name)
     if located is None:
         return None
     url, job = located
@@ -142,6 +142,7 @@ def sample(
     observer: Observer, settings: Settings, job: subprocess.Popen[bytes], started: float, *, load: Load, cpu: LoadCpu
 ) -> dict[str, Any]:
     o = observer.latest
+    located = find_job(flink_rest_urls(settings), settings.job.name)
     unaccounted = sum(t.unaccounted for t in o.ledger) if o.ledger else None
     return {
         "t_s": round(time.monotonic() - started, 1),
@@ -149,13 +150,13 @@ def sample(
         "send_failures": load.failed,
         "soak_cpu": cpu(),
         "rss_mb": round(tree_rss(job.pid) / 2**20, 1),
-        "heap_mb": jvm_heap_mb(settings),
-        "block_cache_mb": block_cache_mb(settings),
+        "heap_mb": jvm_heap_mb(located),
+        "block_cache_mb": block_cache_mb(located),
         "observed_age_s": round(time.time() - o.at_s, 1),
         "checkpoint_s": o.job.last_checkpoint_duration_s if o.job else None,
         "checkpoints_failed": o.job.checkpoints_failed if o.job else None,
         "restarts": o.job.restarts if o.job else None,
-        "checkpoint_mb": round(size / 2**20, 2) if (size := checkpoint_size_bytes(settings)) is not None else None,
+        "checkpoint_mb": round(size / 2**20, 2) if (size := checkpoint_size_bytes(located)) is not None else None,
         "data_files": sum(t.data_files for t in o.tables),
         "snapshots": sum(t.snapshots for t in o.tables),
         "lag": sum(o.lag().values()),

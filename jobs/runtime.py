@@ -7,6 +7,7 @@ FLINK_LOG_DIR from this process's environment when it starts.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import sysconfig
@@ -176,9 +177,20 @@ def prepare_process(settings: Settings) -> None:
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
     if settings.cluster.execution_target == "local":
-        # PyFlink starts the local job's JVM with $JVM_ARGS: options the user set there come last and win.
-        own = f"-Xmx{settings.job.local_heap_mb}m {jvm.TASK_JVM_OPTIONS}"
-        os.environ["JVM_ARGS"] = f"{own} {os.environ.get('JVM_ARGS', '')}".strip()
+        os.environ["JVM_ARGS"] = local_jvm_args(settings, os.environ.get("JVM_ARGS", ""))
+
+
+# The options local_jvm_args puts first, as they read in $JVM_ARGS (which a child process inherits).
+_OWN_JVM_ARGS = re.compile(rf"-Xms(\d+)m -Xmx\1m {re.escape(jvm.TASK_JVM_OPTIONS)}(?:\s+|$)")
+
+
+def local_jvm_args(settings: Settings, current: str) -> str:
+    """$JVM_ARGS for the local job's JVM (PyFlink starts it with them): lakegate's options first, then the
+    user's, which win. The whole heap is committed from the start, as Flink starts its TaskManagers: a
+    long-running job's memory is then flat instead of growing towards -Xmx as the collector widens the heap.
+    Options an earlier call (in this process or a parent) put there are replaced, not repeated."""
+    heap = f"{settings.job.local_heap_mb}m"
+    return f"-Xms{heap} -Xmx{heap} {jvm.TASK_JVM_OPTIONS} {_OWN_JVM_ARGS.sub('', current)}".strip()
 
 
 def stream_environment(settings: Settings) -> StreamExecutionEnvironment:

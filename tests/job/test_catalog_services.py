@@ -5,7 +5,6 @@ reference adapter, lakegate/stack/restcatalog.py), each started on loopback by a
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -23,10 +22,11 @@ from lakegate.replay import effective_quarantine
 from lakegate.settings import Settings
 from lakegate.stack import postgres, restcatalog
 from lakegate.testing.invariant import Coordinate, assert_every_record_once, lake_coordinates, wait_until_drained
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun, RunningJob
 from lakegate.testing.readers import topic_coordinates
 from lakegate.testing.readmodels import mismatches
-from udfs.contract import Contracts, load_contracts
+from udfs.contract import Contracts
 from udfs.reasons import Reason
 
 pytestmark = pytest.mark.job
@@ -112,22 +112,14 @@ def _the_lake_ingests_models_replays_and_balances(
     *,
     maintain: bool,
 ) -> None:
-    schemas = tmp_path / "schemas"
-    shutil.copytree(stack.paths.schemas_dir, schemas)
-    settings = stack.replace(
-        schemas_dir=schemas,
-        job_name=f"lakegate-{prefix}",
-        dlq_topic=f"{prefix}.dlq",
-        consumer_group=prefix,
-        changelog_topic_prefix=f"{prefix}.readmodel.",
-    )
-    contracts = load_contracts(schemas)
+    settings, contracts = own_lake(stack, tmp_path, prefix, job_name=f"lakegate-{prefix}")
+    schemas = settings.paths.schemas_dir
     produce(
         settings,
         contracts,
         600,
         bad_fraction=0.2,
-        seed=seed,  # the topics are shared: each test its own records
+        seed=seed,
         bad_kinds=[Reason.rule_violation, Reason.bad_magic_byte],
         duplicate_fraction=0.05,
     )
@@ -135,8 +127,9 @@ def _the_lake_ingests_models_replays_and_balances(
 
     # Every table the job and the tools use is listed in the catalog service.
     tables = listed()
-    assert {("audit", c.name) for c in contracts} | {("quarantine", "records")} <= tables
-    assert {("readmodels", m.name) for c in contracts for m in c.read_models} <= tables
+    names = settings.catalog
+    assert {(names.audit_namespace, c.name) for c in contracts} | {(names.quarantine_namespace, "records")} <= tables
+    assert {(settings.readmodels.namespace, m.name) for c in contracts for m in c.read_models} <= tables
     assert_every_record_once(settings, contracts)
     assert mismatches(settings, contracts) == {}, "read models equal the independent computation"
 
@@ -195,14 +188,9 @@ def test_maintain_compacts_while_the_job_commits_to_the_rest_catalog_and_nothing
     lakegate_rest_catalog: Settings,
     run_job: Callable[..., JobRun],
     start_job: Callable[[str, Settings], RunningJob],
+    tmp_path: Path,
 ) -> None:
-    settings = lakegate_rest_catalog.replace(
-        job_name="lakegate-rest-maintain",
-        dlq_topic="restm.dlq",
-        consumer_group="restm",
-        changelog_topic_prefix="restm.readmodel.",
-    )
-    contracts = load_contracts(settings.paths.schemas_dir)
+    settings, contracts = own_lake(lakegate_rest_catalog, tmp_path, "restm", job_name="lakegate-rest-maintain")
     produce(settings, contracts, 300, bad_fraction=0.1, seed=20261213)
     job = start_job("ingest", settings.replace(drain=False))  # commits every second (checkpoint interval)
     wait_until_drained(settings, contracts)

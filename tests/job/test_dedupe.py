@@ -12,9 +12,10 @@ import pytest
 
 from lakegate.produce import DUPLICATE, VALID, ProduceReport, produce
 from lakegate.settings import Settings
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun
 from lakegate.testing.readers import DeadLetter, read_audit, read_dead_letters, read_quarantine, topic_coordinates
-from udfs.contract import Contracts
+from udfs.contract import load_contracts
 
 pytestmark = pytest.mark.job
 
@@ -25,31 +26,28 @@ Coordinate = tuple[str, int, int]
 def deduped(
     request: pytest.FixtureRequest,
     lakegate_stack: Settings,
-    lakegate_contracts: Contracts,
+    tmp_path_factory: pytest.TempPathFactory,
     run_job: Callable[..., JobRun],
 ) -> tuple[Settings, ProduceReport, dict[Coordinate, str], list[Coordinate], list[DeadLetter]]:
-    assert all(c.dedupe_window_s > 0 for c in lakegate_contracts), "the test needs dedupe on (the default)"
-    # Own tables, dead-letter topic and consumer group: the contract topics are shared with other job tests.
     # The plugin's settings ignore the environment; LAKEGATE_PYTHON_EXECUTION_MODE=process runs this
     # test in the other Python execution mode (keyed state crosses the Java/Python boundary differently).
     mode = os.environ.get("LAKEGATE_PYTHON_EXECUTION_MODE", lakegate_stack.job.python_execution_mode)
     # Each state backend keeps the dedupe ids (with the window as their time to live) and the read models.
     backend = request.param
-    settings = lakegate_stack.replace(
-        audit_namespace=f"dedupe_{backend}",
-        quarantine_namespace=f"dedupe_{backend}_q",
-        dlq_topic=f"dedupe.{backend}.dlq",
-        consumer_group=f"dedupe-{backend}",
+    settings, contracts = own_lake(
+        lakegate_stack,
+        tmp_path_factory.mktemp(f"dedupe_{backend}"),
+        f"dedupe_{backend}",
         python_execution_mode=mode,
         state_backend=backend,
     )
-    # Event ids of their own: each backend's job reads what the other's produced too, in the shared topics.
+    assert all(c.dedupe_window_s > 0 for c in contracts), "the test needs dedupe on (the default)"
     seed = 9090 + ["hashmap", "rocksdb"].index(backend)
-    report = produce(settings, lakegate_contracts, 1500, bad_fraction=0.08, duplicate_fraction=0.1, seed=seed)
+    report = produce(settings, contracts, 1500, bad_fraction=0.08, duplicate_fraction=0.1, seed=seed)
     run_job("ingest", settings)
     audit_ids: dict[Coordinate, str] = {}
     audit_coords: list[Coordinate] = []
-    for contract in lakegate_contracts:
+    for contract in contracts:
         for row in read_audit(settings, contract).to_pylist():
             coord = (row["lg_topic"], row["lg_partition"], row["lg_offset"])
             audit_coords.append(coord)
@@ -98,10 +96,9 @@ def test_each_duplicate_is_quarantined_unchanged_as_duplicate_event_id(  # type:
         assert letter.headers["lg.field"] == "event_id"
         assert rows[coord]["reason"] == DUPLICATE
         assert rows[coord]["original_value"] == r.value
-    # Nothing else of this test's records is quarantined, and the bad ones keep their own reasons.
-    mine = {(r.topic, r.partition, r.offset) for r in report.records}
+    # Nothing else is quarantined, and the bad records keep their own reasons.
     expected = {(r.topic, r.partition, r.offset): r.expected for r in report.records if r.expected != VALID}
-    assert {d.source: d.reason for d in dead if d.source in mine} == expected
+    assert {d.source: d.reason for d in dead} == expected
 
 
 def test_each_original_is_audited_once_and_no_event_id_twice(deduped) -> None:  # type: ignore[no-untyped-def]
@@ -109,21 +106,18 @@ def test_each_original_is_audited_once_and_no_event_id_twice(deduped) -> None:  
     for dup, first in _originals(report).items():
         assert first in audit_ids, "the first occurrence must be audited"
         assert dup not in audit_ids
-    mine = {(r.topic, r.partition, r.offset) for r in report.records}
     valid = {(r.topic, r.partition, r.offset): r.event_id for r in report.records if r.expected == VALID}
-    assert {coord: event_id for coord, event_id in audit_ids.items() if coord in mine} == valid
+    assert audit_ids == valid
     assert len(audit_coords) == len(set(audit_coords))
     ids = Counter(audit_ids.values())
     assert ids.most_common(1)[0][1] == 1, "an event id appears twice in the audit log"
 
 
 def test_every_record_in_the_topics_lands_in_exactly_one_place(  # type: ignore[no-untyped-def]
-    deduped, lakegate_stack: Settings, lakegate_contracts: Contracts
+    deduped,
 ) -> None:
-    _, report, _, audit_coords, dead = deduped
-    # Other job tests write to the same topics, and this job reads them from the start: the invariant
-    # covers every record in the topics, this test's among them.
-    produced = topic_coordinates(lakegate_stack, [c.topic for c in lakegate_contracts])
+    settings, report, _, audit_coords, dead = deduped
+    produced = topic_coordinates(settings, [c.topic for c in load_contracts(settings.paths.schemas_dir)])
     assert {(r.topic, r.partition, r.offset) for r in report.records} <= produced
     quarantined = [d.source for d in dead]
     assert len(quarantined) == len(set(quarantined)), "a record appears twice in quarantine"

@@ -5,34 +5,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from lakegate.produce import VALID, produce
 from lakegate.settings import Settings
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun
 from lakegate.testing.readers import read_audit
-from udfs.contract import Contracts
 
 pytestmark = pytest.mark.job
 
 
 def test_producers_on_every_version_interleaved_land_in_one_evolving_table(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+    lakegate_stack: Settings, tmp_path: Path, run_job: Callable[..., JobRun]
 ) -> None:
-    contract = next(c for c in lakegate_contracts if len(c.schema_texts) > 1)
+    settings, contracts = own_lake(lakegate_stack, tmp_path, "evolution")
+    contract = next(c for c in contracts if len(c.schema_texts) > 1)
     first, latest = (json.loads(contract.schema_texts[i]) for i in (0, -1))
     new_fields = [f["name"] for f in latest["fields"] if f["name"] not in {g["name"] for g in first["fields"]}]
     assert new_fields, f"{contract.name}: the latest version should add a field"
 
-    # Own tables and dead-letter topic: the topics are shared with other job tests, the outputs are not.
-    settings = lakegate_stack.replace(
-        audit_namespace="evolution",
-        quarantine_namespace="evolution_q",
-        dlq_topic="evolution.dlq",
-        consumer_group="evolution",
-    )
-    report = produce(settings, lakegate_contracts, 1200, all_versions=True, seed=4242)
+    report = produce(settings, contracts, 1200, all_versions=True, seed=4242)
     run_job("ingest", settings)
 
     table = read_audit(settings, contract)

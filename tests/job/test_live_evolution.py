@@ -4,7 +4,6 @@ restart no record is lost or doubled; a renamed column holds old and new writers
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +16,7 @@ from lakegate.catalog import audit_table_name, open_catalog
 from lakegate.contracts_check import run_publish
 from lakegate.produce import VALID, ProduceReport, produce
 from lakegate.settings import Settings
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun, RunningJob
 from lakegate.testing.readers import quarantined_coordinates, read_audit
 from udfs.contract import Contract, load_contracts
@@ -38,21 +38,6 @@ def _v1_only(schemas: Path) -> str:
     rules = [block for block in (sep + tail).split("\n[[rules]]") if block and NEW_FIELD not in block]
     contract.write_text(head + "".join("\n[[rules]]" + block for block in rules))
     return original
-
-
-def _own_outputs(stack: Settings, tmp_path: Path, name: str) -> Settings:
-    """The stack's settings with a copy of the contracts to edit and this test's own tables, dead-letter
-    topic and consumer group; an unbounded job."""
-    schemas = tmp_path / "schemas"
-    shutil.copytree(stack.paths.schemas_dir, schemas)
-    return stack.replace(
-        schemas_dir=schemas,
-        audit_namespace=name,
-        quarantine_namespace=f"{name}_q",
-        dlq_topic=f"{name}.dlq",
-        consumer_group=name,
-        drain=False,
-    )
 
 
 def _audited(settings: Settings) -> dict[tuple[str, int, int], dict[str, object]]:
@@ -86,7 +71,7 @@ def test_a_field_added_while_the_job_runs(
     start_job: Callable[[str, Settings], RunningJob],
     tmp_path: Path,
 ) -> None:
-    settings = _own_outputs(lakegate_stack, tmp_path, "live")
+    settings, _ = own_lake(lakegate_stack, tmp_path, "live", drain=False)
     schemas = settings.paths.schemas_dir
     original = _v1_only(schemas)
     job = start_job("ingest", settings)
@@ -143,12 +128,11 @@ def test_a_field_renamed_while_the_job_runs_keeps_one_column_with_every_writers_
     start_job: Callable[[str, Settings], RunningJob],
     tmp_path: Path,
 ) -> None:
-    settings = _own_outputs(lakegate_stack, tmp_path, "renamed")
+    settings, _ = own_lake(lakegate_stack, tmp_path, "renamed", drain=False)
     schemas = settings.paths.schemas_dir
     original = _before_rename(schemas)
     job = start_job("ingest", settings)  # reads tickets as v2 reads them: satisfaction_score
     before = load_contracts(schemas)
-    # Seeds of their own: the topics are shared, and the same seed would send the same event ids again.
     first = produce(settings, before, 300, seed=21, all_versions=True)  # v1 and v2 writers
     _wait_until_audited(settings, first, job)
     tickets_v2 = before.by_name("tickets")

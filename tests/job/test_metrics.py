@@ -5,15 +5,16 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from lakegate.produce import DUPLICATE, VALID, produce
 from lakegate.settings import Settings
+from lakegate.testing.lake import own_lake
 from lakegate.testing.metrics import quarantine_counts, record_counts, scrape
 from lakegate.testing.plugin import RunningJob
 from lakegate.testing.readers import topic_coordinates
-from udfs.contract import Contracts
 
 pytestmark = pytest.mark.job
 
@@ -23,24 +24,22 @@ def _outcome(expected: str) -> str:
 
 
 def test_a_running_job_counts_every_record_by_topic_contract_version_and_outcome(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, start_job: Callable[[str, Settings], RunningJob]
+    lakegate_stack: Settings, tmp_path: Path, start_job: Callable[[str, Settings], RunningJob]
 ) -> None:
-    # Its own namespaces and a new consumer group: it reads every record in the topics once.
-    settings = lakegate_stack.replace(
-        audit_namespace="metrics",
-        quarantine_namespace="metrics_q",
-        dlq_topic="metrics.dlq",
-        consumer_group="metrics",
+    # A lake of its own: it reads every record of its topics once, and nothing else.
+    settings, contracts = own_lake(
+        lakegate_stack,
+        tmp_path,
+        "metrics",
         drain=False,
     )
-    report = produce(settings, lakegate_contracts, 1000, bad_fraction=0.2, seed=5150)
+    report = produce(settings, contracts, 1000, bad_fraction=0.2, seed=5150)
     job = start_job("ingest", settings)
     mine = Counter((r.topic, r.contract, _outcome(r.expected)) for r in report.records)
     mine_valid_versions = Counter((r.contract, str(r.version)) for r in report.records if r.expected == VALID)
     mine_reasons = Counter((r.contract, r.expected) for r in report.records if r.expected != VALID)
-    # Other job tests share the topics, and this job routes their records too: the total must equal
-    # everything in the topics (each record counted once), and each of our label sets is a lower bound.
-    in_topics = len(topic_coordinates(settings, [c.topic for c in lakegate_contracts]))
+    # The total must equal everything in the lake's topics (each record counted once).
+    in_topics = len(topic_coordinates(settings, [c.topic for c in contracts]))
     deadline = time.monotonic() + 180
     counts: Counter[tuple[str, str, str, str]] = Counter()
     while time.monotonic() < deadline:
@@ -59,8 +58,8 @@ def test_a_running_job_counts_every_record_by_topic_contract_version_and_outcome
         by_outcome[(topic, contract, outcome)] += n
         if outcome == "audited":
             by_version[(contract, version)] += n
-    assert all(by_outcome[key] >= n for key, n in mine.items()), f"{dict(by_outcome)} vs produced {dict(mine)}"
-    assert all(by_version[key] >= n for key, n in mine_valid_versions.items()), dict(by_version)
+    assert by_outcome == mine, f"{dict(by_outcome)} vs produced {dict(mine)}"
+    assert by_version == mine_valid_versions, dict(by_version)
     assert "unknown" not in {version for (_, version) in by_version}, "an audited record always has a version"
     # Quarantine by reason (and rule) adds up to the quarantined and deduplicated records.
     reasons = quarantine_counts(text)
@@ -69,4 +68,4 @@ def test_a_running_job_counts_every_record_by_topic_contract_version_and_outcome
     for (contract, reason, rule), n in reasons.items():
         by_reason[(contract, reason)] += n
         assert (rule != "none") == (reason == "rule_violation"), (contract, reason, rule)
-    assert all(by_reason[key] >= n for key, n in mine_reasons.items()), f"{dict(by_reason)} vs {dict(mine_reasons)}"
+    assert by_reason == mine_reasons, f"{dict(by_reason)} vs {dict(mine_reasons)}"

@@ -27,6 +27,7 @@ from lakegate.observe.ledger import read_origins
 from lakegate.observe.scrape import exporter_endpoint, job_endpoints, scrape, summed
 from lakegate.produce import produce
 from lakegate.settings import Settings, port_range
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun, RunningJob
 from lakegate.testing.prometheus import RULES_DIR, Prometheus, PrometheusError, running_prometheus
 from lakegate.testing.readers import topic_coordinates
@@ -78,29 +79,20 @@ def _rule_exprs() -> list[tuple[str, str]]:
 
 def test_ledger_balances_and_every_panel_and_rule_works_on_a_real_prometheus(
     lakegate_stack: Settings,
-    lakegate_contracts: Contracts,
     start_job: Callable[[str, Settings], RunningJob],
     tmp_path: Path,
 ) -> None:
-    settings = lakegate_stack.replace(
-        audit_namespace="observe",
-        quarantine_namespace="observe_q",
-        dlq_topic="observe.dlq",
-        consumer_group="observe",
-        drain=False,
-    )
-    report = produce(
-        settings, lakegate_contracts, 1500, bad_fraction=0.2, duplicate_fraction=0.05, all_versions=True, seed=4242
-    )
+    settings, contracts = own_lake(lakegate_stack, tmp_path, "observe", drain=False)
+    report = produce(settings, contracts, 1500, bad_fraction=0.2, duplicate_fraction=0.05, all_versions=True, seed=4242)
     assert any(r.expected == "duplicate_event_id" for r in report.records)
-    topics = sorted({c.topic for c in lakegate_contracts})
+    topics = sorted({c.topic for c in contracts})
     scrape_targets = {
         "flink": [f"127.0.0.1:{p}" for p in port_range(settings.observation.metrics_port)],
         "lakegate-exporter": [f"127.0.0.1:{settings.observation.exporter_port}"],
     }
     with running_prometheus(tmp_path / "prometheus", scrape_targets) as prometheus:
         job = start_job("ingest", settings)
-        # Every record in the topics (other tests' too: this job has its own tables and reads them all).
+        # Every record in the lake's topics.
         in_topics = topic_coordinates(settings, topics)
         expected = {t: sum(1 for c in in_topics if c[0] == t) for t in topics}
         ledger = _wait_for_ledger(settings, job, expected)
@@ -124,7 +116,7 @@ def test_ledger_balances_and_every_panel_and_rule_works_on_a_real_prometheus(
         _promtool_check_metrics(scrape([exporter_endpoint(settings)]))
 
         # 3. A real Prometheus: every panel query returns data; every rule evaluates without error.
-        _assert_panels_return_data(prometheus, settings, lakegate_contracts)
+        _assert_panels_return_data(prometheus, settings, contracts)
         _assert_rules_evaluate(prometheus)
 
 
@@ -162,26 +154,20 @@ def _assert_rules_evaluate(prometheus: Prometheus) -> None:
 
 
 def test_a_job_started_mid_topic_from_the_groups_offsets_owns_nothing_before_its_start(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+    lakegate_stack: Settings, run_job: Callable[..., JobRun], tmp_path: Path
 ) -> None:
     """The group's committed offsets sit mid-topic; the job starts there: the ledger balances with records
     before the start neither read nor lost (the origins the start recorded)."""
-    settings = lakegate_stack.replace(
-        audit_namespace="midtopic",
-        quarantine_namespace="midtopic_q",
-        dlq_topic="midtopic.dlq",
-        consumer_group="midtopic",
-        start_from="group-offsets",
-    )
-    produce(settings, lakegate_contracts, 200, bad_fraction=0.1, seed=5151)
-    topics = sorted({c.topic for c in lakegate_contracts})
+    settings, contracts = own_lake(lakegate_stack, tmp_path, "midtopic", start_from="group-offsets")
+    produce(settings, contracts, 200, bad_fraction=0.1, seed=5151)
+    topics = sorted({c.topic for c in contracts})
     committed = _commit_group_offsets_mid_topic(settings, topics)
-    produce(settings, lakegate_contracts, 200, bad_fraction=0.1, seed=5152)
+    produce(settings, contracts, 200, bad_fraction=0.1, seed=5152)
     run_job("ingest", settings)
 
     table = open_catalog(settings).load_table(quarantine_table_name(settings))
     assert read_origins(table) == committed
-    observer = Observer(settings, lakegate_contracts)
+    observer = Observer(settings, contracts)
     try:
         observer.refresh()  # settles the offsets the second refresh counts up to
         rows = {row.topic: row for row in observer.refresh().ledger}

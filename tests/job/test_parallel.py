@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from test_readmodels import comparable, expected_aggregate, expected_current, table_state
@@ -18,31 +19,28 @@ from lakegate import readmodels
 from lakegate.produce import DUPLICATE, produce
 from lakegate.settings import Settings
 from lakegate.testing.invariant import assert_every_record_once
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun
 from lakegate.testing.readers import read_audit, read_quarantine
-from udfs.contract import Contracts
 from udfs.readmodels import CurrentModel
 
 pytestmark = pytest.mark.job
 
 
 def test_parallelism_2_lands_every_record_once_and_keeps_dedupe_and_read_models(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+    lakegate_stack: Settings, tmp_path: Path, run_job: Callable[..., JobRun]
 ) -> None:
-    settings = lakegate_stack.replace(
-        audit_namespace="p2",
-        quarantine_namespace="p2_q",
-        dlq_topic="p2.dlq",
-        consumer_group="p2",
-        readmodel_namespace="p2_models",
-        changelog_topic_prefix="p2.changelog.",
+    settings, contracts = own_lake(
+        lakegate_stack,
+        tmp_path,
+        "p2",
         parallelism=2,
     )
-    report = produce(settings, lakegate_contracts, 3000, bad_fraction=0.1, duplicate_fraction=0.05, seed=4242)
+    report = produce(settings, contracts, 3000, bad_fraction=0.1, duplicate_fraction=0.05, seed=4242)
     run_job("ingest", settings)
 
-    assert_every_record_once(settings, lakegate_contracts)
-    for contract in lakegate_contracts:
+    assert_every_record_once(settings, contracts)
+    for contract in contracts:
         ids = Counter(read_audit(settings, contract)[contract.event_id_field].to_pylist())
         assert max(ids.values()) == 1, f"{contract.name}: an event id audited twice"
     quarantined = read_quarantine(settings)
@@ -63,7 +61,7 @@ def test_parallelism_2_lands_every_record_once_and_keeps_dedupe_and_read_models(
     assert all(reasons[c] == "duplicate_event_id" for c in retries)
 
     salt = settings.job.pii_salt.reveal().encode()
-    for model, contract in readmodels.all_models(lakegate_contracts):
+    for model, contract in readmodels.all_models(contracts):
         events = read_audit(settings, contract).to_pylist()
         if isinstance(model, CurrentModel):
             expected = expected_current(model, contract, events, salt)

@@ -22,6 +22,7 @@ from lakegate import readmodels
 from lakegate.catalog import open_catalog
 from lakegate.produce import produce
 from lakegate.settings import Settings
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun
 from lakegate.testing.readmodels import (
     changelog_state,
@@ -31,7 +32,6 @@ from lakegate.testing.readmodels import (
     expected_current,
     table_state,
 )
-from udfs.contract import Contracts
 from udfs.readmodels import AggregateModel, CurrentModel
 
 pytestmark = pytest.mark.job
@@ -40,21 +40,13 @@ pytestmark = pytest.mark.job
 # rebuild and maintain run here, in PyFlink's gateway JVM: the fixture keeps that JVM's process referenced.
 @pytest.mark.usefixtures("jvm_gateway")
 def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+    lakegate_stack: Settings, run_job: Callable[..., JobRun], tmp_path: Path
 ) -> None:
-    settings = lakegate_stack.replace(
-        audit_namespace="rm",
-        quarantine_namespace="rm_q",
-        dlq_topic="rm.dlq",
-        consumer_group="rm",
-        readmodel_namespace="rm_models",
-        changelog_topic_prefix="rm.changelog.",
-        checkpoint_interval_ms=200,
-    )
-    produce(settings, lakegate_contracts, 3000, bad_fraction=0.1, duplicate_fraction=0.05, all_versions=True, seed=2024)
+    settings, contracts = own_lake(lakegate_stack, tmp_path, "rm", checkpoint_interval_ms=200)
+    produce(settings, contracts, 3000, bad_fraction=0.1, duplicate_fraction=0.05, all_versions=True, seed=2024)
     run_job("ingest", settings)
     salt = settings.job.pii_salt.reveal().encode()
-    models = readmodels.all_models(lakegate_contracts)
+    models = readmodels.all_models(contracts)
     assert {type(m) for m, _ in models} == {CurrentModel, AggregateModel}
     for model, contract in models:
         audited = events(settings, contract)
@@ -84,7 +76,7 @@ def test_read_models_equal_the_last_valid_event_per_key_and_the_changelog_agrees
 
     # A rebuild from the audit log yields the same model, key for key (then swap it in: the job is stopped).
     for model, _ in models:
-        report = rebuild(settings, lakegate_contracts, model.name, swap_in=model is models[0][0])
+        report = rebuild(settings, contracts, model.name, swap_in=model is models[0][0])
         assert report.diff.identical, (model.name, report.diff)
         assert report.diff.same == len(table_state(settings, model, readmodels.key_columns(model)))
     first = models[0][0]

@@ -7,15 +7,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from lakegate.produce import produce
 from lakegate.settings import Settings
 from lakegate.stack import registry
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun
 from lakegate.testing.readers import read_audit, read_quarantine
-from udfs.contract import Contracts
 
 pytestmark = pytest.mark.job
 
@@ -27,18 +28,17 @@ MAX_OUTAGE_S = 300.0
 
 
 def test_a_frozen_registry_delays_the_job_and_quarantines_nothing(
-    lakegate_stack: Settings, lakegate_contracts: Contracts, run_job: Callable[..., JobRun]
+    lakegate_stack: Settings, tmp_path: Path, run_job: Callable[..., JobRun]
 ) -> None:
-    settings = lakegate_stack.replace(
-        audit_namespace="outage",
-        quarantine_namespace="outage_q",
-        dlq_topic="outage.dlq",
-        consumer_group="outage",
+    settings, contracts = own_lake(
+        lakegate_stack,
+        tmp_path,
+        "outage",
         restart_attempts=20,
         registry_timeout_s=1,
         registry_retries=1,
     )
-    report = produce(settings, lakegate_contracts, 600, seed=31337)  # all valid
+    report = produce(settings, contracts, 600, seed=31337)  # all valid
     pid = registry.service(settings).pid()
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)  # the process stays, its port accepts nothing: requests hang, then time out
@@ -54,7 +54,7 @@ def test_a_frozen_registry_delays_the_job_and_quarantines_nothing(
 
     assert job.returncode == 0
     assert _registry_failures(settings) > before, "the outage should have failed the routing task at least once"
-    rows = [r for c in lakegate_contracts for r in read_audit(settings, c).to_pylist()]
+    rows = [r for c in contracts for r in read_audit(settings, c).to_pylist()]
     audited = {(r["lg_topic"], r["lg_partition"], r["lg_offset"]): r for r in rows}
     assert len(audited) == len(rows), "a record was audited twice across the restarts"
     quarantined = {

@@ -3,7 +3,6 @@ replay while another holds the lease is refused."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from lakegate.lease import Lease
 from lakegate.produce import produce
 from lakegate.replay import effective_quarantine
 from lakegate.settings import Settings
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun
 from lakegate.testing.readers import read_audit, read_quarantine, read_records, topic_coordinates
 from udfs.contract import load_contracts
@@ -57,16 +57,8 @@ def _event_ids(settings: Settings, coordinates: set[tuple[str, int, int]]) -> di
 def test_replay_after_a_contract_fix_lands_fixed_records_once(
     lakegate_stack: Settings, run_job: Callable[..., JobRun], tmp_path: Path
 ) -> None:
-    schemas = tmp_path / "schemas"
-    shutil.copytree(lakegate_stack.paths.schemas_dir, schemas)
-    settings = lakegate_stack.replace(
-        schemas_dir=schemas,
-        audit_namespace="replay",
-        quarantine_namespace="replay_q",
-        dlq_topic="replay.dlq",
-        consumer_group="replay",
-    )
-    contracts = load_contracts(schemas)
+    settings, contracts = own_lake(lakegate_stack, tmp_path, "replay")
+    schemas = settings.paths.schemas_dir
     report = produce(
         settings, contracts, 800, bad_fraction=0.25, seed=909, bad_kinds=[Reason.rule_violation, Reason.bad_magic_byte]
     )
@@ -91,10 +83,9 @@ def test_replay_after_a_contract_fix_lands_fixed_records_once(
     assert _audit(fixed) == before, "the refused replay wrote nothing"
     run_job("replay", fixed)
     after = _audit(fixed)
-    # The topics are shared with other job tests, whose producer retries can put two copies of one bad event
-    # in quarantine and whose bad records can share an event id with a valid one: exactly one record per
-    # fixable event lands (any one of its copies) unless its contract audited that event id already, nothing
-    # else. Event ids are per contract (a topic here): the generator's seeds repeat them across contracts.
+    # A bad record can share an event id with a valid one: exactly one record per fixable event lands unless
+    # its contract audited that event id already, nothing else. Event ids are per contract (a topic here):
+    # the generator's seeds repeat them across contracts.
     added = set(after) - set(before)
     event_of = _event_ids(fixed, fixable)
     assert added <= fixable, "only fixed records are added"

@@ -23,6 +23,7 @@ from lakegate.changelogs import corrections, published
 from lakegate.produce import produce
 from lakegate.resume import journal_folder, read_journal, table_point
 from lakegate.settings import Settings
+from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun, RunningJob
 from lakegate.testing.readers import quarantined_coordinates, read_audit, read_dead_letters, topic_coordinates
 from lakegate.testing.readmodels import mismatches
@@ -61,7 +62,6 @@ KILLS = {
 @pytest.mark.parametrize("restart", ["fresh", "checkpoint"])
 def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
     lakegate_stack: Settings,
-    lakegate_contracts: Contracts,
     run_job: Callable[..., JobRun],
     start_job: Callable[[str, Settings], RunningJob],
     crash_agent: Path,
@@ -72,25 +72,16 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
     """Each run of a chain is killed between two sinks' commits; the next one starts without a checkpoint
     ("fresh": `lakegate run ingest`) or from the last retained checkpoint ("checkpoint": `lakegate resume`);
     a last run drains. New records (bad ones and producer retries among them) arrive before every run."""
-    # Own tables, topics (dead-letter, changelogs) and consumer group; the contract topics are shared with other
-    # job tests, and this lake reads them from the start. Small batches, short checkpoints: commits every run.
-    name = f"resume_{restart}"
-    settings = lakegate_stack.replace(
-        audit_namespace=name,
-        quarantine_namespace=f"{name}_q",
-        readmodel_namespace=f"{name}_models",
-        dlq_topic=f"{name}.dlq",
-        changelog_topic_prefix=f"{name}.model.",
-        consumer_group=name.replace("_", "-"),
-        batch_max_records=200,
-        checkpoint_interval_ms=300,
+    # A lake of its own (topics, tables, consumer group). Small batches, short checkpoints: commits every run.
+    settings, contracts = own_lake(
+        lakegate_stack, tmp_path, f"resume_{restart}", batch_max_records=200, checkpoint_interval_ms=300
     )
-    tickets = next(c for c in lakegate_contracts if c.name == "tickets")
+    tickets = next(c for c in contracts if c.name == "tickets")
     sinks = {
         "audit": f"table:{audit_table_name(settings, tickets)}",
         "quarantine": f"table:{quarantine_table_name(settings)}",
         "dead-letter": f"kafka:{settings.job.name}-dlq-",  # the sinks' transactional ids (IngestGraph.java)
-        "model": f"table:{readmodels.table_name(settings, readmodels.find(lakegate_contracts, MODEL)[0])}",
+        "model": f"table:{readmodels.table_name(settings, readmodels.find(contracts, MODEL)[0])}",
         "changelog": f"kafka:{settings.job.name}-changelog-",
     }
     seed = 1500 if restart == "fresh" else 1600
@@ -99,7 +90,7 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
         monkeypatch.setenv("JVM_ARGS", f"-javaagent:{crash_agent}={sinks[first]},{sinks[second]},2,{marker}")
         run = _next_run(settings, restart, step)
         if restart == "fresh":
-            produce(settings, lakegate_contracts, 8000, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed + step)
+            produce(settings, contracts, 8000, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed + step)
             killed = run_job("ingest", run, check=False)
             assert killed.returncode != 0, killed.log
         else:
@@ -107,7 +98,7 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
             # with records arriving while it runs: every checkpoint then has changes for every sink to commit.
             sending = threading.Thread(
                 target=produce,
-                args=(settings, lakegate_contracts, 8000),
+                args=(settings, contracts, 8000),
                 kwargs={"bad_fraction": 0.1, "duplicate_fraction": 0.05, "seed": seed + step, "rate": 400.0},
             )
             job = start_job("ingest", run)
@@ -122,7 +113,7 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
         assert marker.exists(), f"run {step} was not killed between {first}'s and {second}'s commits"
         # The kill left the first sink holding records the second lacks: the case the next run must repair.
         _assert_first_holds_more(settings, first, second, marker.read_text())
-    produced = topic_coordinates(settings, [c.topic for c in lakegate_contracts])
+    produced = topic_coordinates(settings, [c.topic for c in contracts])
     last = _next_run(settings, restart, len(KILLS[restart]))
     if restart == "fresh":
         run_job("ingest", last)
@@ -131,13 +122,13 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
         # every record, and a few checkpoints more for the Kafka transactions committed after the tables.
         job = start_job("ingest", last)
         deadline = time.monotonic() + 300
-        while _lake(settings, lakegate_contracts) < produced:
+        while _lake(settings, contracts) < produced:
             assert job.alive and time.monotonic() < deadline, f"the restored job did not catch up: {job.log}"
             time.sleep(2)
         time.sleep(10 * settings.job.checkpoint_interval_ms / 1000)
         job.stop()
 
-    audited = _audit_coordinates(settings, lakegate_contracts)
+    audited = _audit_coordinates(settings, contracts)
     quarantined = quarantined_coordinates(settings)
     doubled = [c for c, n in Counter(audited + quarantined).items() if n > 1]
     assert not doubled, f"{len(doubled)} records written twice, e.g. {doubled[:5]}"
@@ -147,7 +138,7 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
     )
     letters = [d.source for d in read_dead_letters(settings)]
     assert Counter(letters) == Counter(quarantined), "the dead-letter topic holds what the quarantine table holds"
-    assert mismatches(settings, lakegate_contracts) == {}, "read models differ from the audit log's computation"
+    assert mismatches(settings, contracts) == {}, "read models differ from the audit log's computation"
 
 
 def _lake(settings: Settings, contracts: Contracts) -> set[Coordinate]:

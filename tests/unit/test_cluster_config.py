@@ -105,7 +105,21 @@ def test_tasks_run_on_the_same_jvm_options_locally_on_the_cluster_and_on_kuberne
     monkeypatch.setattr(jvm, "system_classpath", lambda _settings: "")
     settings = Settings.load(env={}, home=tmp_path, local_heap_mb=1024)
     runtime.prepare_process(settings)
-    assert os.environ["JVM_ARGS"] == f"-Xmx1024m {jvm.TASK_JVM_OPTIONS} -XX:+UseG1GC"
+    assert os.environ["JVM_ARGS"] == f"-Xms1024m -Xmx1024m {jvm.TASK_JVM_OPTIONS} -XX:+UseG1GC"
+
+
+def test_the_local_jvm_args_replace_an_earlier_calls_instead_of_repeating_them(tmp_path: Path) -> None:
+    """A child process inherits $JVM_ARGS and prepares its own job: lakegate's options appear once, the
+    current heap's, and the user's stay last (they win)."""
+    small, large = (Settings.load(env={}, home=tmp_path, local_heap_mb=mb) for mb in (512, 2048))
+    user = "-javaagent:/a.jar=x,y -Xmx4g"
+    once = runtime.local_jvm_args(small, user)
+    assert once == f"-Xms512m -Xmx512m {jvm.TASK_JVM_OPTIONS} {user}"
+    assert runtime.local_jvm_args(small, once) == once
+    assert runtime.local_jvm_args(large, runtime.local_jvm_args(small, once)) == (
+        f"-Xms2048m -Xmx2048m {jvm.TASK_JVM_OPTIONS} {user}"
+    )
+    assert runtime.local_jvm_args(small, "") == f"-Xms512m -Xmx512m {jvm.TASK_JVM_OPTIONS}"
 
 
 def test_taskmanagers_keep_the_jobs_state_changes_in_files_under_the_cluster(tmp_path: Path) -> None:
