@@ -41,7 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_optional_services,
         default=(),
         help="up: optional services too, comma-separated: rest-catalog (an Iceberg REST catalog on the "
-        "loopback port catalog_uri names, docs/catalogs.md)",
+        "loopback port catalog_uri names, docs/catalogs.md), object-store (an S3-compatible store on the "
+        "loopback port s3_endpoint names, docs/objectstore.md)",
     )
     contracts = sub.add_parser("contracts", help="contracts in schemas/")
     contracts.add_argument(

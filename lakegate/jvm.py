@@ -30,7 +30,7 @@ from lakegate.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("flink", "hadoop", "kafka", "registry", "restcatalog", "bench")
+GROUPS = ("flink", "hadoop", "kafka", "registry", "restcatalog", "objectstore", "bench")
 _STAMP = ".lakegate-stamp"
 _REGISTRY_COORDS = ("io/apicurio/apicurio-registry-app", "apicurio-registry-app-{v}-all.tar.gz")
 

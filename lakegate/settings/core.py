@@ -31,6 +31,7 @@ from lakegate.settings.sections import (
     ClusterSettings,
     JobSettings,
     KafkaSettings,
+    ObjectStoreSettings,
     ObservationSettings,
     PathSettings,
     ReadModelSettings,
@@ -48,6 +49,7 @@ class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     catalog: CatalogSettings = field(default_factory=CatalogSettings)
+    objectstore: ObjectStoreSettings = field(default_factory=ObjectStoreSettings)
     readmodels: ReadModelSettings = field(default_factory=ReadModelSettings)
     job: JobSettings = field(default_factory=JobSettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)

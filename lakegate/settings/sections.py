@@ -1,6 +1,7 @@
 """The sections of the settings: one frozen, slotted dataclass per concern, each validated on its own.
 
-``paths`` (where lakegate keeps things), ``kafka``, ``registry``, ``catalog`` (Iceberg), ``readmodels``,
+``paths`` (where lakegate keeps things), ``kafka``, ``registry``, ``catalog`` (Iceberg), ``objectstore`` (S3),
+``readmodels``,
 ``job`` (the Flink job), ``cluster`` (where jobs run) and ``observation`` (metrics and the exporter). Each
 field declares its flat key with :func:`~lakegate.settings.base.known_as` (e.g. ``kafka.bootstrap`` is
 ``kafka_bootstrap``), the name used by the settings file, the environment and ``Settings.load``. Fixed
@@ -231,6 +232,44 @@ class CatalogSettings(Section):
 
 
 @dataclass(frozen=True, slots=True)
+class ObjectStoreSettings(Section):
+    """An S3-compatible object store: ``s3_endpoint`` (empty: AWS's own for ``s3_region``; else
+    ``http(s)://host:port`` of a compatible store), path-style addressing (compatible stores want it), and
+    the credentials: ``s3_access_key_id`` with ``s3_secret_access_key`` (a secret), both or neither (neither:
+    the environment's, e.g. an instance role). `lakegate stack up --with object-store` serves ``s3_endpoint``
+    on loopback for a local trial (lakegate/stack/objectstore.py)."""
+
+    title = "objectstore"
+    endpoint: str = field(default="", metadata=known_as("s3_endpoint"))
+    region: str = field(default="us-east-1", metadata=known_as("s3_region", name=True))
+    path_style_access: bool = field(default=True, metadata=known_as("s3_path_style_access"))
+    access_key_id: str = field(default="", metadata=known_as("s3_access_key_id"))
+    secret_access_key: Secret = field(default_factory=Secret, metadata=known_as("s3_secret_access_key"))
+
+    def rules(self) -> list[str]:
+        problems = []
+        if self.endpoint:
+            parts = urllib.parse.urlsplit(self.endpoint)
+            try:
+                parts.port  # noqa: B018  # raises on a port that is not a number
+                numeric = True
+            except ValueError:
+                numeric = False
+            expected = "s3_endpoint must be http(s)://host[:port]"
+            if "@" in parts.netloc:  # never quoted: what precedes the @ may be a secret
+                problems.append(
+                    f"{expected}, without user:password@: put the keys in s3_access_key_id and s3_secret_access_key"
+                )
+            elif not is_http_url(self.endpoint) or not numeric or parts.path not in ("", "/") or parts.query:
+                problems.append(f"{expected} (no path, no ?options), got {self.endpoint!r}")
+        if bool(self.access_key_id) != bool(self.secret_access_key):
+            problems.append(
+                "set s3_access_key_id and s3_secret_access_key together, or neither (the environment's credentials)"
+            )
+        return problems
+
+
+@dataclass(frozen=True, slots=True)
 class ReadModelSettings(Section):
     """Read models (udfs/readmodels/, lakegate/readmodels.py): one Iceberg table per model in this namespace,
     one compacted changelog topic per model named <prefix><model>; at most one change per key per mini-batch
@@ -349,6 +388,7 @@ SECTIONS: tuple[type[Section], ...] = (
     KafkaSettings,
     RegistrySettings,
     CatalogSettings,
+    ObjectStoreSettings,
     ReadModelSettings,
     JobSettings,
     ClusterSettings,

@@ -2,4 +2,4 @@
 optional services ``lakegate stack up --with`` names."""
 
 # Light on purpose (the CLI reads it without loading a service module): the names `--with` accepts.
-OPTIONAL_SERVICES = ("rest-catalog",)
+OPTIONAL_SERVICES = ("rest-catalog", "object-store")

@@ -5,9 +5,10 @@ Fixtures: ``lakegate_settings`` (a private home, free loopback ports), ``lakegat
 registry running, once per session), ``lakegate_contracts`` (from ``schemas/``; override
 ``lakegate_schemas_dir``), ``lakegate_postgres`` (a PostgreSQL server for a PostgreSQL catalog:
 ``settings.replace(catalog_uri=server.uri)``), ``lakegate_rest_catalog`` (the stack's settings with a home
-of the test's own and an Iceberg REST catalog server behind them, with a bearer token), ``run_job`` (a job
-until its topics are drained) and ``start_job`` (a job in the background, stopped at the end of the test);
-docs/testing.md shows their use.
+of the test's own and an Iceberg REST catalog server behind them, with a bearer token),
+``lakegate_object_store`` (the same with an S3-compatible object store behind ``s3_endpoint``), ``run_job``
+(a job until its topics are drained) and ``start_job`` (a job in the background, stopped at the end of the
+test); docs/testing.md shows their use.
 Tests that need them are slow (a JVM or three): mark them ``@pytest.mark.job``.
 """
 
@@ -24,7 +25,7 @@ import pytest
 from lakegate import jvm, launcher
 from lakegate.kafka_admin import ensure_topics
 from lakegate.settings import Settings
-from lakegate.stack import local, postgres, restcatalog
+from lakegate.stack import local, objectstore, postgres, restcatalog
 from lakegate.testing.ports import free_port, free_port_range
 from udfs.contract import Contracts, load_contracts
 
@@ -99,6 +100,24 @@ def lakegate_rest_catalog(lakegate_stack: Settings, tmp_path: Path) -> Iterator[
         yield settings
     finally:
         restcatalog.stop(settings)
+
+
+@pytest.fixture
+def lakegate_object_store(lakegate_stack: Settings, tmp_path: Path) -> Iterator[Settings]:
+    """``lakegate_stack``'s settings with a home under the test's folder and ``s3_endpoint`` naming an
+    S3-compatible object store started there on loopback (lakegate/stack/objectstore.py), with keys of its
+    own; the server stops at the end of the test."""
+    settings = lakegate_stack.replace(
+        home=tmp_path / "s3-home",
+        s3_endpoint=f"http://127.0.0.1:{free_port()}",
+        s3_access_key_id="lakegate-test",
+        s3_secret_access_key=secrets.token_urlsafe(24),
+    )
+    objectstore.start(settings)
+    try:
+        yield settings
+    finally:
+        objectstore.stop(settings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,8 @@ def test_a_rest_catalog_that_does_not_answer_stops_the_command_with_what_to_chec
 
 def test_stack_with_names_only_known_services() -> None:
     assert cli._optional_services("rest-catalog") == ("rest-catalog",)
+    assert cli._optional_services("rest-catalog,object-store") == ("rest-catalog", "object-store")
     assert cli._optional_services("") == ()
     with pytest.raises(argparse.ArgumentTypeError) as refused:
-        cli._optional_services("rest-catalog,object-store")
-    assert "unknown service object-store; known: rest-catalog" in str(refused.value)
+        cli._optional_services("rest-catalog,minio")
+    assert "unknown service minio; known: rest-catalog, object-store" in str(refused.value)

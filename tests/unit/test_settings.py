@@ -32,7 +32,7 @@ FLAT_KEYS = """
     topic_partitions dlq_topic consumer_group kafka_security_protocol kafka_sasl_mechanism kafka_sasl_username
     kafka_sasl_password kafka_ssl_cafile registry_url registry_heap_mb registry_timeout_s registry_retries
     registry_ca_file catalog_name catalog_db warehouse audit_namespace quarantine_namespace catalog_uri
-    catalog_token
+    catalog_token s3_endpoint s3_region s3_path_style_access s3_access_key_id s3_secret_access_key
     readmodel_namespace changelog_topic_prefix pii_salt job_name parallelism checkpoint_interval_ms
     python_execution_mode start_from drain restart_attempts batch_max_records batch_max_bytes
     batch_max_delay_ms state_backend local_heap_mb readmodel_minibatch_ms metrics_port flink_rest_port
@@ -193,6 +193,11 @@ def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> No
         "quarantine_namespace": "quarantine2",
         "catalog_uri": "https://catalog.example:8443/api/catalog",  # a REST catalog: catalog_token needs one
         "catalog_token": "catalog-token",
+        "s3_endpoint": "https://objects.example:9443",
+        "s3_region": "eu-central-1",
+        "s3_path_style_access": False,
+        "s3_access_key_id": "AKIAEXAMPLE",
+        "s3_secret_access_key": "s3-secret",
         "readmodel_namespace": "models2",
         "changelog_topic_prefix": "models2.",
         "pii_salt": "a-real-salt-of-more-than-16-bytes",
@@ -349,9 +354,18 @@ def test_every_secret_is_found_by_its_type() -> None:
         registry_url="https://svc:canary-registry@registry.example/api",
         pii_salt="canary-pii-salt-0123456789",
         catalog_uri="postgresql://lake:canary-catalog@db.example:5432/lake",
+        s3_access_key_id="AKIAEXAMPLE",
+        s3_secret_access_key="canary-s3",
     )
     secrets = {key for key, value in settings.flat().items() if isinstance(value, Secret)}
-    assert secrets == {"kafka_sasl_password", "registry_url", "pii_salt", "catalog_uri", "catalog_token"}
+    assert secrets == {
+        "kafka_sasl_password",
+        "registry_url",
+        "pii_salt",
+        "catalog_uri",
+        "catalog_token",
+        "s3_secret_access_key",
+    }
     assert "canary" not in repr(settings) + str(settings.masked()) + json.dumps(settings.masked_sections())
     stripped = settings.without_secrets()
     assert "canary" not in stripped.to_env().__repr__()
@@ -369,7 +383,17 @@ def test_lakegate_settings_prints_every_setting_by_section_masked(
     monkeypatch.setenv("LAKEGATE_REGISTRY_URL", "https://svc:canary@registry.example/api")
     assert cli.main(["settings"]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert list(shown) == ["paths", "kafka", "registry", "catalog", "readmodels", "job", "cluster", "observation"]
+    assert list(shown) == [
+        "paths",
+        "kafka",
+        "registry",
+        "catalog",
+        "objectstore",
+        "readmodels",
+        "job",
+        "cluster",
+        "observation",
+    ]
     assert sorted(key for section in shown.values() for key in section) == sorted(FLAT_KEYS)
     assert shown["registry"]["registry_url"] == "https://***@registry.example/api"
     assert shown["job"]["pii_salt"] == "***" and shown["kafka"]["kafka_bootstrap"] == "127.0.0.1:19092"

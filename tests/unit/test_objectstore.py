@@ -1,0 +1,118 @@
+"""The object-store settings (s3_*) and the local object store's configuration, without starting it (the
+server itself: tests/job/test_object_store.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lakegate.errors import SettingsError, StackError
+from lakegate.objectstore import filesystem
+from lakegate.settings import Secret, Settings
+from lakegate.stack import objectstore
+
+SECRET = "s3-canary-secret"
+
+
+def _local(tmp_path: Path, **changes: object) -> Settings:
+    values: dict[str, object] = {
+        "home": tmp_path,
+        "s3_endpoint": "http://127.0.0.1:19000",
+        "s3_access_key_id": "lakegate",
+        "s3_secret_access_key": SECRET,
+    }
+    return Settings.load(env={}, **{**values, **changes})
+
+
+def test_the_defaults_are_aws_with_the_environments_credentials() -> None:
+    store = Settings.load(env={}).objectstore
+    assert (store.endpoint, store.region, store.access_key_id, store.secret_access_key) == (
+        "",
+        "us-east-1",
+        "",
+        Secret(""),
+    )
+    assert store.path_style_access is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"s3_endpoint": "s3.example.com"}, "s3_endpoint must be http(s)://host[:port]"),
+        ({"s3_endpoint": "http://objects.example:x"}, "s3_endpoint must be http(s)://host[:port]"),
+        ({"s3_endpoint": "http://objects.example/bucket"}, "(no path, no ?options)"),
+        ({"s3_endpoint": "http://objects.example?region=x"}, "(no path, no ?options)"),
+        ({"s3_access_key_id": "lakegate"}, "set s3_access_key_id and s3_secret_access_key together"),
+        ({"s3_secret_access_key": SECRET}, "set s3_access_key_id and s3_secret_access_key together"),
+        ({"s3_region": "eu central"}, "s3_region"),
+    ],
+)
+def test_object_store_settings_refuse_what_no_client_can_use(changes: dict[str, str], problem: str) -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.load(env={}, **changes)
+    assert problem in str(refused.value)
+    assert SECRET not in str(refused.value)
+
+
+def test_credentials_in_the_endpoint_are_refused_without_quoting_them() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.load(env={}, s3_endpoint=f"http://lakegate:{SECRET}@127.0.0.1:19000")
+    assert "without user:password@" in str(refused.value) and "s3_secret_access_key" in str(refused.value)
+    assert SECRET not in str(refused.value)
+
+
+def test_the_secret_key_is_masked_and_read_from_the_environment() -> None:
+    env = {"LAKEGATE_S3_ACCESS_KEY_ID": "lakegate", "LAKEGATE_S3_SECRET_ACCESS_KEY": SECRET}
+    settings = Settings.load(env=env)
+    assert settings.objectstore.secret_access_key.reveal() == SECRET
+    assert SECRET not in repr(settings) + str(settings.masked())
+    assert settings.to_env()["LAKEGATE_S3_SECRET_ACCESS_KEY"] == SECRET  # a child process gets it
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"s3_endpoint": ""}, "s3_endpoint is empty (AWS): set it (LAKEGATE_S3_ENDPOINT)"),
+        ({"s3_endpoint": "https://127.0.0.1:19000"}, "serves s3_endpoint = http://127.0.0.1:<port>"),
+        ({"s3_endpoint": "http://objects.example:9000"}, "serves s3_endpoint = http://127.0.0.1:<port>"),
+        ({"s3_access_key_id": "", "s3_secret_access_key": ""}, "set both (LAKEGATE_S3_ACCESS_KEY_ID"),
+    ],
+)
+def test_the_local_object_store_needs_a_loopback_endpoint_and_keys(
+    tmp_path: Path, changes: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(StackError) as refused:
+        objectstore.port(_local(tmp_path, **changes))
+    assert problem in str(refused.value)
+
+
+def test_the_local_object_store_listens_on_loopback_and_checks_signatures(tmp_path: Path) -> None:
+    text = objectstore.properties(_local(tmp_path), tmp_path / "data")
+    lines = dict(line.split("=", 1) for line in text.splitlines())
+    assert lines["s3proxy.endpoint"] == "http://127.0.0.1:19000"
+    assert lines["s3proxy.authorization"] == "aws-v2-or-v4"
+    assert (lines["s3proxy.identity"], lines["s3proxy.credential"]) == ("lakegate", SECRET)
+    assert lines["jclouds.filesystem.basedir"] == str(tmp_path / "data")
+    with pytest.raises(StackError, match="one line without backslashes"):
+        objectstore.properties(_local(tmp_path, s3_secret_access_key="a\nb"), tmp_path / "data")
+
+
+def _options(settings: Settings, **kwargs: bool) -> dict[str, object]:
+    options = filesystem(settings, **kwargs).__reduce__()[1][0]  # pyarrow pickles the filesystem by its options
+    assert isinstance(options, dict)
+    return options
+
+
+def test_python_reaches_the_store_the_settings_name_with_their_keys(tmp_path: Path) -> None:
+    options = _options(_local(tmp_path, s3_region="eu-central-1"))
+    assert (options["scheme"], options["endpoint_override"], options["region"]) == (
+        "http",
+        "127.0.0.1:19000",
+        "eu-central-1",
+    )
+    assert (options["access_key"], options["secret_key"]) == ("lakegate", SECRET)
+    assert options["force_virtual_addressing"] is False and options["allow_bucket_creation"] is False
+    assert _options(_local(tmp_path), allow_bucket_creation=True)["allow_bucket_creation"] is True
+    aws = _options(Settings.load(env={}, s3_path_style_access=False))
+    assert (aws["endpoint_override"], aws["access_key"], aws["force_virtual_addressing"]) == ("", None, True)
