@@ -11,7 +11,7 @@ from pyflink.table.catalog import CatalogDescriptor
 from pyiceberg.catalog import Catalog
 
 from jobs import rowbytes
-from jobs.runtime import worker_schemas_dir
+from jobs.worker import worker_schemas_dir
 from lakegate import catalog
 from lakegate.settings import Settings
 from udfs.audit import audit_columns, audit_values

@@ -19,7 +19,7 @@ from pyflink.common import Types
 from pyflink.datastream import MapFunction
 
 from jobs.metrics import RouteMetrics
-from jobs.runtime import worker_schemas_dir
+from jobs.worker import worker_schemas_dir
 from lakegate.settings import Settings
 from udfs.contract import load_contracts
 from udfs.hotpath import BatchRouter, PlanIndexes

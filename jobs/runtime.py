@@ -19,6 +19,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.java_gateway import get_gateway
 
 import udfs
+from jobs.worker import SHIPPED_SCHEMAS
 from lakegate import catalog, jvm, kafka_clients
 from lakegate.settings import Settings
 
@@ -87,6 +88,9 @@ def flink_configuration(settings: Settings) -> Configuration:
         "state.changelog.enabled": "true",
         "state.changelog.storage": "filesystem",
         "state.changelog.dstl.dfs.base-path": (settings.paths.home / "changelog").as_uri(),
+        # The MiniCluster's working files (blobs, RocksDB's local state, spill files) under the home, not in
+        # /tmp: a job killed with SIGKILL cannot delete them, and a lost home takes them with it.
+        "io.tmp.dirs": str(local_tmp_dir(settings)),
     }
     if settings.cluster.execution_target == "remote":
         # The client builds the job graph here and submits it, with the pipeline jars, over REST.
@@ -108,6 +112,7 @@ def flink_configuration(settings: Settings) -> Configuration:
             "rest.bind-port",
             "execution.checkpointing.dir",
             "state.changelog.dstl.dfs.base-path",
+            "io.tmp.dirs",
         ):
             values.pop(local_only)
     if settings.cluster.execution_target == "remote" and settings.cluster.ship_python_code:
@@ -135,7 +140,6 @@ def _shipped_python(settings: Settings) -> dict[str, str]:
 
 
 SHIPPED_PACKAGES = ("jobs", "udfs", "lakegate")
-SHIPPED_SCHEMAS = "schemas"  # beside the packages in the shipped folder: where workers read the contracts
 
 
 def stage_python_code(settings: Settings) -> Path:
@@ -150,16 +154,14 @@ def stage_python_code(settings: Settings) -> Path:
     return stage
 
 
-def worker_schemas_dir(settings: Settings) -> Path:
-    """Where a Flink worker reads the contracts: the copy shipped with the code, or the configured folder."""
-    if settings.cluster.ship_python_code and settings.cluster.execution_target == "remote":
-        return Path(udfs.__file__).resolve().parents[1] / SHIPPED_SCHEMAS
-    return settings.paths.schemas_dir
-
-
 def _python_path() -> list[str]:
     project_root = Path(udfs.__file__).resolve().parents[1]
     return [sysconfig.get_paths()["purelib"], str(project_root)]
+
+
+def local_tmp_dir(settings: Settings) -> Path:
+    """Where a local job's MiniCluster keeps its working files (``io.tmp.dirs``)."""
+    return settings.paths.home / "tmp"
 
 
 def prepare_process(settings: Settings) -> None:
@@ -177,6 +179,7 @@ def prepare_process(settings: Settings) -> None:
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
     if settings.cluster.execution_target == "local":
+        local_tmp_dir(settings).mkdir(parents=True, exist_ok=True)
         os.environ["JVM_ARGS"] = local_jvm_args(settings, os.environ.get("JVM_ARGS", ""))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.soak import verdict
+from bench.soak import disk_problem, verdict
 
 
 def _samples(rss: Any, files: Any, unaccounted: Any = lambda t: 0, minutes: int = 30) -> list[dict[str, Any]]:
@@ -57,3 +57,11 @@ def test_the_heap_and_the_block_cache_get_the_same_check_when_sampled() -> None:
     assert not result["block_cache_mb"]["flat"], "still filling in minutes 5-15"
     assert result["block_cache_mb"]["last_10"] == 768.0
     assert "heap_mb" not in verdict(_samples(lambda t: 1000, lambda t: 5), 30), "older records lack them"
+
+
+def test_a_run_that_would_fill_the_disk_is_refused_before_it_starts() -> None:
+    # 30 minutes at 9,000 events/s of 850 bytes: 12.8 GiB sent, 19.2 GiB of disk.
+    assert disk_problem(20 * 2**30, minutes=30, rate=9000, event_bytes=850) is None
+    problem = disk_problem(10 * 2**30, minutes=30, rate=9000, event_bytes=850)
+    assert problem is not None
+    assert "about 19.2 GB" in problem and "only 10.0 GB are free" in problem and "--minutes or --rate" in problem

@@ -14,6 +14,7 @@ from lakegate.errors import SettingsError
 from lakegate.settings import Settings
 
 from .support import REPO
+from .test_k8s_manifests import runtime_configuration
 
 
 def _settings(tmp_path: Path) -> Settings:
@@ -106,6 +107,16 @@ def test_tasks_run_on_the_same_jvm_options_locally_on_the_cluster_and_on_kuberne
     settings = Settings.load(env={}, home=tmp_path, local_heap_mb=1024)
     runtime.prepare_process(settings)
     assert os.environ["JVM_ARGS"] == f"-Xms1024m -Xmx1024m {jvm.TASK_JVM_OPTIONS} -XX:+UseG1GC"
+
+
+def test_a_local_jobs_working_files_live_under_the_home_and_a_cluster_keeps_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = Settings.load(env={}, home=tmp_path)
+    conf = runtime_configuration(monkeypatch, local)
+    assert conf["io.tmp.dirs"] == str(tmp_path / "tmp") == str(runtime.local_tmp_dir(local))
+    remote = local.replace(execution_target="remote", cluster_rest_url="http://127.0.0.1:18100")
+    assert "io.tmp.dirs" not in runtime_configuration(monkeypatch, remote), "a cluster keeps its own (cluster.py)"
 
 
 def test_the_local_jvm_args_replace_an_earlier_calls_instead_of_repeating_them(tmp_path: Path) -> None:

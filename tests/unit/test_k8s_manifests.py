@@ -277,6 +277,7 @@ NOT_COMPARED = {
     "rest.bind-address": "a MiniCluster's REST API; the operator's cluster has its own",
     "rest.address": "likewise",
     "rest.bind-port": "likewise",
+    "io.tmp.dirs": "a MiniCluster's working files under the home; the pods keep Flink's own (their local disk)",
 }
 DURATION_KEYS = {"execution.checkpointing.interval", "restart-strategy.fixed-delay.delay"}
 SECRET_WORDS = ("SALT", "PASSWORD", "SECRET", "TOKEN", "CREDENTIAL")

@@ -6,7 +6,7 @@ import sysconfig
 from pathlib import Path
 
 import udfs
-from jobs import runtime
+from jobs import runtime, worker
 from lakegate.settings import Settings
 
 
@@ -34,6 +34,6 @@ def test_shipped_jobs_take_their_dependencies_from_the_clusters_python(tmp_path:
 
 def test_workers_read_the_shipped_contracts_only_when_code_is_shipped(tmp_path: Path) -> None:
     local = Settings.load(env={}, home=tmp_path)
-    assert runtime.worker_schemas_dir(local) == local.paths.schemas_dir
+    assert worker.worker_schemas_dir(local) == local.paths.schemas_dir
     shipped = local.replace(execution_target="remote", ship_python_code=True)
-    assert runtime.worker_schemas_dir(shipped) == Path(udfs.__file__).resolve().parents[1] / "schemas"
+    assert worker.worker_schemas_dir(shipped) == Path(udfs.__file__).resolve().parents[1] / "schemas"
