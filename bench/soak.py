@@ -47,7 +47,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 MAXIMA = RESULTS / "soak_max.jsonl"  # bench.compare --state-backend B --read-models <every shipped model>
 FLAT = 0.10  # "flat": the last ten minutes' mean within 10 % of minutes 5-15's
 # Disk per byte sent: the broker keeps every record for the whole run, the lake its Parquet and checkpoints
-# (run 7: 9.6 GB after 17.5 minutes at 9,182 events/s of about 850 bytes, 1.2 bytes per byte sent).
+# (a soak that filled its disk: 9.6 GB after 17.5 minutes at 9,182 events/s of about 850 bytes, 1.2 bytes per
+# byte sent).
 DISK_PER_BYTE_SENT = 1.5
 
 
