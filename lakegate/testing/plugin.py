@@ -95,11 +95,7 @@ def lakegate_rest_catalog(lakegate_stack: Settings, tmp_path: Path) -> Iterator[
         catalog_uri=f"http://127.0.0.1:{free_port()}",
         catalog_token=secrets.token_urlsafe(18),
     )
-    restcatalog.start(settings)
-    try:
-        yield settings
-    finally:
-        restcatalog.stop(settings)
+    yield from _served(settings, restcatalog.start, restcatalog.stop)
 
 
 @pytest.fixture
@@ -113,11 +109,18 @@ def lakegate_object_store(lakegate_stack: Settings, tmp_path: Path) -> Iterator[
         s3_access_key_id="lakegate-test",
         s3_secret_access_key=secrets.token_urlsafe(24),
     )
-    objectstore.start(settings)
+    yield from _served(settings, objectstore.start, objectstore.stop)
+
+
+def _served(
+    settings: Settings, start: Callable[[Settings], None], stop: Callable[[Settings], None]
+) -> Iterator[Settings]:
+    """A fixture's body for an optional service: started for the test, stopped after it whatever happened."""
+    start(settings)
     try:
         yield settings
     finally:
-        objectstore.stop(settings)
+        stop(settings)
 
 
 @dataclass(frozen=True, slots=True)
