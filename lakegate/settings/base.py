@@ -86,6 +86,15 @@ def is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
+def has_numeric_port(parts: urllib.parse.SplitResult) -> bool:
+    """Whether a split URL's port, if it names one, is a number (reading one that is not raises)."""
+    try:
+        parts.port  # noqa: B018
+    except ValueError:
+        return False
+    return True
+
+
 def is_port_range(value: str) -> bool:
     first, _, last = value.partition("-")
     if not first.isdigit() or (last and not last.isdigit()):

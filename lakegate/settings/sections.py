@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from lakegate.settings.base import Section, is_http_url, is_port_range, known_as
+from lakegate.settings.base import Section, has_numeric_port, is_http_url, is_port_range, known_as
 from lakegate.settings.secrets import Secret, SecretUrl
 
 PythonExecutionMode = Literal["process", "thread"]
@@ -204,14 +204,12 @@ class CatalogSettings(Section):
             "catalog_uri must be postgresql://user:password@host:port/database, http(s)://host:port[/path] for a "
             "REST catalog, or empty for SQLite"
         )
-        try:
-            port = parts.port
-        except ValueError:
+        if not has_numeric_port(parts):
             return [f"{expected}; its port is not a number: {str(self.uri)!r}"]
         if parts.scheme != "postgresql":
             return [f"{expected}; got the scheme {parts.scheme!r} in {str(self.uri)!r}"]
         database = parts.path.lstrip("/")
-        if not parts.hostname or not port or not database or "/" in database or not parts.username:
+        if not parts.hostname or not parts.port or not database or "/" in database or not parts.username:
             return [f"{expected}: host, port, database and user are required, got {str(self.uri)!r}"]
         if parts.query or parts.fragment:
             return [f"{expected}, without ?options or #fragment, got {str(self.uri)!r}"]
@@ -220,9 +218,7 @@ class CatalogSettings(Section):
     def _rest_rules(self) -> list[str]:
         parts = urllib.parse.urlsplit(self.uri.reveal())
         expected = "a REST catalog's catalog_uri must be http(s)://host:port[/path]"
-        try:
-            parts.port  # noqa: B018  # raises on a port that is not a number
-        except ValueError:
+        if not has_numeric_port(parts):
             return [f"{expected}; its port is not a number: {str(self.uri)!r}"]
         if "@" in parts.netloc:
             return [f"{expected}, without user:password@: put the bearer token in catalog_token, got {self.uri}"]
@@ -250,17 +246,17 @@ class ObjectStoreSettings(Section):
         problems = []
         if self.endpoint:
             parts = urllib.parse.urlsplit(self.endpoint)
-            try:
-                parts.port  # noqa: B018  # raises on a port that is not a number
-                numeric = True
-            except ValueError:
-                numeric = False
             expected = "s3_endpoint must be http(s)://host[:port]"
             if "@" in parts.netloc:  # never quoted: what precedes the @ may be a secret
                 problems.append(
                     f"{expected}, without user:password@: put the keys in s3_access_key_id and s3_secret_access_key"
                 )
-            elif not is_http_url(self.endpoint) or not numeric or parts.path not in ("", "/") or parts.query:
+            elif (
+                not is_http_url(self.endpoint)
+                or not has_numeric_port(parts)
+                or parts.path not in ("", "/")
+                or parts.query
+            ):
                 problems.append(f"{expected} (no path, no ?options), got {self.endpoint!r}")
         if bool(self.access_key_id) != bool(self.secret_access_key):
             problems.append(
