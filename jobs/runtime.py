@@ -20,7 +20,7 @@ from pyflink.java_gateway import get_gateway
 
 import udfs
 from jobs.worker import SHIPPED_SCHEMAS
-from lakegate import catalog, jvm, kafka_clients
+from lakegate import catalog, jvm, kafka_clients, objectstore, warehouse
 from lakegate.settings import Settings
 
 # Flink metric filter: `<logical scope pattern>[:<names>[:<types>]]`; lakegate's operators count under "lakegate".
@@ -91,6 +91,7 @@ def flink_configuration(settings: Settings) -> Configuration:
         # The MiniCluster's working files (blobs, RocksDB's local state, spill files) under the home, not in
         # /tmp: a job killed with SIGKILL cannot delete them, and a lost home takes them with it.
         "io.tmp.dirs": str(local_tmp_dir(settings)),
+        **flink_s3_filesystem_options(settings),
     }
     if settings.cluster.execution_target == "remote":
         # The client builds the job graph here and submits it, with the pipeline jars, over REST.
@@ -126,6 +127,26 @@ def flink_configuration(settings: Settings) -> Configuration:
     for key, value in values.items():
         conf.set_string(key, value)
     return conf
+
+
+def flink_s3_filesystem_options(settings: Settings) -> dict[str, str]:
+    """Flink's S3 filesystem (flink-s3-fs-hadoop, which maps ``s3.*`` to Hadoop's ``fs.s3a.*``), when the
+    warehouse is on S3: the coverage journal and read-model state go through it. No key: Hadoop's S3A reads
+    them from the JVM's environment, as Iceberg's S3FileIO does (:func:`lakegate.objectstore.jvm_environment`)."""
+    if not warehouse.on_object_store(settings):
+        return {}
+    store = settings.objectstore
+    options = {
+        "s3.endpoint.region": store.region,
+        "s3.path.style.access": str(store.path_style_access).lower(),
+        # After a write, S3A deletes the empty-folder markers above the new file (Hadoop 3.3's default): a
+        # store that keeps folders as real ones (S3Proxy's filesystem backend) answers 500 and S3A retries
+        # for minutes. Kept, as Hadoop 3.4 does by default; lakegate never lists by marker.
+        "s3.directory.marker.retention": "keep",
+    }
+    if store.endpoint:
+        options["s3.endpoint"] = store.endpoint
+    return options
 
 
 def _shipped_python(settings: Settings) -> dict[str, str]:
@@ -176,6 +197,8 @@ def prepare_process(settings: Settings) -> None:
         os.environ[catalog.CATALOG_URI_ENV] = settings.catalog.uri.reveal()
     if settings.catalog.token:
         os.environ[catalog.CATALOG_TOKEN_ENV] = settings.catalog.token.reveal()
+    # The object store's keys and checksum modes, where Iceberg's S3FileIO and Flink's S3 filesystem look.
+    os.environ.update(objectstore.jvm_environment(settings))
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)
     os.environ["FLINK_LOG_DIR"] = str(settings.paths.log_dir)
     if settings.cluster.execution_target == "local":
@@ -204,4 +227,9 @@ def stream_environment(settings: Settings) -> StreamExecutionEnvironment:
         # plain constructor honours execution.target=remote and submits over REST.
         j_env_class = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
         return StreamExecutionEnvironment(j_env_class(conf._j_configuration))
+    if warehouse.on_object_store(settings):
+        # A TaskManager process hands its configuration to Flink's filesystems; a local job's MiniCluster
+        # does not, so the S3 filesystem would start without the endpoint and region: done here, in the
+        # JVM the MiniCluster runs in.
+        get_gateway().jvm.org.apache.flink.core.fs.FileSystem.initialize(conf._j_configuration, None)
     return StreamExecutionEnvironment.get_execution_environment(conf)

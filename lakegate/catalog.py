@@ -40,6 +40,7 @@ from pyiceberg.types import (
 )
 from sqlalchemy.engine import URL
 
+from lakegate import objectstore, warehouse
 from lakegate.errors import CatalogUnavailableError
 from lakegate.logs import kv
 from lakegate.settings import Settings
@@ -89,14 +90,16 @@ def with_write_properties(table: Table) -> Table:
 def open_catalog(settings: Settings) -> Catalog:
     """The catalog, connected (pyiceberg creates its two tables in a JDBC database that lacks them);
     :class:`CatalogUnavailableError` when the catalog's server refuses, does not answer or refuses the token."""
-    settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
+    if not warehouse.on_object_store(settings):
+        settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
     if settings.catalog.kind == "rest":
         return _open_rest_catalog(settings)
     try:
         return SqlCatalog(
             settings.catalog.name,
             uri=_sqlalchemy_uri(settings),
-            warehouse=settings.paths.warehouse_path.as_uri(),
+            warehouse=warehouse.uri(settings),
+            **objectstore.pyiceberg_properties(settings),
             # A pooled connection to a server that restarted meanwhile is replaced, not handed out (the
             # exporter and `maintain --every-s` keep one catalog for hours).
             pool_pre_ping="true" if settings.catalog.kind == "postgresql" else "false",
@@ -108,7 +111,7 @@ def open_catalog(settings: Settings) -> Catalog:
 
 
 def _open_rest_catalog(settings: Settings) -> RestCatalog:
-    properties = {"uri": settings.catalog.uri.reveal()}
+    properties = {"uri": settings.catalog.uri.reveal(), **objectstore.pyiceberg_properties(settings)}
     if settings.catalog.token:
         properties["token"] = settings.catalog.token.reveal()
     try:
@@ -165,8 +168,9 @@ def flink_catalog_options(settings: Settings) -> dict[str, str]:
             "type": "iceberg",
             "catalog-impl": "org.apache.iceberg.jdbc.JdbcCatalog",
             "uri": f"jdbc:sqlite:{settings.paths.catalog_db_path}",
-            "warehouse": settings.paths.warehouse_path.as_uri(),
+            "warehouse": warehouse.uri(settings),
             "jdbc.schema-version": "V1",
+            **objectstore.iceberg_java_options(settings),
         }
     if settings.catalog.kind == "rest":
         # The server decides where tables live; the warehouse folder is where lakegate keeps its own files.
@@ -175,15 +179,17 @@ def flink_catalog_options(settings: Settings) -> dict[str, str]:
             "catalog-impl": "io.lakegate.flink.catalog.EnvRestCatalog",
             "uri": settings.catalog.uri.public,
             "lakegate.token-env": CATALOG_TOKEN_ENV,
+            **objectstore.iceberg_java_options(settings),
         }
     parts = urllib.parse.urlsplit(settings.catalog.uri.public)
     return {
         "type": "iceberg",
         "catalog-impl": "io.lakegate.flink.catalog.EnvJdbcCatalog",
         "uri": f"jdbc:postgresql://{parts.hostname}:{parts.port}{parts.path}",
-        "warehouse": settings.paths.warehouse_path.as_uri(),
+        "warehouse": warehouse.uri(settings),
         "jdbc.schema-version": "V1",
         "lakegate.credentials-env": CATALOG_URI_ENV,
+        **objectstore.iceberg_java_options(settings),
     }
 
 

@@ -180,7 +180,7 @@ def _summary(
         line(f"read model {name:<26} {rows:>8} current rows   (lakegate readmodels show {name})")
     line("where things are:")
     line(f"    Iceberg catalog       {catalog_location(settings)}")
-    line(f"    Iceberg warehouse     {settings.paths.warehouse_path}")
+    line(f"    Iceberg warehouse     {settings.objectstore.warehouse or settings.paths.warehouse_path}")
     line(f"    Kafka                 {settings.kafka.bootstrap}  topics: {', '.join(c.topic for c in contracts)}")
     line(f"    schema registry       {settings.masked()['registry_url']}")
     line(f"    logs                  {settings.paths.log_dir}")

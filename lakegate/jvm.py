@@ -30,7 +30,7 @@ from lakegate.settings import Settings
 
 log = logging.getLogger(__name__)
 
-GROUPS = ("flink", "hadoop", "kafka", "registry", "restcatalog", "objectstore", "bench")
+GROUPS = ("flink", "hadoop", "kafka", "registry", "restcatalog", "objectstore", "s3", "bench")
 _STAMP = ".lakegate-stamp"
 _REGISTRY_COORDS = ("io/apicurio/apicurio-registry-app", "apicurio-registry-app-{v}-all.tar.gz")
 
@@ -160,8 +160,27 @@ def system_classpath(settings: Settings) -> str:
     not see drivers that only sit in the user-code classloader (``pipeline.jars``), and the Iceberg committer
     fails with "No suitable driver found".
     """
-    system = jars(settings, "hadoop") + [j for j in jars(settings, "flink") if j.name.startswith(JDBC_DRIVERS)]
+    # Flink's S3 filesystem first: it bundles the Hadoop (3.3) its S3A code was built with, whose
+    # core-default.xml it must read (Hadoop 3.4's writes durations as "60s", which 3.3's S3A cannot parse).
+    system = [
+        *s3_jars(settings, system=True),
+        *jars(settings, "hadoop"),
+        *(j for j in jars(settings, "flink") if j.name.startswith(JDBC_DRIVERS)),
+    ]
     return os.pathsep.join(str(j) for j in [*system, *metric_reporter_jars()])
+
+
+# The s3 group's jar that goes on the system classpath; the others travel with the job (pipeline.jars).
+FLINK_S3_FILESYSTEM = "flink-s3-fs-hadoop-"
+
+
+def s3_jars(settings: Settings, *, system: bool) -> list[Path]:
+    """The s3 group's jars a job on a warehouse in S3 needs (none otherwise: 90 MB a job would carry for
+    nothing): Flink's S3 filesystem for the system classpath (``system``), where Flink's filesystem loader
+    finds it, or Iceberg's AWS bundle for ``pipeline.jars``, where the Iceberg runtime it extends is."""
+    if not settings.objectstore.warehouse:
+        return []
+    return [j for j in jars(settings, "s3") if j.name.startswith(FLINK_S3_FILESYSTEM) == system]
 
 
 def metric_reporter_jars() -> list[Path]:
@@ -178,7 +197,8 @@ def metric_reporter_jars() -> list[Path]:
 
 
 def pipeline_jars(settings: Settings) -> list[Path]:
-    return [*(j for j in jars(settings, "flink") if not j.name.startswith(JDBC_DRIVERS)), runtime_jar(settings)]
+    flink = [j for j in jars(settings, "flink") if not j.name.startswith(JDBC_DRIVERS)]
+    return [*flink, *s3_jars(settings, system=False), runtime_jar(settings)]
 
 
 RUNTIME_SOURCES = Path(__file__).resolve().parents[1] / "jvm" / "src"
@@ -278,8 +298,9 @@ REST_CATALOG_SOURCES = Path(__file__).resolve().parents[1] / "jvm" / "restcatalo
 
 def rest_catalog_classpath(settings: Settings) -> list[Path]:
     """What the local REST catalog server (``jvm/restcatalog``, lakegate/stack/restcatalog.py) runs with: its
-    launcher compiled on first use (named after a hash of its sources), the ``restcatalog`` group, Hadoop."""
-    classpath = [*jars(settings, "restcatalog"), *jars(settings, "hadoop")]
+    launcher compiled on first use (named after a hash of its sources), the ``restcatalog`` group, Hadoop,
+    and Iceberg's AWS bundle when the warehouse is on S3."""
+    classpath = [*jars(settings, "restcatalog"), *jars(settings, "hadoop"), *s3_jars(settings, system=False)]
     sources = sorted(REST_CATALOG_SOURCES.rglob("*.java"))
     if not sources:
         raise SetupError(f"no Java sources under {REST_CATALOG_SOURCES}: run the REST catalog from a lakegate checkout")

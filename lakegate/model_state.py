@@ -16,12 +16,12 @@ import logging
 import struct
 import uuid
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 
 import pyarrow as pa
 
 from lakegate import readmodels
 from lakegate.logs import kv
+from lakegate.warehouse import Location
 from udfs.columns import as_epoch_millis
 from udfs.readmodels import CurrentModel, ReadModel, key_text
 
@@ -114,22 +114,19 @@ def states(model: ReadModel, rows: pa.Table) -> Iterator[tuple[str, bytes]]:
         yield state_key, encode_aggregate(version, newest[key] if tracks_latest else None, measures)
 
 
-def write(path: Path, entries: Iterator[tuple[str, bytes]]) -> int:
+def write(path: Location, entries: Iterator[tuple[str, bytes]]) -> int:
     """The state file: MAGIC, then per entry u32 key length, key (UTF-8), u32 state length, state."""
     count = 0
-    partial = path.with_name(f".{path.name}.partial")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with partial.open("wb") as out:
+    with path.write_atomically() as out:
         out.write(MAGIC)
         for key, state in entries:
             encoded = key.encode("utf-8")
             out.write(struct.pack(">I", len(encoded)) + encoded + struct.pack(">I", len(state)) + state)
             count += 1
-    partial.replace(path)
     return count
 
 
-def bootstrap(folder: Path, logs: Iterable[tuple[ReadModel, pa.Table]]) -> str:
+def bootstrap(folder: Location, logs: Iterable[tuple[ReadModel, pa.Table]]) -> str:
     """Writes the state of every model in ``logs`` (its change log's rows) under ``folder``, replacing earlier
     files; the file's URI, or "" when no model table holds a row."""
 
@@ -137,12 +134,13 @@ def bootstrap(folder: Path, logs: Iterable[tuple[ReadModel, pa.Table]]) -> str:
         for model, rows in logs:
             yield from states(model, rows)
 
-    for old in folder.glob("model-state-*.bin") if folder.is_dir() else ():
-        old.unlink()
+    for old in folder.files():
+        if old.parent.path == folder.path and old.name.startswith("model-state-") and old.name.endswith(".bin"):
+            old.delete()
     path = folder / f"model-state-{uuid.uuid4().hex}.bin"
     count = write(path, entries())
-    log.info("read-model state rebuilt from the model tables", extra=kv(keys=count, file=str(path)))
+    log.info("read-model state rebuilt from the model tables", extra=kv(keys=count, file=path.uri))
     if count == 0:
-        path.unlink()
+        path.delete()
         return ""
-    return path.as_uri()
+    return path.uri

@@ -19,19 +19,19 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pyiceberg.exceptions import NoSuchTableError
 from pyiceberg.expressions import GreaterThan
 from pyiceberg.table import Table
 
-from lakegate import changelogs, model_state, readmodels
+from lakegate import changelogs, model_state, readmodels, warehouse
 from lakegate.catalog import audit_table_name, open_catalog, quarantine_table_name
 from lakegate.logs import kv
 from lakegate.observe.ledger import DUPLICATE, TopicPartition
 from lakegate.readers import read_dead_letters
 from lakegate.settings import Settings
+from lakegate.warehouse import Location
 from udfs.contract import Contracts
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,10 @@ def model_sink(model_name: str) -> str:
     return f"model-{model_name}"
 
 
-def journal_folder(settings: Settings) -> Path:
+def journal_folder(settings: Settings) -> Location:
     """Where pack writes the journal: in the warehouse, outside every table's folder, one per lake (named
     after its quarantine table, which one lake's jobs share and no other lake's do)."""
-    return settings.paths.warehouse_path / "_lakegate" / "coverage" / quarantine_table_name(settings)
+    return warehouse.root(settings) / "_lakegate" / "coverage" / quarantine_table_name(settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,17 +73,19 @@ class Entry:
 Journal = dict[tuple[str, int], Entry]
 
 
-def read_journal(folder: Path) -> Journal:
+def read_journal(folder: Location) -> Journal:
     """Every complete entry (all of its subtasks' files present) under ``folder``."""
     parts: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
-    if folder.is_dir():
-        for path in folder.glob("*/*.json"):
-            try:
-                doc = json.loads(path.read_text())
-            except (OSError, ValueError):
-                log.warning("unreadable journal file skipped", extra=kv(path=str(path)))
-                continue
-            parts[(doc["job"], int(doc["checkpoint"]))].append(doc)
+    for file in folder.files():
+        below = folder.relative_parts(file)  # (job id, "<checkpoint>-<subtask>.json")
+        if len(below) != 2 or not below[1].endswith(".json") or below[1].startswith("."):
+            continue
+        try:
+            doc = json.loads(file.read_bytes())
+        except (OSError, ValueError):
+            log.warning("unreadable journal file skipped", extra=kv(path=file.uri))
+            continue
+        parts[(doc["job"], int(doc["checkpoint"]))].append(doc)
     journal: Journal = {}
     for key, docs in parts.items():
         if len({d["subtask"] for d in docs}) != docs[0]["parallelism"]:
@@ -203,7 +205,7 @@ class Resume:
 def empty_section(settings: Settings) -> dict[str, Any]:
     """A ``resume`` section that skips nothing (a restore, or a start that is not from the lake)."""
     return {
-        "journal": journal_folder(settings).as_uri(),
+        "journal": journal_folder(settings).uri,
         "covered": [],
         "held": {},
         "audited": [],
@@ -243,7 +245,7 @@ def plan_resume(settings: Settings, contracts: Contracts) -> Resume | None:
         if table is not None:
             audited += _window(table, ("lg_topic", "lg_partition", "lg_offset"), start)
     section = {
-        "journal": journal_folder(settings).as_uri(),
+        "journal": journal_folder(settings).uri,
         "covered": _offsets(start),
         "held": {sink: _offsets(held) for sink, held in sorted(found.held.items())},
         "audited": offset_ranges(audited),

@@ -15,7 +15,7 @@ import os
 import urllib.parse
 import urllib.request
 
-from lakegate import jvm
+from lakegate import jvm, objectstore, warehouse
 from lakegate.errors import StackError
 from lakegate.settings import Settings
 from lakegate.stack.process import Service
@@ -43,7 +43,8 @@ def port(settings: Settings) -> int:
 def start(settings: Settings) -> None:
     database = settings.paths.home / "restcatalog" / "catalog.db"
     database.parent.mkdir(parents=True, exist_ok=True)
-    settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
+    if not warehouse.on_object_store(settings):
+        settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
     classpath = os.pathsep.join(str(j) for j in jvm.rest_catalog_classpath(settings))
     command = [
         jvm.java_executable(settings),
@@ -54,9 +55,11 @@ def start(settings: Settings) -> None:
         "io.lakegate.restcatalog.LocalRestCatalog",
         str(port(settings)),
         str(database),
-        settings.paths.warehouse_path.as_uri(),
+        warehouse.uri(settings),
+        # Iceberg's S3FileIO for a warehouse on S3: endpoint, region, addressing; the keys go in `env`.
+        *(f"{key}={value}" for key, value in objectstore.iceberg_java_options(settings).items()),
     ]
-    env = dict(os.environ)
+    env = dict(os.environ) | objectstore.jvm_environment(settings)
     env.pop(TOKEN_ENV, None)
     if settings.catalog.token:
         env[TOKEN_ENV] = settings.catalog.token.reveal()

@@ -5,9 +5,10 @@ reference adapter, lakegate/stack/restcatalog.py), each started on loopback by a
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +18,15 @@ from pyiceberg.table import Table
 
 from lakegate.catalog import audit_table_name, open_catalog
 from lakegate.errors import CatalogUnavailableError
+from lakegate.objectstore import filesystem
 from lakegate.produce import produce
 from lakegate.replay import effective_quarantine
 from lakegate.settings import Settings
-from lakegate.stack import postgres, restcatalog
+from lakegate.stack import objectstore, postgres, restcatalog
 from lakegate.testing.invariant import Coordinate, assert_every_record_once, lake_coordinates, wait_until_drained
 from lakegate.testing.lake import own_lake
 from lakegate.testing.plugin import JobRun, RunningJob
+from lakegate.testing.ports import free_port
 from lakegate.testing.readers import topic_coordinates
 from lakegate.testing.readmodels import mismatches
 from udfs.contract import Contracts
@@ -69,11 +72,27 @@ def test_the_lake_on_a_postgresql_catalog_ingests_models_replays_and_balances(
     )
 
 
-def test_the_lake_on_a_rest_catalog_ingests_models_replays_and_balances(
-    lakegate_rest_catalog: Settings, run_job: Callable[..., JobRun], tmp_path: Path
+@pytest.fixture
+def rest_catalog_on_object_store(lakegate_object_store: Settings) -> Iterator[Settings]:
+    """The production layout on loopback: the warehouse in a bucket of the object store, behind an Iceberg
+    REST catalog server (with a bearer token) whose own file IO is S3FileIO on the same bucket."""
+    filesystem(lakegate_object_store, allow_bucket_creation=True).create_dir("lake")
+    settings = lakegate_object_store.replace(
+        s3_warehouse="s3://lake/warehouse",
+        catalog_uri=f"http://127.0.0.1:{free_port()}",
+        catalog_token=secrets.token_urlsafe(18),
+    )
+    restcatalog.start(settings)
+    try:
+        yield settings
+    finally:
+        restcatalog.stop(settings)
+
+
+def test_the_lake_on_object_storage_behind_a_rest_catalog_ingests_models_replays_and_balances(
+    rest_catalog_on_object_store: Settings, run_job: Callable[..., JobRun], tmp_path: Path
 ) -> None:
-    settings = lakegate_rest_catalog
-    assert not settings.paths.catalog_db_path.exists()
+    settings = rest_catalog_on_object_store
     _the_lake_ingests_models_replays_and_balances(
         settings,
         run_job,
@@ -83,12 +102,27 @@ def test_the_lake_on_a_rest_catalog_ingests_models_replays_and_balances(
         "rest",
         20261212,
         maintain=False,
+        fresh_start=True,
     )
     assert not settings.paths.catalog_db_path.exists(), "no SQLite catalog beside the REST one"
-    # What the server keeps: its own database, no token (it came through the environment).
-    server_files = [p for p in (settings.paths.home / "restcatalog").rglob("*") if p.is_file()]
-    assert server_files and not any(settings.catalog.token.reveal().encode() in p.read_bytes() for p in server_files)
-    assert settings.catalog.token.reveal() not in restcatalog.service(settings).log_file.read_text()
+    # Every file of the lake is in the bucket: the tables' and lakegate's own (journal, read-model state).
+    assert not settings.paths.warehouse_path.exists(), "nothing of the lake on this disk"
+    stored = objectstore.folder(settings) / "data" / "lake" / "warehouse"
+    kept = {p.relative_to(stored).parts[0] for p in stored.rglob("*") if p.is_file()}
+    assert kept == {"rest", "rest_q", "rest_models", "_lakegate"}, kept
+    assert any(stored.glob("_lakegate/coverage/*/*/*.json")), "the coverage journal is in the bucket"
+    assert any(stored.glob("_lakegate/coverage/*/model-state-*.bin")), "the read-model state is in the bucket"
+    # Neither secret is in an object, the REST server's files or a log; the S3 key is in no command line.
+    s3_secret = settings.objectstore.secret_access_key.reveal()
+    for secret in (s3_secret.encode(), settings.catalog.token.reveal().encode()):
+        files = [
+            *stored.rglob("*"),
+            *(settings.paths.home / "restcatalog").rglob("*"),
+            *settings.paths.log_dir.rglob("*"),
+        ]
+        assert not [p for p in files if p.is_file() and secret in p.read_bytes()]
+    assert s3_secret not in restcatalog.service(settings).log_file.read_text()
+    assert s3_secret.encode() not in Path(f"/proc/{restcatalog.service(settings).pid()}/cmdline").read_bytes()
     # A wrong token is refused by the server, and the message says what to check without quoting it.
     with pytest.raises(CatalogUnavailableError) as refused:
         open_catalog(settings.replace(catalog_token="not-the-token"))
@@ -111,6 +145,7 @@ def _the_lake_ingests_models_replays_and_balances(
     seed: int,
     *,
     maintain: bool,
+    fresh_start: bool = False,
 ) -> None:
     settings, contracts = own_lake(stack, tmp_path, prefix, job_name=f"lakegate-{prefix}")
     schemas = settings.paths.schemas_dir
@@ -132,6 +167,13 @@ def _the_lake_ingests_models_replays_and_balances(
     assert {(settings.readmodels.namespace, m.name) for c in contracts for m in c.read_models} <= tables
     assert_every_record_once(settings, contracts)
     assert mismatches(settings, contracts) == {}, "read models equal the independent computation"
+    if fresh_start:
+        # A start without a checkpoint resumes from what the lake holds (docs/resume.md): the coverage journal
+        # and the read-model state file it rebuilds, in the warehouse like the tables.
+        produce(settings, contracts, 200, bad_fraction=0.2, seed=seed + 1, bad_kinds=[Reason.bad_magic_byte])
+        run_job("ingest", settings)
+        assert_every_record_once(settings, contracts)
+        assert mismatches(settings, contracts) == {}, "read models equal the independent computation, again"
 
     # A contract fix, then a replay: the records that broke a rule land once, the rest stay quarantined.
     audited_before, quarantined = lake_coordinates(settings, contracts)

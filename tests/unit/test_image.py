@@ -92,8 +92,10 @@ def test_the_jvm_groups_the_job_needs_come_from_lakegate_setup() -> None:
     text = _text()
     assert "/src/.venv/bin/lakegate setup" in text, "the pinned pom's artifacts, fetched as `make setup` does"
     groups = set(re.findall(r"^COPY --from=build /opt/lakegate/jvm/(\w+) /opt/lakegate/jvm/\1$", text, re.MULTILINE))
-    assert groups == {"flink", "hadoop", "lakegate"}
+    assert groups == {"flink", "hadoop", "s3", "lakegate"}
     assert groups - {"lakegate"} <= set(jvm.GROUPS)
+    # Flink's S3 filesystem as a plugin of the image's own Flink (a local job takes the s3 group's instead).
+    assert 'cp "/opt/flink/opt/flink-s3-fs-hadoop-${FLINK_VERSION}.jar" /opt/flink/plugins/s3-fs-hadoop/' in text
     # What jvm.system_classpath puts on a local job's system classpath, on the cluster's: Hadoop and the drivers.
     drivers = {f"{prefix}*.jar" for prefix in jvm.JDBC_DRIVERS}
     assert "cp /opt/lakegate/jvm/hadoop/*.jar /opt/flink/lib/" in text

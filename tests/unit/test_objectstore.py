@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from jobs.runtime import flink_s3_filesystem_options
+from lakegate import warehouse
+from lakegate.catalog import flink_catalog_options
 from lakegate.errors import SettingsError, StackError
-from lakegate.objectstore import filesystem
+from lakegate.objectstore import filesystem, iceberg_java_options, jvm_environment, pyiceberg_properties
 from lakegate.settings import Secret, Settings
 from lakegate.stack import objectstore
 
@@ -116,3 +119,59 @@ def test_python_reaches_the_store_the_settings_name_with_their_keys(tmp_path: Pa
     assert _options(_local(tmp_path), allow_bucket_creation=True)["allow_bucket_creation"] is True
     aws = _options(Settings.load(env={}, s3_path_style_access=False))
     assert (aws["endpoint_override"], aws["access_key"], aws["force_virtual_addressing"]) == ("", None, True)
+
+
+# ---- the warehouse on S3 (s3_warehouse) ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", ["lake", "s3://Lake/w", "s3://la", "s3://lake?x=1", "s3://lake//w", "file:///tmp/w", "s3a://lake/w"]
+)
+def test_a_warehouse_outside_an_s3_bucket_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError, match=r"s3_warehouse must be s3://bucket\[/prefix\]"):
+        Settings.load(env={}, s3_warehouse=value)
+
+
+def test_keys_in_the_warehouse_uri_are_refused_without_quoting_them() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.load(env={}, s3_warehouse=f"s3://lakegate:{SECRET}@lake/w")
+    assert "user:password@" in str(refused.value) and SECRET not in str(refused.value)
+
+
+def test_every_client_reaches_the_warehouse_bucket_with_the_same_endpoint_and_region(tmp_path: Path) -> None:
+    settings = _local(tmp_path, s3_warehouse="s3://lake/w/", s3_region="eu-central-1")
+    assert warehouse.uri(settings) == "s3://lake/w"
+    assert pyiceberg_properties(settings) == {
+        "s3.endpoint": "http://127.0.0.1:19000",
+        "s3.region": "eu-central-1",
+        "s3.force-virtual-addressing": "false",
+        "s3.access-key-id": "lakegate",
+        "s3.secret-access-key": SECRET,
+    }
+    # The JVM's options travel in job graphs: no key there; the keys go to its environment only.
+    java = iceberg_java_options(settings)
+    assert java == {
+        "io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+        "client.region": "eu-central-1",
+        "s3.path-style-access": "true",
+        "s3.endpoint": "http://127.0.0.1:19000",
+    }
+    assert SECRET not in str(java) and SECRET not in str(flink_s3_filesystem_options(settings))
+    env = jvm_environment(settings)
+    assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("lakegate", SECRET)
+    assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == env["AWS_RESPONSE_CHECKSUM_VALIDATION"] == "WHEN_REQUIRED"
+    assert flink_s3_filesystem_options(settings)["s3.endpoint"] == "http://127.0.0.1:19000"
+    # Catalogs name the bucket as the warehouse; the embedded SQLite one and PostgreSQL's alike.
+    assert flink_catalog_options(settings)["warehouse"] == "s3://lake/w"
+    assert flink_catalog_options(settings)["io-impl"] == java["io-impl"]
+
+
+def test_a_warehouse_folder_adds_no_s3_option_and_aws_keeps_its_checksums(tmp_path: Path) -> None:
+    settings = _local(tmp_path)
+    assert warehouse.uri(settings) == settings.paths.warehouse_path.as_uri()
+    assert pyiceberg_properties(settings) == iceberg_java_options(settings) == {}
+    assert flink_s3_filesystem_options(settings) == {}
+    assert "io-impl" not in flink_catalog_options(settings)
+    aws = Settings.load(env={}, s3_warehouse="s3://lake", s3_access_key_id="k", s3_secret_access_key=SECRET)
+    assert "AWS_REQUEST_CHECKSUM_CALCULATION" not in jvm_environment(aws)
+    assert "s3.endpoint" not in iceberg_java_options(aws) and jvm_environment(Settings.load(env={})) == {}

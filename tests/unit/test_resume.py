@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from lakegate.resume import Entry, Point, holdings, offset_ranges, ranges, read_journal, since_ms
+from lakegate.warehouse import local
 
 T = "support.tickets"
 
@@ -40,13 +41,13 @@ def test_the_journal_merges_a_checkpoints_subtasks_and_skips_incomplete_ones(tmp
     _write(tmp_path, "a", 3, 1, 2, {1: 20}, written_ms=7)
     _write(tmp_path, "a", 4, 0, 2, {0: 30})  # subtask 1's file is missing: the checkpoint never completed
     (tmp_path / "a" / ".5-0.json.partial").write_text("{")  # a write in progress is not an entry
-    journal = read_journal(tmp_path)
+    journal = read_journal(local(tmp_path))
     assert set(journal) == {("a", 3)}
     assert journal[("a", 3)] == Entry("a", 3, False, 5, {(T, 0): 10, (T, 1): 20})
 
 
 def test_a_missing_journal_folder_is_an_empty_journal(tmp_path: Path) -> None:
-    assert read_journal(tmp_path / "nothing") == {}
+    assert read_journal(local(tmp_path / "nothing")) == {}
 
 
 def _entry(job: str, checkpoint: int, written_ms: int, covered: dict[int, int], restored: bool = False) -> Entry:
@@ -147,7 +148,7 @@ def test_the_journal_reads_what_each_sink_held_at_the_start(tmp_path: Path) -> N
             }
         )
     )
-    assert read_journal(tmp_path)[("j", 0)].held == {"audit-tickets": {(T, 0): 9}}
+    assert read_journal(local(tmp_path))[("j", 0)].held == {"audit-tickets": {(T, 0): 9}}
 
 
 def test_the_dead_letter_topic_is_read_from_before_any_job_read_past_the_floor() -> None:

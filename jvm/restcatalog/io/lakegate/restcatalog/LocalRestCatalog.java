@@ -31,7 +31,9 @@ import java.util.Map;
  * the Iceberg project tests its REST client against) in front of a JDBC catalog on a SQLite file, on
  * 127.0.0.1 only.
  *
- * <p>Arguments: {@code <port> <sqlite file> <warehouse URI>}. When the environment variable
+ * <p>Arguments: {@code <port> <sqlite file> <warehouse URI> [<catalog property>=<value> ...]}, the properties
+ * for the backing catalog's file IO (e.g. Iceberg's {@code S3FileIO} for a warehouse on S3; its keys come from
+ * the AWS SDK's environment variables, never from arguments). When the environment variable
  * {@value #TOKEN_ENV} is set, every request must carry {@code Authorization: Bearer <that token>}, otherwise
  * it gets 401 in the REST spec's error form; the token never appears on the command line or in the log.
  */
@@ -43,8 +45,8 @@ public final class LocalRestCatalog {
     private LocalRestCatalog() {}
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.err.println("usage: LocalRestCatalog <port> <sqlite file> <warehouse URI>");
+        if (args.length < 3) {
+            System.err.println("usage: LocalRestCatalog <port> <sqlite file> <warehouse URI> [<property>=<value> ...]");
             System.exit(2);
         }
         int port = Integer.parseInt(args[0]);
@@ -53,6 +55,14 @@ public final class LocalRestCatalog {
         properties.put("uri", "jdbc:sqlite:" + args[1]);
         properties.put("warehouse", args[2]);
         properties.put("jdbc.schema-version", "V1");
+        for (int i = 3; i < args.length; i++) {
+            int equals = args[i].indexOf('=');
+            if (equals <= 0) {
+                System.err.println("not a <property>=<value> argument: " + args[i]);
+                System.exit(2);
+            }
+            properties.put(args[i].substring(0, equals), args[i].substring(equals + 1));
+        }
         Catalog backend = CatalogUtil.buildIcebergCatalog(
                 "rest_backend", properties, new org.apache.hadoop.conf.Configuration());
 
