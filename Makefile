@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint format typecheck unit job bench bench-setup clean
+.PHONY: help setup demo demo-object-store test lint format typecheck unit job bench bench-setup clean
 
 ## help: this list
 help:
@@ -25,6 +25,12 @@ $(STAMP): pyproject.toml requirements.lock
 ## demo: start the local stack, produce events (some bad), ingest until drained, print a summary, stop
 demo: setup
 	$(BIN)/lakegate demo
+
+## demo-object-store: the demo with the lake in an S3 bucket behind an Iceberg REST catalog, both on loopback
+## (deploy/local/lake-on-object-store.toml; a home of its own, so its topics start empty)
+demo-object-store: setup
+	LAKEGATE_SETTINGS_FILE=deploy/local/lake-on-object-store.toml LAKEGATE_HOME=$(CURDIR)/.lakegate/object-store-demo \
+	  LAKEGATE_ARTIFACTS_DIR=$(CURDIR)/.lakegate/jvm $(BIN)/lakegate demo --with object-store,rest-catalog
 
 ## test: lint (format check, ruff, mypy, import contracts), unit tests, then job tests (MiniCluster + real services)
 test: setup bench-setup lint

@@ -47,7 +47,7 @@ def flink_configuration(settings: Settings) -> Configuration:
         "python.pythonpath": os.pathsep.join(_python_path()),
         "execution.checkpointing.interval": f"{settings.job.checkpoint_interval_ms}ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": (settings.paths.home / "checkpoints").as_uri(),
+        "execution.checkpointing.dir": (warehouse.flink_state(settings, settings.paths.home) / "checkpoints").uri,
         # Kept when the job is cancelled or lost: a job can be resumed from its last checkpoint.
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "restart-strategy.type": "fixed-delay",
@@ -87,11 +87,11 @@ def flink_configuration(settings: Settings) -> Configuration:
         "state.backend.incremental": "true",
         "state.changelog.enabled": "true",
         "state.changelog.storage": "filesystem",
-        "state.changelog.dstl.dfs.base-path": (settings.paths.home / "changelog").as_uri(),
+        "state.changelog.dstl.dfs.base-path": (warehouse.flink_state(settings, settings.paths.home) / "changelog").uri,
         # The MiniCluster's working files (blobs, RocksDB's local state, spill files) under the home, not in
         # /tmp: a job killed with SIGKILL cannot delete them, and a lost home takes them with it.
         "io.tmp.dirs": str(local_tmp_dir(settings)),
-        **flink_s3_filesystem_options(settings),
+        **objectstore.flink_filesystem_options(settings),
     }
     if settings.cluster.execution_target == "remote":
         # The client builds the job graph here and submits it, with the pipeline jars, over REST.
@@ -127,26 +127,6 @@ def flink_configuration(settings: Settings) -> Configuration:
     for key, value in values.items():
         conf.set_string(key, value)
     return conf
-
-
-def flink_s3_filesystem_options(settings: Settings) -> dict[str, str]:
-    """Flink's S3 filesystem (flink-s3-fs-hadoop, which maps ``s3.*`` to Hadoop's ``fs.s3a.*``), when the
-    warehouse is on S3: the coverage journal and read-model state go through it. No key: Hadoop's S3A reads
-    them from the JVM's environment, as Iceberg's S3FileIO does (:func:`lakegate.objectstore.jvm_environment`)."""
-    if not warehouse.on_object_store(settings):
-        return {}
-    store = settings.objectstore
-    options = {
-        "s3.endpoint.region": store.region,
-        "s3.path.style.access": str(store.path_style_access).lower(),
-        # After a write, S3A deletes the empty-folder markers above the new file (Hadoop 3.3's default): a
-        # store that keeps folders as real ones (S3Proxy's filesystem backend) answers 500 and S3A retries
-        # for minutes. Kept, as Hadoop 3.4 does by default; lakegate never lists by marker.
-        "s3.directory.marker.retention": "keep",
-    }
-    if store.endpoint:
-        options["s3.endpoint"] = store.endpoint
-    return options
 
 
 def _shipped_python(settings: Settings) -> dict[str, str]:
@@ -227,7 +207,7 @@ def stream_environment(settings: Settings) -> StreamExecutionEnvironment:
         # plain constructor honours execution.target=remote and submits over REST.
         j_env_class = get_gateway().jvm.org.apache.flink.streaming.api.environment.StreamExecutionEnvironment
         return StreamExecutionEnvironment(j_env_class(conf._j_configuration))
-    if warehouse.on_object_store(settings):
+    if settings.objectstore.in_use:
         # A TaskManager process hands its configuration to Flink's filesystems; a local job's MiniCluster
         # does not, so the S3 filesystem would start without the endpoint and region: done here, in the
         # JVM the MiniCluster runs in.

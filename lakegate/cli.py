@@ -73,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--count", type=int, default=5_000)
     demo.add_argument("--bad-fraction", type=float, default=0.05)
     demo.add_argument("--keep-running", action="store_true", help="leave the stack running afterwards")
+    demo.add_argument(
+        "--with",
+        dest="extras",
+        type=_optional_services,
+        default=(),
+        help="optional services to start with the stack, as `stack up --with` (e.g. object-store,rest-catalog "
+        "with deploy/local/lake-on-object-store.toml)",
+    )
     return p
 
 
@@ -300,7 +308,13 @@ def _produce(args: argparse.Namespace, settings: Settings) -> int:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from lakegate.demo import demo  # noqa: PLC0415 - pyiceberg, pyarrow, kafka-python (~0.5 s): `demo` only
 
-    return demo(settings, count=args.count, bad_fraction=args.bad_fraction, keep_running=args.keep_running)
+    return demo(
+        settings,
+        count=args.count,
+        bad_fraction=args.bad_fraction,
+        keep_running=args.keep_running,
+        extras=args.extras,
+    )
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace, Settings], int]] = {

@@ -27,7 +27,7 @@ from typing import Any
 import pyflink
 import yaml
 
-from lakegate import jvm, launcher
+from lakegate import jvm, launcher, objectstore, warehouse
 from lakegate.errors import StackError
 from lakegate.logs import kv
 from lakegate.settings import Settings
@@ -96,14 +96,14 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "taskmanager.memory.process.size": settings.cluster.taskmanager_memory,
             "taskmanager.memory.managed.size": "128m",
             "env.java.opts.taskmanager": jvm.TASK_JVM_OPTIONS,
-            "execution.checkpointing.dir": (state / "checkpoints").as_uri(),
-            "execution.checkpointing.savepoint-dir": (state / "savepoints").as_uri(),
+            "execution.checkpointing.dir": (warehouse.flink_state(settings, state) / "checkpoints").uri,
+            "execution.checkpointing.savepoint-dir": (warehouse.flink_state(settings, state) / "savepoints").uri,
             # The jobs checkpoint their keyed state incrementally (jobs/runtime.py). A TaskManager takes the
             # storage of those changes from its own configuration, not the job's; without this it keeps them
             # in memory and sends them inline with each checkpoint's acknowledgement, which outgrows the RPC
             # frame (10 MB) as the state grows, and the checkpoint never completes.
             "state.changelog.storage": "filesystem",
-            "state.changelog.dstl.dfs.base-path": (state / "changelog").as_uri(),
+            "state.changelog.dstl.dfs.base-path": (warehouse.flink_state(settings, state) / "changelog").uri,
             # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
             "execution.checkpointing.num-retained": 3,
@@ -114,6 +114,8 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "metrics.reporter.prom.port": settings.observation.metrics_port,
             "metrics.reporter.prom.filter.includes": "*.lakegate*:*",
             "metrics.reporter.prom.filterLabelValueCharacters": "false",
+            # Flink's S3 filesystem, for a lake or checkpoints in a bucket (its jar is on HADOOP_CLASSPATH).
+            **objectstore.flink_filesystem_options(settings),
         }
     )
     return base
@@ -121,6 +123,7 @@ def configuration(settings: Settings) -> dict[str, Any]:
 
 def _env(settings: Settings) -> dict[str, str]:
     env = settings.child_env()  # LAKEGATE_* for the Python workers in the TaskManager (secrets included)
+    env.update(objectstore.jvm_environment(settings))  # the S3 keys, where the JVMs' AWS SDKs read them
     env.update(
         {
             "FLINK_CONF_DIR": str(cluster_dir(settings) / "conf"),
@@ -245,7 +248,7 @@ def _wait_for(settings: Settings, path: str, timeout_s: float) -> dict[str, Any]
 
 def savepoint(settings: Settings, job_id: str, *, stop: bool = False, timeout_s: float = 300) -> str:
     """Take a savepoint (``stop``: then stop the job, sources first); return its location."""
-    target = (cluster_dir(settings) / "savepoints").as_uri()
+    target = (warehouse.flink_state(settings, cluster_dir(settings)) / "savepoints").uri
     if stop:
         trigger = rest(settings, "POST", f"/jobs/{job_id}/stop", {"targetDirectory": target, "drain": False})
     else:
@@ -258,10 +261,20 @@ def savepoint(settings: Settings, job_id: str, *, stop: bool = False, timeout_s:
 
 
 def latest_checkpoint(settings: Settings) -> str | None:
-    """The newest retained checkpoint of any job on this cluster (``chk-N`` with its ``_metadata``)."""
-    root = cluster_dir(settings) / "checkpoints"
-    found = [p.parent for p in root.glob("*/chk-*/_metadata")]
-    return str(max(found, key=lambda p: p.stat().st_mtime)) if found else None
+    """The newest retained checkpoint of any job on this cluster, as its ``chk-N/_metadata`` file (written last,
+    so its time is the checkpoint's completion). Flink restores from the file as from its folder, and the file
+    is unambiguous on object stores, some of which (S3Proxy's filesystem backend) answer for a folder's key as
+    if it were an empty object."""
+    root = warehouse.flink_state(settings, cluster_dir(settings)) / "checkpoints"
+    found = [
+        f
+        for f in root.files()
+        if f.name == "_metadata" and len(parts := root.relative_parts(f)) == 3 and parts[1].startswith("chk-")
+    ]
+    if not found:
+        return None
+    newest = max(found, key=lambda f: f.modified_s())
+    return newest.path if newest.local else newest.uri
 
 
 @dataclass(frozen=True, slots=True)

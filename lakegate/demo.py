@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from pyiceberg.catalog import Catalog
@@ -90,13 +90,16 @@ def _committed_rows(catalog: Catalog, settings: Settings, contract: Contract) ->
     return int(snapshot.summary.get("total-records", "0"))
 
 
-def demo(settings: Settings, *, count: int, bad_fraction: float, keep_running: bool = False) -> int:
+def demo(
+    settings: Settings, *, count: int, bad_fraction: float, keep_running: bool = False, extras: Sequence[str] = ()
+) -> int:
     started = time.monotonic()
     with step(1, "fetching JVM artifacts (no-op when already there)"):
         jvm.ensure_artifacts(settings)
     contracts = load_contracts(settings.paths.schemas_dir)
-    with step(2, "starting the local stack (Kafka broker, schema registry)"):
-        local.up(settings)
+    services = ", ".join(["Kafka broker", "schema registry", *extras])
+    with step(2, f"starting the local stack ({services})"):
+        local.up(settings, extras)
     try:
         with step(3, "creating topics"):
             created = ensure_topics(settings, [c.topic for c in contracts] + [settings.kafka.dlq_topic])

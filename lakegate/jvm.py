@@ -175,10 +175,11 @@ FLINK_S3_FILESYSTEM = "flink-s3-fs-hadoop-"
 
 
 def s3_jars(settings: Settings, *, system: bool) -> list[Path]:
-    """The s3 group's jars a job on a warehouse in S3 needs (none otherwise: 90 MB a job would carry for
-    nothing): Flink's S3 filesystem for the system classpath (``system``), where Flink's filesystem loader
-    finds it, or Iceberg's AWS bundle for ``pipeline.jars``, where the Iceberg runtime it extends is."""
-    if not settings.objectstore.warehouse:
+    """The s3 group's jars a job that reaches S3 needs (``s3_warehouse``, ``s3_checkpoints``; none otherwise:
+    90 MB a job would carry for nothing): Flink's S3 filesystem for the system classpath (``system``), where
+    Flink's filesystem loader finds it, or Iceberg's AWS bundle for ``pipeline.jars``, beside the Iceberg
+    runtime it extends."""
+    if not settings.objectstore.in_use:
         return []
     return [j for j in jars(settings, "s3") if j.name.startswith(FLINK_S3_FILESYSTEM) == system]
 

@@ -83,3 +83,23 @@ def jvm_environment(settings: Settings) -> dict[str, str]:
             "AWS_RESPONSE_CHECKSUM_VALIDATION": "WHEN_REQUIRED",
         }
     return env
+
+
+def flink_filesystem_options(settings: Settings) -> dict[str, str]:
+    """Flink's S3 filesystem (flink-s3-fs-hadoop, which maps ``s3.*`` to Hadoop's ``fs.s3a.*``) when a job
+    reaches the store (``s3_warehouse``: the coverage journal and read-model state; ``s3_checkpoints``). No key:
+    Hadoop's S3A reads them from the JVM's environment, as Iceberg's S3FileIO does (:func:`jvm_environment`)."""
+    store = settings.objectstore
+    if not store.in_use:
+        return {}
+    options = {
+        "s3.endpoint.region": store.region,
+        "s3.path.style.access": str(store.path_style_access).lower(),
+        # After a write, S3A deletes the empty-folder markers above the new file (Hadoop 3.3's default): a
+        # store that keeps folders as real ones (S3Proxy's filesystem backend) answers 500 and S3A retries
+        # for minutes. Kept, as Hadoop 3.4 does by default; lakegate never lists by marker.
+        "s3.directory.marker.retention": "keep",
+    }
+    if store.endpoint:
+        options["s3.endpoint"] = store.endpoint
+    return options

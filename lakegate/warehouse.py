@@ -1,5 +1,6 @@
 """The lake's warehouse as lakegate's own files see it: a folder on this disk (``paths.warehouse``) or a prefix
-in an S3 bucket (``s3_warehouse``), reached through one pyarrow filesystem.
+in an S3 bucket (``s3_warehouse``), reached through one pyarrow filesystem; and where Flink keeps a job's
+checkpoints (a folder, or ``s3_checkpoints``).
 
 Iceberg's tables live under its root (JDBC catalogs; a REST catalog's server decides), and lakegate keeps its
 own files beside them, under ``_lakegate/``: the coverage journal the job's pack writes and the read-model
@@ -46,6 +47,15 @@ def root(settings: Settings) -> Location:
     return Location(pafs.LocalFileSystem(), str(settings.paths.warehouse_path.resolve()))
 
 
+def flink_state(settings: Settings, local_root: Path) -> Location:
+    """Where Flink keeps a job's ``checkpoints``, ``savepoints`` and ``changelog`` (state changes): under
+    ``s3_checkpoints`` when set, else under ``local_root`` (the home for a local job, the cluster's folder)."""
+    if settings.objectstore.checkpoints:
+        bucket_path = settings.objectstore.checkpoints.removeprefix("s3://").rstrip("/")
+        return Location(objectstore.filesystem(settings), bucket_path)
+    return Location(pafs.LocalFileSystem(), str(local_root.resolve()))
+
+
 def local(path: Path) -> Location:
     """A folder on this disk as a :class:`Location` (tests, tools that take a path)."""
     return Location(pafs.LocalFileSystem(), str(path.resolve()))
@@ -89,6 +99,11 @@ class Location:
     def relative_parts(self, inner: Location) -> tuple[str, ...]:
         """``inner``'s path below this folder, as parts."""
         return tuple(inner.path.removeprefix(self.path + "/").split("/"))
+
+    def modified_s(self) -> float:
+        """When this file was last written (seconds since the epoch)."""
+        mtime = self.fs.get_file_info(self.path).mtime
+        return mtime.timestamp() if mtime is not None else 0.0
 
     def read_bytes(self) -> bytes:
         with self.fs.open_input_stream(self.path) as stream:

@@ -32,7 +32,7 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 CatalogKind = Literal["sqlite", "postgresql", "rest"]
 
 # s3://bucket[/prefix/...]: an S3 bucket name, then folders without empty parts, "?" or "#".
-_S3_WAREHOUSE = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/?#]+)*/?")
+_S3_FOLDER = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/?#]+)*/?")
 
 # The PII salt for the local stack only; Settings refuses it when Kafka is not on loopback.
 LOCAL_PII_SALT = "lakegate-local-development-salt"
@@ -237,7 +237,8 @@ class ObjectStoreSettings(Section):
     ``http(s)://host:port`` of a compatible store), path-style addressing (compatible stores want it), and
     the credentials: ``s3_access_key_id`` with ``s3_secret_access_key`` (a secret), both or neither (neither:
     the environment's, e.g. an instance role). ``s3_warehouse`` (``s3://bucket[/prefix]``) puts the lake there
-    instead of ``paths.warehouse``: its tables, and lakegate's own files beside them (lakegate/warehouse.py).
+    instead of ``paths.warehouse``: its tables, and lakegate's own files beside them (lakegate/warehouse.py);
+    ``s3_checkpoints`` (the same form) puts Flink's checkpoints, savepoints and state changes there.
     `lakegate stack up --with object-store` serves ``s3_endpoint`` on loopback for a local trial
     (lakegate/stack/objectstore.py)."""
 
@@ -248,16 +249,23 @@ class ObjectStoreSettings(Section):
     access_key_id: str = field(default="", metadata=known_as("s3_access_key_id"))
     secret_access_key: Secret = field(default_factory=Secret, metadata=known_as("s3_secret_access_key"))
     warehouse: str = field(default="", metadata=known_as("s3_warehouse"))
+    checkpoints: str = field(default="", metadata=known_as("s3_checkpoints"))
+
+    @property
+    def in_use(self) -> bool:
+        """Whether a job reaches this store through Flink's and Iceberg's filesystems."""
+        return bool(self.warehouse or self.checkpoints)
 
     def rules(self) -> list[str]:
         problems = []
-        if self.warehouse and not _S3_WAREHOUSE.fullmatch(self.warehouse):
-            # Never quoted when it holds an "@": what precedes it may be a secret.
-            got = "a value with user:password@" if "@" in self.warehouse else repr(self.warehouse)
-            problems.append(
-                "s3_warehouse must be s3://bucket[/prefix] (a bucket name of 3-63 lowercase letters, digits, "
-                f"dots and dashes; no ?options; the keys go in s3_access_key_id and s3_secret_access_key), got {got}"
-            )
+        for key, value in (("s3_warehouse", self.warehouse), ("s3_checkpoints", self.checkpoints)):
+            if value and not _S3_FOLDER.fullmatch(value):
+                # Never quoted when it holds an "@": what precedes it may be a secret.
+                got = "a value with user:password@" if "@" in value else repr(value)
+                problems.append(
+                    f"{key} must be s3://bucket[/prefix] (a bucket name of 3-63 lowercase letters, digits, dots "
+                    f"and dashes; no ?options; the keys go in s3_access_key_id and s3_secret_access_key), got {got}"
+                )
         if self.endpoint:
             parts = urllib.parse.urlsplit(self.endpoint)
             expected = "s3_endpoint must be http(s)://host[:port]"

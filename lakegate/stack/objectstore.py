@@ -10,6 +10,7 @@ never a command line or its log.
 
 from __future__ import annotations
 
+import logging
 import os
 import urllib.error
 import urllib.parse
@@ -18,8 +19,12 @@ from pathlib import Path
 
 from lakegate import jvm
 from lakegate.errors import StackError
+from lakegate.logs import kv
+from lakegate.objectstore import filesystem
 from lakegate.settings import Settings
 from lakegate.stack.process import Service
+
+log = logging.getLogger(__name__)
 
 HEAP_MB = 256
 MAIN = "org.gaul.s3proxy.Main"
@@ -104,6 +109,11 @@ def start(settings: Settings) -> None:
         str(config),
     ]
     service(settings).start(command, lambda: ready(settings), timeout_s=60.0)
+    if settings.objectstore.warehouse:
+        # This store is the local trial's own: it starts with the bucket s3_warehouse names.
+        bucket = settings.objectstore.warehouse.removeprefix("s3://").split("/", 1)[0]
+        filesystem(settings, allow_bucket_creation=True).create_dir(bucket)
+        log.info("bucket ready", extra=kv(bucket=bucket))
 
 
 def ready(settings: Settings) -> bool:

@@ -44,8 +44,10 @@ def test_boundary_measures_every_variant(tmp_path: Path) -> None:
 
 
 def test_cluster_scaling_runs_each_layout_exactly_once_per_record(tmp_path: Path) -> None:
-    record = _run(["bench.cluster_scaling", "--events", "2000", "--layouts", "1x1", "2x1"], tmp_path / "c.jsonl", 900)
-    assert [(r["layout"], r["parallelism"]) for r in record["runs"]] == [("1x1", 1), ("2x1", 2)]
+    # One layout, two TaskManagers: each layout is one cluster brought up (about 30 s here), and the benchmark
+    # itself compares layouts (bench/README.md).
+    record = _run(["bench.cluster_scaling", "--events", "2000", "--layouts", "2x1"], tmp_path / "c.jsonl", 900)
+    assert [(r["layout"], r["parallelism"]) for r in record["runs"]] == [("2x1", 2)]
     for run in record["runs"]:
         assert run["ok"], run["check"]
         assert run["check"]["valid_missing"] == 0 and run["check"]["duplicates"] == 0

@@ -1,5 +1,6 @@
 """A local standalone Flink cluster: submit the ingest job, kill it between two sinks' commits, restore it, upgrade it
-mid-stream, lose the cluster, the broker, the registry, the catalog: nothing lost or doubled."""
+mid-stream, lose the broker, the registry, the catalog: nothing lost or doubled. (Losing the cluster and killing
+TaskManagers: tests/job/test_cluster_object_store.py, with the lake and checkpoints in a bucket.)"""
 
 from __future__ import annotations
 
@@ -127,48 +128,6 @@ def _restart_taskmanager(settings: Settings, *, jvm_args: str | None, monkeypatc
         else:
             env.setenv("JVM_ARGS", jvm_args)
         cluster.up(settings)
-
-
-def test_after_losing_the_cluster_resume_from_the_retained_checkpoint_keeps_every_record(
-    lakegate_cluster: Settings, lakegate_contracts: Contracts
-) -> None:
-    settings, contracts = lakegate_cluster, lakegate_contracts
-    job = cluster.running_job(settings) or cluster.submit(settings).job_id
-    produce(settings, contracts, 600, bad_fraction=0.1, seed=64)
-    wait_until_drained(settings, contracts)
-    time.sleep(3)  # a checkpoint after the drain: the retained one then covers everything read so far
-    # Lose the cluster the hard way: SIGKILL the JobManager and the TaskManager, no savepoint, no cancel.
-    for pid in (cluster.status(settings)["jobmanager"], cluster.status(settings)["taskmanager"]):
-        assert isinstance(pid, int)
-        os.kill(pid, signal.SIGKILL)
-    produce(settings, contracts, 600, bad_fraction=0.1, seed=65)  # while no cluster runs
-    cluster.up(settings)
-    checkpoint = cluster.latest_checkpoint(settings)
-    assert checkpoint is not None and job in checkpoint
-    resumed = cluster.resume(settings)
-    assert resumed.restored_from == checkpoint
-    wait_until_drained(settings, contracts)
-
-    assert_every_record_once(settings, contracts)
-    cluster.rest(settings, "PATCH", f"/jobs/{resumed.job_id}?mode=cancel")
-
-
-def test_kill_9_of_the_taskmanager_twice_under_load_keeps_every_record(
-    lakegate_cluster: Settings, lakegate_contracts: Contracts
-) -> None:
-    settings, contracts = lakegate_cluster, lakegate_contracts
-    job = cluster.running_job(settings) or cluster.submit(settings).job_id
-    wait_until_drained(settings, contracts)
-    for seed in (66, 67):
-        produce(settings, contracts, 600, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed)
-        pid = cluster.status(settings)["taskmanager"]
-        assert isinstance(pid, int)
-        os.kill(pid, signal.SIGKILL)  # mid-stream: the job fails over once a new TaskManager registers
-        cluster.up(settings)  # the JobManager is still there: only the TaskManager starts again
-        wait_until_drained(settings, contracts)
-    assert cluster.running_job(settings) == job  # the same job, restarted from its checkpoints
-    assert_every_record_once(settings, contracts)
-    cluster.rest(settings, "PATCH", f"/jobs/{job}?mode=cancel")
 
 
 def test_a_broker_killed_and_restarted_mid_run_keeps_every_record(

@@ -52,9 +52,9 @@ def test_latest_checkpoint_is_the_newest_complete_one(tmp_path: Path) -> None:
     for job, chk, mtime in (("a" * 32, "chk-3", 100), ("b" * 32, "chk-7", 300), ("b" * 32, "chk-8", 200)):
         (root / job / chk).mkdir(parents=True)
         (root / job / chk / "_metadata").write_bytes(b"x")
-        os.utime(root / job / chk, (mtime, mtime))
+        os.utime(root / job / chk / "_metadata", (mtime, mtime))  # written as the checkpoint completes
     (root / ("b" * 32) / "chk-9").mkdir()  # in progress: no _metadata yet
-    assert cluster.latest_checkpoint(settings) == str(root / ("b" * 32) / "chk-7")
+    assert cluster.latest_checkpoint(settings) == str(root / ("b" * 32) / "chk-7" / "_metadata")
 
 
 def test_execution_target_and_cluster_url_are_validated() -> None:

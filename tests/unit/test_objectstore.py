@@ -7,11 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from jobs.runtime import flink_s3_filesystem_options
-from lakegate import warehouse
+from lakegate import cluster, warehouse
 from lakegate.catalog import flink_catalog_options
 from lakegate.errors import SettingsError, StackError
-from lakegate.objectstore import filesystem, iceberg_java_options, jvm_environment, pyiceberg_properties
+from lakegate.objectstore import (
+    filesystem,
+    flink_filesystem_options,
+    iceberg_java_options,
+    jvm_environment,
+    pyiceberg_properties,
+)
 from lakegate.settings import Secret, Settings
 from lakegate.stack import objectstore
 
@@ -127,9 +132,10 @@ def test_python_reaches_the_store_the_settings_name_with_their_keys(tmp_path: Pa
 @pytest.mark.parametrize(
     "value", ["lake", "s3://Lake/w", "s3://la", "s3://lake?x=1", "s3://lake//w", "file:///tmp/w", "s3a://lake/w"]
 )
-def test_a_warehouse_outside_an_s3_bucket_is_refused(value: str) -> None:
-    with pytest.raises(SettingsError, match=r"s3_warehouse must be s3://bucket\[/prefix\]"):
-        Settings.load(env={}, s3_warehouse=value)
+@pytest.mark.parametrize("key", ["s3_warehouse", "s3_checkpoints"])
+def test_a_warehouse_or_checkpoints_outside_an_s3_bucket_are_refused(key: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=rf"{key} must be s3://bucket\[/prefix\]"):
+        Settings.load(env={}, **{key: value})
 
 
 def test_keys_in_the_warehouse_uri_are_refused_without_quoting_them() -> None:
@@ -156,11 +162,11 @@ def test_every_client_reaches_the_warehouse_bucket_with_the_same_endpoint_and_re
         "s3.path-style-access": "true",
         "s3.endpoint": "http://127.0.0.1:19000",
     }
-    assert SECRET not in str(java) and SECRET not in str(flink_s3_filesystem_options(settings))
+    assert SECRET not in str(java) and SECRET not in str(flink_filesystem_options(settings))
     env = jvm_environment(settings)
     assert (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == ("lakegate", SECRET)
     assert env["AWS_REQUEST_CHECKSUM_CALCULATION"] == env["AWS_RESPONSE_CHECKSUM_VALIDATION"] == "WHEN_REQUIRED"
-    assert flink_s3_filesystem_options(settings)["s3.endpoint"] == "http://127.0.0.1:19000"
+    assert flink_filesystem_options(settings)["s3.endpoint"] == "http://127.0.0.1:19000"
     # Catalogs name the bucket as the warehouse; the embedded SQLite one and PostgreSQL's alike.
     assert flink_catalog_options(settings)["warehouse"] == "s3://lake/w"
     assert flink_catalog_options(settings)["io-impl"] == java["io-impl"]
@@ -170,8 +176,34 @@ def test_a_warehouse_folder_adds_no_s3_option_and_aws_keeps_its_checksums(tmp_pa
     settings = _local(tmp_path)
     assert warehouse.uri(settings) == settings.paths.warehouse_path.as_uri()
     assert pyiceberg_properties(settings) == iceberg_java_options(settings) == {}
-    assert flink_s3_filesystem_options(settings) == {}
+    assert flink_filesystem_options(settings) == {}
     assert "io-impl" not in flink_catalog_options(settings)
     aws = Settings.load(env={}, s3_warehouse="s3://lake", s3_access_key_id="k", s3_secret_access_key=SECRET)
     assert "AWS_REQUEST_CHECKSUM_CALCULATION" not in jvm_environment(aws)
     assert "s3.endpoint" not in iceberg_java_options(aws) and jvm_environment(Settings.load(env={})) == {}
+
+
+def test_checkpoints_in_a_bucket_put_every_kind_of_flink_state_there_on_both_targets(tmp_path: Path) -> None:
+    settings = _local(tmp_path, s3_checkpoints="s3://flink-state/lake/")
+    assert settings.objectstore.in_use and not settings.objectstore.warehouse
+    # A local job's (jobs/runtime.py takes these under its home; the MiniCluster's options are built in a JVM).
+    state = warehouse.flink_state(settings, settings.paths.home)
+    assert ((state / "checkpoints").uri, (state / "changelog").uri) == (
+        "s3://flink-state/lake/checkpoints",
+        "s3://flink-state/lake/changelog",
+    )
+    assert flink_filesystem_options(settings)["s3.directory.marker.retention"] == "keep"
+    # A session cluster's.
+    session = cluster.configuration(settings)
+    assert session["execution.checkpointing.dir"] == "s3://flink-state/lake/checkpoints"
+    assert session["execution.checkpointing.savepoint-dir"] == "s3://flink-state/lake/savepoints"
+    assert session["state.changelog.dstl.dfs.base-path"] == "s3://flink-state/lake/changelog"
+    assert session["s3.endpoint"] == "http://127.0.0.1:19000"
+    assert SECRET not in str(session), "keys reach the JVMs through their environment only"
+    # Without it, Flink's state stays in folders and no S3 option is set.
+    plain = cluster.configuration(_local(tmp_path))
+    assert plain["execution.checkpointing.dir"] == (tmp_path / "cluster" / "checkpoints").resolve().as_uri()
+    assert not any(key.startswith("s3.") for key in plain)
+    assert (warehouse.flink_state(_local(tmp_path), tmp_path) / "checkpoints").uri == (
+        tmp_path / "checkpoints"
+    ).as_uri()

@@ -32,11 +32,11 @@ FLAT_KEYS = """
     topic_partitions dlq_topic consumer_group kafka_security_protocol kafka_sasl_mechanism kafka_sasl_username
     kafka_sasl_password kafka_ssl_cafile registry_url registry_heap_mb registry_timeout_s registry_retries
     registry_ca_file catalog_name catalog_db warehouse audit_namespace quarantine_namespace catalog_uri
-    catalog_token s3_endpoint s3_region s3_path_style_access s3_access_key_id s3_secret_access_key s3_warehouse
-    readmodel_namespace changelog_topic_prefix pii_salt job_name parallelism checkpoint_interval_ms
-    python_execution_mode start_from drain restart_attempts batch_max_records batch_max_bytes
-    batch_max_delay_ms state_backend local_heap_mb readmodel_minibatch_ms metrics_port flink_rest_port
-    execution_target restore_from
+    catalog_token s3_endpoint s3_region s3_path_style_access s3_access_key_id s3_secret_access_key
+    s3_warehouse s3_checkpoints readmodel_namespace changelog_topic_prefix pii_salt job_name
+    parallelism checkpoint_interval_ms python_execution_mode start_from drain restart_attempts
+    batch_max_records batch_max_bytes batch_max_delay_ms state_backend local_heap_mb readmodel_minibatch_ms
+    metrics_port flink_rest_port execution_target restore_from
     cluster_rest_url cluster_rpc_port cluster_slots cluster_taskmanagers cluster_taskmanager_memory
     ship_python_code cluster_python exporter_port exporter_interval_s
 """.split()  # noqa: SIM905
@@ -199,6 +199,7 @@ def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> No
         "s3_access_key_id": "AKIAEXAMPLE",
         "s3_secret_access_key": "s3-secret",
         "s3_warehouse": "s3://lake/warehouse",
+        "s3_checkpoints": "s3://flink-state/lake",
         "readmodel_namespace": "models2",
         "changelog_topic_prefix": "models2.",
         "pii_salt": "a-real-salt-of-more-than-16-bytes",
