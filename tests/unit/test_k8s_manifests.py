@@ -17,6 +17,7 @@ import yaml
 from jobs import runtime as jobs_runtime
 from jobs.runtime import REPORTER_INCLUDES
 from lakegate.errors import SettingsError
+from lakegate.objectstore import jvm_environment
 from lakegate.settings import ENV_PREFIX, Secret, Settings
 
 from .support import REPO
@@ -266,6 +267,9 @@ SHARED_WITH_RUNTIME = (
     "state.changelog.enabled",
     "state.changelog.storage",
     "state.changelog.dstl.dfs.base-path",
+    "s3.endpoint.region",
+    "s3.path.style.access",
+    "s3.directory.marker.retention",
 )
 NOT_COMPARED = {
     "pipeline.name": "the job's name, from LAKEGATE_JOB_NAME",
@@ -357,6 +361,14 @@ def known_env_names() -> set[str]:
     return {ENV_PREFIX + key.upper() for key in Settings.flat_keys()}
 
 
+# Not settings: the object store's keys under the names the JVMs' AWS SDKs read (lakegate.objectstore.jvm_environment
+# sets the same names for the JVMs lakegate starts), each taken from the setting it copies.
+AWS_SDK_ENV = {
+    "AWS_ACCESS_KEY_ID": "LAKEGATE_S3_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY": "LAKEGATE_S3_SECRET_ACCESS_KEY",
+}
+
+
 def masked_env_names() -> set[str]:
     """The settings `lakegate settings` hides: whatever Settings.masked() does not print as it is."""
     probe = Settings.load(
@@ -378,6 +390,8 @@ def pod_environment() -> dict[str, str]:
     env = {str(k): str(v) for k, v in configmap_data().items()}
     for _, entry in env_entries():
         name = entry["name"]
+        if name in AWS_SDK_ENV:
+            continue  # not a setting: a copy of one for the JVMs (test_the_jvms_get_the_object_stores_keys...)
         env[name] = TEST_SECRETS[name] if "valueFrom" in entry else str(entry["value"])
     return env
 
@@ -436,7 +450,12 @@ def test_the_readme_covers_every_manifest_and_the_placeholders() -> None:
     text = (K8S / "README.md").read_text(encoding="utf-8")
     for name in EXPECTED:
         assert name in text, name
-    assert "ghcr.io/example/lakegate" in text and "lakegate-data" in text and PLACEHOLDER in text
+    assert (
+        "ghcr.io/example/lakegate" in text
+        and "s3://lakegate-flink-state" in text
+        and "s3://lakegate-lake" in text
+        and PLACEHOLDER in text
+    )
 
 
 # ---- the FlinkDeployment against the operator's CRD and validator -------------------------------------------
@@ -546,7 +565,7 @@ def test_every_environment_variable_is_a_lakegate_setting() -> None:
     data = configmap_data()
     assert set(data) <= known, f"not settings: {set(data) - known}"
     assert all(isinstance(v, str) for v in data.values()), "ConfigMap values must be strings"
-    names = [entry["name"] for _, entry in env_entries()]
+    names = [entry["name"] for _, entry in env_entries() if entry["name"] not in AWS_SDK_ENV]
     assert set(names) <= known, f"not settings: {set(names) - known}"
     assert len(names) == len(set(names)), "an env var is set twice"
     assert not set(names) & set(data), "set both in env and the ConfigMap (env wins, silently)"
@@ -571,7 +590,8 @@ def test_secrets_come_from_the_secret_and_never_as_plain_values() -> None:
             ref = entry["valueFrom"]["secretKeyRef"]
             assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret_keys, where
             assert not ref.get("optional", False), f"{where}: {entry['name']} must not be optional"
-            from_secret.add(entry["name"])
+            if entry["name"] not in AWS_SDK_ENV:
+                from_secret.add(entry["name"])
     # Every secret setting reaches the pods, and the Secret holds nothing else.
     assert from_secret == {n for n in known_env_names() if secret_looking(n)} == secret_keys
 
@@ -615,18 +635,31 @@ def test_the_flink_configuration_agrees_with_what_jobs_runtime_sets(monkeypatch:
     assert runtime["pipeline.name"] == settings.job.name
 
 
-def test_checkpoints_savepoints_and_ha_live_on_the_mounted_volume() -> None:
-    conf, container = flink_conf(), main_container()
-    volumes = {v["name"]: v for _, t in pod_templates() for v in t["spec"].get("volumes", [])}
-    mounts = [m for m in container["volumeMounts"] if m["name"] in volumes]
-    assert mounts and all("persistentVolumeClaim" in volumes[m["name"]] for m in mounts)
-    roots = [m["mountPath"].rstrip("/") + "/" for m in mounts]
-    home = configmap_data()["LAKEGATE_HOME"]
-    assert any(home.startswith(root) for root in roots), "LAKEGATE_HOME (catalog, warehouse) must be on the volume"
-    assert conf["execution.checkpointing.dir"] == (Path(home) / "checkpoints").as_uri()
-    for key in ("execution.checkpointing.dir", "execution.checkpointing.savepoint-dir", "high-availability.storageDir"):
-        assert any(conf[key].startswith("file://" + root) for root in roots), f"{key} is not on the volume"
+def test_flink_state_and_the_lake_are_in_buckets_and_no_pod_shares_a_disk() -> None:
+    conf = flink_conf()
+    settings = Settings.load(env=pod_environment())
+    assert settings.objectstore.warehouse.startswith("s3://") and settings.catalog.kind != "sqlite"
+    checkpoints = settings.objectstore.checkpoints
+    assert conf["execution.checkpointing.dir"] == f"{checkpoints}/checkpoints"
+    for key in ("execution.checkpointing.savepoint-dir", "high-availability.storageDir"):
+        assert conf[key].startswith(checkpoints + "/"), f"{key} is not under LAKEGATE_S3_CHECKPOINTS"
     assert conf["execution.checkpointing.externalized-checkpoint-retention"] == "RETAIN_ON_CANCELLATION"
+    # Each pod's home is its own: no persistent volume, nothing on a shared disk.
+    volumes = [v for _, t in pod_templates() for v in t["spec"].get("volumes", [])]
+    assert volumes and all(set(v) == {"name", "emptyDir"} for v in volumes), volumes
+    mounts = {m["mountPath"] for m in main_container()["volumeMounts"]}
+    assert configmap_data()["LAKEGATE_HOME"] in mounts
+
+
+def test_the_jvms_get_the_object_stores_keys_under_the_aws_sdks_names() -> None:
+    entries = {entry["name"]: entry for _, entry in env_entries()}
+    assert set(AWS_SDK_ENV) <= set(entries)
+    settings = Settings.load(env=pod_environment())
+    assert set(jvm_environment(settings)) == set(AWS_SDK_ENV), "the names lakegate gives the JVMs it starts"
+    key_id = entries["AWS_ACCESS_KEY_ID"]["valueFrom"]["configMapKeyRef"]
+    assert (key_id["name"], key_id["key"]) == (load(CONFIGMAP)["metadata"]["name"], AWS_SDK_ENV["AWS_ACCESS_KEY_ID"])
+    secret = entries["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]
+    assert (secret["name"], secret["key"]) == (load(SECRET)["metadata"]["name"], AWS_SDK_ENV["AWS_SECRET_ACCESS_KEY"])
 
 
 def test_the_prometheus_port_is_the_reporters_everywhere() -> None:
