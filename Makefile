@@ -27,7 +27,7 @@ demo: setup
 	$(BIN)/lakegate demo
 
 ## demo-object-store: the demo with the lake in an S3 bucket behind an Iceberg REST catalog, both on loopback
-## (deploy/local/lake-on-object-store.toml; a home of its own, so its topics start empty)
+# (deploy/local/lake-on-object-store.toml; a home of its own, so its topics start empty)
 demo-object-store: setup
 	LAKEGATE_SETTINGS_FILE=deploy/local/lake-on-object-store.toml LAKEGATE_HOME=$(CURDIR)/.lakegate/object-store-demo \
 	  LAKEGATE_ARTIFACTS_DIR=$(CURDIR)/.lakegate/jvm $(BIN)/lakegate demo --with object-store,rest-catalog
