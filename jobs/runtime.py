@@ -34,6 +34,7 @@ ROCKSDB_MANAGED_MEMORY = "768m"
 
 def flink_configuration(settings: Settings) -> Configuration:
     conf = Configuration()
+    state = warehouse.flink_state(settings, settings.paths.home)  # checkpoints and state changes: maybe a bucket
     values = {
         "pipeline.name": settings.job.name,
         "pipeline.jars": ";".join(p.as_uri() for p in jvm.pipeline_jars(settings)),
@@ -47,7 +48,7 @@ def flink_configuration(settings: Settings) -> Configuration:
         "python.pythonpath": os.pathsep.join(_python_path()),
         "execution.checkpointing.interval": f"{settings.job.checkpoint_interval_ms}ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": (warehouse.flink_state(settings, settings.paths.home) / "checkpoints").uri,
+        "execution.checkpointing.dir": (state / "checkpoints").uri,
         # Kept when the job is cancelled or lost: a job can be resumed from its last checkpoint.
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "restart-strategy.type": "fixed-delay",
@@ -87,7 +88,7 @@ def flink_configuration(settings: Settings) -> Configuration:
         "state.backend.incremental": "true",
         "state.changelog.enabled": "true",
         "state.changelog.storage": "filesystem",
-        "state.changelog.dstl.dfs.base-path": (warehouse.flink_state(settings, settings.paths.home) / "changelog").uri,
+        "state.changelog.dstl.dfs.base-path": (state / "changelog").uri,
         # The MiniCluster's working files (blobs, RocksDB's local state, spill files) under the home, not in
         # /tmp: a job killed with SIGKILL cannot delete them, and a lost home takes them with it.
         "io.tmp.dirs": str(local_tmp_dir(settings)),

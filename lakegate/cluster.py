@@ -78,7 +78,8 @@ def configuration(settings: Settings) -> dict[str, Any]:
     """The cluster's config.yaml: the distribution's defaults, then loopback, ports, memory, state, metrics."""
     base = _flatten(yaml.safe_load((flink_home() / "conf" / "config.yaml").read_text()) or {})
     rest = urllib.parse.urlsplit(settings.cluster.rest_url)
-    state = cluster_dir(settings)
+    folder = cluster_dir(settings)
+    state = warehouse.flink_state(settings, folder)  # checkpoints, savepoints, state changes: maybe a bucket
     base.update(
         {
             "jobmanager.bind-host": "127.0.0.1",
@@ -96,20 +97,20 @@ def configuration(settings: Settings) -> dict[str, Any]:
             "taskmanager.memory.process.size": settings.cluster.taskmanager_memory,
             "taskmanager.memory.managed.size": "128m",
             "env.java.opts.taskmanager": jvm.TASK_JVM_OPTIONS,
-            "execution.checkpointing.dir": (warehouse.flink_state(settings, state) / "checkpoints").uri,
-            "execution.checkpointing.savepoint-dir": (warehouse.flink_state(settings, state) / "savepoints").uri,
+            "execution.checkpointing.dir": (state / "checkpoints").uri,
+            "execution.checkpointing.savepoint-dir": (state / "savepoints").uri,
             # The jobs checkpoint their keyed state incrementally (jobs/runtime.py). A TaskManager takes the
             # storage of those changes from its own configuration, not the job's; without this it keeps them
             # in memory and sends them inline with each checkpoint's acknowledgement, which outgrows the RPC
             # frame (10 MB) as the state grows, and the checkpoint never completes.
             "state.changelog.storage": "filesystem",
-            "state.changelog.dstl.dfs.base-path": (warehouse.flink_state(settings, state) / "changelog").uri,
+            "state.changelog.dstl.dfs.base-path": (state / "changelog").uri,
             # Kept when a job is cancelled or its cluster lost: `lakegate resume` restarts from them.
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
             "execution.checkpointing.num-retained": 3,
             # Job graphs, shipped jars and Python files, spill files: under the cluster's folder, not /tmp.
-            "io.tmp.dirs": str(state / "tmp"),
-            "blob.storage.directory": str(state / "blobs"),
+            "io.tmp.dirs": str(folder / "tmp"),
+            "blob.storage.directory": str(folder / "blobs"),
             "metrics.reporter.prom.factory.class": "org.apache.flink.metrics.prometheus.PrometheusReporterFactory",
             "metrics.reporter.prom.port": settings.observation.metrics_port,
             "metrics.reporter.prom.filter.includes": "*.lakegate*:*",

@@ -134,8 +134,8 @@ def bootstrap(folder: Location, logs: Iterable[tuple[ReadModel, pa.Table]]) -> s
         for model, rows in logs:
             yield from states(model, rows)
 
-    for old in folder.files():
-        if old.parent.path == folder.path and old.name.startswith("model-state-") and old.name.endswith(".bin"):
+    for old in folder.files(recursive=False):  # not the journal's files in the job folders below
+        if old.name.startswith("model-state-") and old.name.endswith(".bin"):
             old.delete()
     path = folder / f"model-state-{uuid.uuid4().hex}.bin"
     count = write(path, entries())

@@ -40,20 +40,22 @@ def on_object_store(settings: Settings) -> bool:
 def root(settings: Settings) -> Location:
     """The warehouse's root folder (created on this disk when missing; a bucket is the operator's)."""
     if on_object_store(settings):
-        return Location(
-            objectstore.filesystem(settings), settings.objectstore.warehouse.removeprefix("s3://").rstrip("/")
-        )
+        return in_bucket(settings, settings.objectstore.warehouse)
     settings.paths.warehouse_path.mkdir(parents=True, exist_ok=True)
-    return Location(pafs.LocalFileSystem(), str(settings.paths.warehouse_path.resolve()))
+    return local(settings.paths.warehouse_path)
 
 
 def flink_state(settings: Settings, local_root: Path) -> Location:
     """Where Flink keeps a job's ``checkpoints``, ``savepoints`` and ``changelog`` (state changes): under
     ``s3_checkpoints`` when set, else under ``local_root`` (the home for a local job, the cluster's folder)."""
     if settings.objectstore.checkpoints:
-        bucket_path = settings.objectstore.checkpoints.removeprefix("s3://").rstrip("/")
-        return Location(objectstore.filesystem(settings), bucket_path)
-    return Location(pafs.LocalFileSystem(), str(local_root.resolve()))
+        return in_bucket(settings, settings.objectstore.checkpoints)
+    return local(local_root)
+
+
+def in_bucket(settings: Settings, s3_uri: str) -> Location:
+    """``s3://bucket[/prefix]`` (as Settings checked it) on the settings' object store."""
+    return Location(objectstore.filesystem(settings), s3_uri.removeprefix("s3://").rstrip("/"))
 
 
 def local(path: Path) -> Location:
@@ -88,9 +90,10 @@ class Location:
         """What the JVM (Flink's filesystems, Iceberg's FileIO) names this file or folder by."""
         return Path(self.path).as_uri() if self.local else f"s3://{self.path}"
 
-    def files(self) -> list[Location]:
-        """Every file under this folder, at any depth (none when the folder does not exist), sorted."""
-        found = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True, recursive=True))
+    def files(self, *, recursive: bool = True) -> list[Location]:
+        """Every file under this folder, at any depth unless not ``recursive`` (none when the folder does not
+        exist), sorted."""
+        found = self.fs.get_file_info(pafs.FileSelector(self.path, allow_not_found=True, recursive=recursive))
         return sorted(
             (Location(self.fs, info.path) for info in found if info.type == pafs.FileType.File),
             key=lambda each: each.path,

@@ -17,7 +17,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from lakegate import jvm
+from lakegate import jvm, warehouse
 from lakegate.errors import StackError
 from lakegate.logs import kv
 from lakegate.objectstore import filesystem
@@ -111,7 +111,7 @@ def start(settings: Settings) -> None:
     service(settings).start(command, lambda: ready(settings), timeout_s=60.0)
     if settings.objectstore.warehouse:
         # This store is the local trial's own: it starts with the bucket s3_warehouse names.
-        bucket = settings.objectstore.warehouse.removeprefix("s3://").split("/", 1)[0]
+        bucket = warehouse.root(settings).path.split("/", 1)[0]
         filesystem(settings, allow_bucket_creation=True).create_dir(bucket)
         log.info("bucket ready", extra=kv(bucket=bucket))
 
