@@ -1,9 +1,11 @@
-"""Fixtures for job tests that call lakegate's Java classes directly, in PyFlink's gateway JVM (no job), and the
-test-only Java agent that kills a job's JVM between two sinks' commits (crash_agent/)."""
+"""Fixtures for job tests that call lakegate's Java classes directly, in PyFlink's gateway JVM (no job), the
+test-only Java agent that kills a job's JVM between two sinks' commits (crash_agent/), and the JIT setting every
+JVM the job tests start runs with."""
 
 from __future__ import annotations
 
 import atexit
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +19,20 @@ from pyflink.util.java_utils import add_jars_to_context_class_loader
 from jobs.runtime import prepare_process
 from lakegate import jvm
 from lakegate.settings import Settings
+
+# The job tests' JVMs (broker, registry, catalog and object-store servers, clusters, every job) each live seconds
+# to minutes on small inputs: the client compiler alone (C1) starts them sooner and leaves more of two cores to
+# the work than tiered compilation's C2 does (docs/testing.md, "JVM start-up"). Benchmarks never run with it.
+TEST_JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_starting_jvms() -> Iterator[None]:
+    """Every JVM started during the job tests gets ``TEST_JAVA_TOOL_OPTIONS`` (after any the caller had set)."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("JAVA_TOOL_OPTIONS", f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} {TEST_JAVA_TOOL_OPTIONS}".strip())
+        yield
+
 
 # The gateway JVM that PyFlink starts in this process, kept referenced: PyFlink drops its Popen while the
 # JVM runs, which Python reports as a ResourceWarning (an error under this project's warning filters).
