@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         bench = compare.prepare(bench_args, settings)
         base = compare.pipeline_settings(
-            bench, "batch_sizes", 1, schemas_dir=settings.paths.schemas_dir, drain=True
+            bench, "lakegate", "batch_sizes", 1, schemas_dir=settings.paths.schemas_dir, drain=True
         ).replace(python_execution_mode="thread")
         provision(base, bench.contracts)  # the plan names the tables (nothing is written to them)
         runner = Runner(bench, base, Gateway(base), args.max_delay_ms)

@@ -43,7 +43,7 @@ def run_layout(bench: compare.Bench, taskmanagers: int, slots: int, repeat: int)
     tag = f"cluster_{taskmanagers}x{slots}_r{repeat}"
     parallelism = taskmanagers * slots
     settings = compare.pipeline_settings(
-        bench, tag, parallelism, schemas_dir=bench.settings.paths.schemas_dir, drain=True
+        bench, "lakegate", tag, parallelism, schemas_dir=bench.settings.paths.schemas_dir, drain=True
     ).replace(
         cluster_taskmanagers=taskmanagers,
         cluster_slots=slots,

@@ -3,8 +3,9 @@
 Usage:  .venv/bin/python -m bench.compare [--events 2000000] [--parallelism 1 2] [--repeats 2]
 
 Starts a private stack, pre-loads ``--events`` records once, then per repeat and parallelism runs each
-pipeline on that same data into tables of its own: ``lakegate`` (jobs/ingest.py), ``java``
-(bench/flink_sql.py) and ``plain`` (bench/plain_consumer.py), each followed by a latency phase. Every run is
+pipeline on that same data into tables of its own: ``lakegate`` (jobs/ingest.py), ``lakegate_s3`` (the same
+job with the lake in a bucket of a local S3Proxy), ``java`` (bench/flink_sql.py) and ``plain``
+(bench/plain_consumer.py), each followed by a latency phase. Every run is
 checked against what was produced (``ok``; exit code 1 otherwise) and measured. Appends one JSON line to
 bench/results/compare.jsonl (``--results``) and prints a table. What each pipeline runs and what each figure
 means: bench/README.md, "bench/compare.py".
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import statistics
 import subprocess
 import sys
@@ -41,17 +43,22 @@ from lakegate.kafka_admin import ensure_topics
 from lakegate.produce import produce
 from lakegate.provision import provision
 from lakegate.settings import Settings
-from lakegate.stack import local
+from lakegate.stack import local, objectstore
 from lakegate.testing.ports import free_port, free_port_range
 from udfs.contract import Contracts
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "compare.jsonl"
-PIPELINES = ("lakegate", "java", "plain")
+PIPELINES = ("lakegate", "lakegate_s3", "java", "plain")
+LAKEGATE_PIPELINES = ("lakegate", "lakegate_s3")  # jobs/ingest.py, with its quarantine and read models
+BUCKET = "bench-lake"  # lakegate_s3's bucket; each run's lake under a prefix of its own
 PIPELINE_NOTES = {  # recorded with the results: what each pipeline does that the figures depend on
     "lakegate": "jobs/ingest.py as shipped (thread mode): contract checks, dedupe, audit tables (Iceberg FlinkSink "
     "v1), quarantine table + transactional dead-letter topic, the read models kept; bad records "
     "quarantined",
+    "lakegate_s3": "lakegate as above with the lake in an S3 bucket (s3_warehouse): Iceberg's S3FileIO on the JVM, "
+    "pyarrow's S3 filesystem in Python, the SQLite catalog; the store is S3Proxy on loopback (filesystem "
+    "backend, a JVM sharing the machine's cores); checkpoints stay on local disk",
     "java": "Flink SQL, Kafka avro-confluent -> Iceberg (Sink V2), no quarantine. avro-confluent has no "
     "ignore-parse-errors option and fails the job on the first undecodable record, so the format runs "
     "wrapped (bench/java: skip it, reset Avro's reused decoder); records that decode but break a rule "
@@ -104,9 +111,12 @@ class Run:
 # ---- one pipeline ---------------------------------------------------------------------------------
 
 
-def pipeline_settings(bench: Bench, tag: str, parallelism: int, *, schemas_dir: Path, drain: bool) -> Settings:
-    """Everything a run writes is its own (tables, topics, group, transactional ids)."""
+def pipeline_settings(
+    bench: Bench, pipeline: str, tag: str, parallelism: int, *, schemas_dir: Path, drain: bool
+) -> Settings:
+    """Everything a run writes is its own (tables, topics, group, transactional ids; lakegate_s3: its lake)."""
     return bench.settings.replace(
+        s3_warehouse=f"s3://{BUCKET}/{tag}" if pipeline == "lakegate_s3" else "",
         schemas_dir=schemas_dir,
         drain=drain,
         parallelism=parallelism,
@@ -126,7 +136,7 @@ def launch(
     """The command and environment of a pipeline process; creates the tables (and topics) it writes."""
     env = settings.child_env()
     env["PYTHONPATH"] = str(ROOT)  # this checkout, whichever copy a virtualenv's editable install names
-    if pipeline == "lakegate":
+    if pipeline in LAKEGATE_PIPELINES:
         provision(settings, contracts)  # the job does it too; here so tables and changelog topics exist early
         return launcher.command("ingest"), env
     iceberg = catalog.open_catalog(settings)
@@ -159,11 +169,13 @@ def tables(settings: Settings, contracts: Contracts) -> list[Table]:
 
 def throughput(bench: Bench, pipeline: str, parallelism: int, repeat: int) -> Run:
     tag = f"{pipeline}_p{parallelism}_r{repeat}"
-    settings = pipeline_settings(bench, tag, parallelism, schemas_dir=bench.settings.paths.schemas_dir, drain=True)
+    settings = pipeline_settings(
+        bench, pipeline, tag, parallelism, schemas_dir=bench.settings.paths.schemas_dir, drain=True
+    )
     command, env = launch(bench, pipeline, settings, bench.contracts, task_for(bench, settings, bounded=True))
     timeout = 900 + bench.manifest.events / 500
     measured, cpu = measure.run_measured(command, env, bench.settings.paths.home / f"{tag}.out", timeout_s=timeout)
-    written, check = check_written(bench, settings, quarantines=pipeline == "lakegate")
+    written, check = check_written(bench, settings, quarantines=pipeline in LAKEGATE_PIPELINES)
     return Run(pipeline, parallelism, repeat, measured, check.as_dict(), check.ok, measure.steady(written, cpu))
 
 
@@ -210,10 +222,10 @@ def latency_phase(bench: Bench, pipeline: str, parallelism: int, repeat: int) ->
         read_models=args.read_models,
         expression_rules=not args.no_expression_rules,
     )
-    settings = pipeline_settings(bench, tag, parallelism, schemas_dir=schemas, drain=False)
+    settings = pipeline_settings(bench, pipeline, tag, parallelism, schemas_dir=schemas, drain=False)
     ensure_topics(settings, [c.topic for c in contracts])
     command, env = launch(bench, pipeline, settings, contracts, task_for(bench, settings, bounded=False))
-    followers = _followers(settings, contracts) if pipeline == "lakegate" else []
+    followers = _followers(settings, contracts) if pipeline in LAKEGATE_PIPELINES else []
     child = measure.start(command, env, bench.settings.paths.home / f"{tag}.out")
     try:
         warm = produce(settings, contracts, args.warmup_events, padding=bench.padding, seed=repeat + 11)
@@ -326,7 +338,7 @@ def ratios(summary: dict[str, dict[str, Any]], parallelisms: list[int]) -> dict[
     out: dict[str, Any] = {}
     for p in parallelisms:
         base = summary.get(f"lakegate/p{p}")
-        for pipeline in ("java", "plain"):
+        for pipeline in ("lakegate_s3", "java", "plain"):
             other = summary.get(f"{pipeline}/p{p}")
             if base and other:
                 out[f"{pipeline}_vs_lakegate/p{p}"] = {
@@ -409,7 +421,7 @@ def record(bench: Bench, runs: list[Run], summary: dict[str, Any], compared: dic
 
 def stack_settings(args: argparse.Namespace, home: Path) -> Settings:
     defaults = Settings.load(env={})
-    return Settings.load(
+    settings = Settings.load(
         env={},
         home=home,
         artifacts_dir=defaults.paths.jvm_dir,
@@ -423,6 +435,14 @@ def stack_settings(args: argparse.Namespace, home: Path) -> Settings:
         checkpoint_interval_ms=args.checkpoint_ms,
         start_from="earliest",
         state_backend=args.state_backend or defaults.job.state_backend,
+    )
+    if "lakegate_s3" not in args.pipelines:
+        return settings
+    # lakegate_s3's object store (S3Proxy on loopback); only a run with s3_warehouse set uses it.
+    return settings.replace(
+        s3_endpoint=f"http://127.0.0.1:{free_port()}",
+        s3_access_key_id="bench",
+        s3_secret_access_key=secrets.token_urlsafe(24),
     )
 
 
@@ -495,10 +515,15 @@ def main(argv: list[str] | None = None) -> int:
     jvm.ensure_artifacts(settings)
     started = time.monotonic()
     local.up(settings)
+    store = settings.replace(s3_warehouse=f"s3://{BUCKET}") if "lakegate_s3" in args.pipelines else None
     try:
+        if store is not None:
+            objectstore.start(store)  # with the bucket
         bench = prepare(args, settings)
         runs = run_all(bench)
     finally:
+        if store is not None:
+            objectstore.stop(store)
         local.down(settings)
     summary = summarize(runs, bench.manifest.events)
     compared = ratios(summary, args.parallelism)

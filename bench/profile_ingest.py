@@ -180,7 +180,9 @@ def profile(args: argparse.Namespace, pyspy: str) -> dict[str, Any]:
     local.up(settings)
     try:
         bench = compare.prepare(bench_args, settings)
-        run = compare.pipeline_settings(bench, "profile", 1, schemas_dir=settings.paths.schemas_dir, drain=True)
+        run = compare.pipeline_settings(
+            bench, "lakegate", "profile", 1, schemas_dir=settings.paths.schemas_dir, drain=True
+        )
         command, env = compare.launch(
             bench, "lakegate", run, bench.contracts, compare.task_for(bench, run, bounded=True)
         )

@@ -174,10 +174,12 @@ def prepare_process(settings: Settings) -> None:
         os.environ[kafka_clients.PASSWORD_ENV] = settings.kafka.sasl_password.reveal()
     if settings.catalog.kind != "sqlite":
         # The same for the catalog's credentials (io.lakegate.flink.catalog.EnvJdbcCatalog and EnvRestCatalog
-        # read them there).
+        # read them there): the PostgreSQL URL, the REST catalog's token or client credentials.
         os.environ[catalog.CATALOG_URI_ENV] = settings.catalog.uri.reveal()
     if settings.catalog.token:
         os.environ[catalog.CATALOG_TOKEN_ENV] = settings.catalog.token.reveal()
+    if settings.catalog.credential:
+        os.environ[catalog.CATALOG_CREDENTIAL_ENV] = settings.catalog.credential.reveal()
     # The object store's keys and checksum modes, where Iceberg's S3FileIO and Flink's S3 filesystem look.
     os.environ.update(objectstore.jvm_environment(settings))
     settings.paths.log_dir.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 Both open the same catalog under the same name, so a table created here is the table the Flink sink writes:
 a JDBC catalog on the embedded SQLite file or on PostgreSQL, or an Iceberg REST catalog (``catalog_uri``).
-Credentials (the PostgreSQL password, the REST catalog's bearer token) reach Java through the JVM's
+Credentials (the PostgreSQL password, the REST catalog's token or client credentials) reach Java through the JVM's
 environment only (``io.lakegate.flink.catalog.EnvJdbcCatalog``, ``EnvRestCatalog``), never through catalog
 options, which travel in job graphs. Audit tables are created from
 :func:`udfs.columns.audit_columns`, the same function that shapes the rows the job emits, so DDL and data
@@ -111,15 +111,39 @@ def open_catalog(settings: Settings) -> Catalog:
 
 
 def _open_rest_catalog(settings: Settings) -> RestCatalog:
-    properties = {"uri": settings.catalog.uri.reveal(), **objectstore.pyiceberg_properties(settings)}
+    properties = {
+        "uri": settings.catalog.uri.reveal(),
+        **_rest_properties(settings),
+        **objectstore.pyiceberg_properties(settings),
+    }
     if settings.catalog.token:
         properties["token"] = settings.catalog.token.reveal()
+    if settings.catalog.credential:
+        properties["credential"] = settings.catalog.credential.reveal()
     try:
         return RestCatalog(settings.catalog.name, **properties)
     except requests.exceptions.RequestException as exc:
         raise _unavailable(settings, type(exc).__name__, "the REST catalog server is up") from None
-    except RESTError as exc:  # the server's own message: it never echoes the token
-        raise _unavailable(settings, str(exc), "catalog_token (LAKEGATE_CATALOG_TOKEN)") from None
+    except RESTError as exc:  # the server's own message: it never echoes the token or the client secret
+        check = (
+            "catalog_credential (LAKEGATE_CATALOG_CREDENTIAL), catalog_scope and catalog_warehouse"
+            if settings.catalog.credential
+            else "catalog_token (LAKEGATE_CATALOG_TOKEN) and catalog_warehouse"
+        )
+        raise _unavailable(settings, str(exc), check) from None
+
+
+def _rest_properties(settings: Settings) -> dict[str, str]:
+    """The REST catalog's properties that are no secret, the same for pyiceberg and Iceberg's Java client:
+    the warehouse to ask for and, with client credentials, where and for what scope to exchange them."""
+    properties = {}
+    if settings.catalog.rest_warehouse:
+        properties["warehouse"] = settings.catalog.rest_warehouse
+    if settings.catalog.credential:
+        # Always named: without it both clients fall back to the catalog's own endpoint with a deprecation warning.
+        properties["oauth2-server-uri"] = settings.catalog.token_endpoint
+        properties["scope"] = settings.catalog.scope
+    return properties
 
 
 def _unavailable(settings: Settings, reason: str, check: str) -> CatalogUnavailableError:
@@ -157,12 +181,14 @@ def catalog_location(settings: Settings) -> str:
 # other LAKEGATE_* secrets (docs/security.md#secrets).
 CATALOG_URI_ENV = env_name("catalog_uri")
 CATALOG_TOKEN_ENV = env_name("catalog_token")
+CATALOG_CREDENTIAL_ENV = env_name("catalog_credential")
 
 
 def flink_catalog_options(settings: Settings) -> dict[str, str]:
     """Options for Flink's Iceberg catalog; `jdbc.schema-version=V1` matches pyiceberg's tables. No secret:
     for PostgreSQL, ``EnvJdbcCatalog`` takes the user and password from :data:`CATALOG_URI_ENV` where it runs;
-    for a REST catalog, ``EnvRestCatalog`` takes the bearer token from :data:`CATALOG_TOKEN_ENV`."""
+    for a REST catalog, ``EnvRestCatalog`` takes the bearer token from :data:`CATALOG_TOKEN_ENV` and the OAuth2
+    client credentials from :data:`CATALOG_CREDENTIAL_ENV`."""
     if settings.catalog.kind == "sqlite":
         return {
             "type": "iceberg",
@@ -179,6 +205,8 @@ def flink_catalog_options(settings: Settings) -> dict[str, str]:
             "catalog-impl": "io.lakegate.flink.catalog.EnvRestCatalog",
             "uri": settings.catalog.uri.public,
             "lakegate.token-env": CATALOG_TOKEN_ENV,
+            "lakegate.credential-env": CATALOG_CREDENTIAL_ENV,
+            **_rest_properties(settings),
             **objectstore.iceberg_java_options(settings),
         }
     parts = urllib.parse.urlsplit(settings.catalog.uri.public)

@@ -30,6 +30,8 @@ ExecutionTarget = Literal["local", "remote"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 CatalogKind = Literal["sqlite", "postgresql", "rest"]
+# The OAuth2 scope Iceberg's REST clients ask for unless told otherwise.
+CATALOG_SCOPE = "catalog"
 
 # s3://bucket[/prefix/...]: an S3 bucket name, then folders without empty parts, "?" or "#".
 _S3_FOLDER = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/?#]+)*/?")
@@ -178,8 +180,11 @@ class CatalogSettings(Section):
     """Iceberg: one catalog shared by Flink (Java) and pyiceberg, named by ``catalog_uri``: empty (the default)
     for a JDBC catalog on the embedded SQLite file under paths; ``postgresql://user:password@host:port/database``
     for a JDBC catalog on PostgreSQL (the password is a secret); ``http(s)://host:port[/path]`` for an Iceberg
-    REST catalog, with ``catalog_token`` as its bearer token (a secret). Secrets are masked when shown and
-    never in a job graph (docs/catalogs.md). The warehouse is under paths."""
+    REST catalog. A REST catalog authenticates with a bearer token (``catalog_token``) and/or OAuth2 client
+    credentials (``catalog_credential`` = ``client_id:client_secret``, exchanged for tokens at
+    ``catalog_oauth2_server_uri`` for ``catalog_scope``; with both, the token is the first one used), both
+    secrets, and may serve a warehouse by name (``catalog_warehouse``). Secrets are masked when shown and never
+    in a job graph (docs/catalogs.md). The warehouse is under paths."""
 
     title = "catalog"
     name: str = field(default="lakegate", metadata=known_as("catalog_name", name=True))
@@ -187,6 +192,12 @@ class CatalogSettings(Section):
     quarantine_namespace: str = field(default="quarantine", metadata=known_as("quarantine_namespace", name=True))
     uri: SecretUrl = field(default_factory=lambda: SecretUrl(""), metadata=known_as("catalog_uri"))
     token: Secret = field(default_factory=Secret, metadata=known_as("catalog_token"))
+    credential: Secret = field(default_factory=Secret, metadata=known_as("catalog_credential"))
+    # Empty: the catalog's own token endpoint, <catalog_uri>/v1/oauth/tokens.
+    oauth2_server_uri: str = field(default="", metadata=known_as("catalog_oauth2_server_uri"))
+    scope: str = field(default=CATALOG_SCOPE, metadata=known_as("catalog_scope"))
+    # Empty: the REST catalog's default warehouse.
+    rest_warehouse: str = field(default="", metadata=known_as("catalog_warehouse"))
 
     @property
     def kind(self) -> CatalogKind:
@@ -195,11 +206,24 @@ class CatalogSettings(Section):
             return "rest"
         return "postgresql" if self.uri.reveal() else "sqlite"
 
+    @property
+    def token_endpoint(self) -> str:
+        """Where OAuth2 client credentials are exchanged for tokens."""
+        return self.oauth2_server_uri or f"{self.uri.public.rstrip('/')}/v1/oauth/tokens"
+
     def rules(self) -> list[str]:
-        if self.token and self.kind != "rest":
-            return ["catalog_token is the bearer token of a REST catalog: set catalog_uri to its http(s) URL"]
+        rest_only = {
+            "catalog_token": bool(self.token),
+            "catalog_credential": bool(self.credential),
+            "catalog_oauth2_server_uri": bool(self.oauth2_server_uri),
+            "catalog_warehouse": bool(self.rest_warehouse),
+            "catalog_scope": self.scope != CATALOG_SCOPE,
+        }
+        if self.kind != "rest" and any(rest_only.values()):
+            named = ", ".join(key for key, given in rest_only.items() if given)
+            return [f"{named}: settings of a REST catalog, set catalog_uri to its http(s) URL (or leave them empty)"]
         if self.kind == "rest":
-            return self._rest_rules()
+            return self._rest_rules() + self._rest_auth_rules()
         return self._postgresql_rules() if self.uri.reveal() else []
 
     def _postgresql_rules(self) -> list[str]:
@@ -229,6 +253,19 @@ class CatalogSettings(Section):
         if not parts.hostname or parts.query or parts.fragment:
             return [f"{expected} (a host, no ?options or #fragment), got {str(self.uri)!r}"]
         return []
+
+    def _rest_auth_rules(self) -> list[str]:
+        problems = []
+        client_id, colon, client_secret = self.credential.reveal().partition(":")
+        if self.credential and (not (client_secret if colon else client_id) or (colon and not client_id)):
+            problems.append("catalog_credential must be client_id:client_secret (or the client secret alone)")
+        if self.oauth2_server_uri and not is_http_url(self.oauth2_server_uri):
+            problems.append(f"catalog_oauth2_server_uri must be an http(s) URL, got {self.oauth2_server_uri!r}")
+        elif self.oauth2_server_uri and "@" in urllib.parse.urlsplit(self.oauth2_server_uri).netloc:
+            problems.append("catalog_oauth2_server_uri must not hold credentials: put them in catalog_credential")
+        if not self.scope.strip():
+            problems.append("catalog_scope must name the OAuth2 scope to ask for (the default is 'catalog')")
+        return problems
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,9 +3,12 @@ rest-catalog``): Iceberg's reference REST adapter in front of a JDBC catalog on 
 (``jvm/restcatalog``, the ``restcatalog`` artifact group).
 
 It serves the catalog ``catalog_uri`` names (an ``http://127.0.0.1:<port>`` URL: production points it at its
-own service), keeps tables under ``paths.warehouse`` and its own database under ``<home>/restcatalog``, and
-asks every request for ``catalog_token`` as its bearer token when one is set. Invariant: the token reaches the
-server through its environment only, never a command line or its log.
+own service), keeps tables under ``paths.warehouse`` (or ``s3_warehouse``) and its own database under
+``<home>/restcatalog``. It asks every request for ``catalog_token`` as its bearer token when one is set; with
+``catalog_credential`` it issues access tokens for those OAuth2 client credentials at its own
+``/v1/oauth/tokens`` and asks every request for one; with ``catalog_warehouse`` it serves only a client that asks
+for that warehouse. Invariant: the token and the client secret reach the server through its environment only,
+never a command line or its log.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ from lakegate.errors import StackError
 from lakegate.settings import Settings
 from lakegate.stack.process import Service
 
-# The variable the server reads its token from (LocalRestCatalog.TOKEN_ENV), not the clients' one.
+# The variables the server reads its token and its OAuth2 client from (LocalRestCatalog.TOKEN_ENV and
+# CLIENT_ENV), not the clients' ones.
 TOKEN_ENV = "LAKEGATE_REST_CATALOG_TOKEN"  # noqa: S105 - a variable's name, not a secret
+CLIENT_ENV = "LAKEGATE_REST_CATALOG_CLIENT"
 HEAP_MB = 256
 
 
@@ -58,20 +63,42 @@ def start(settings: Settings) -> None:
         warehouse.uri(settings),
         # Iceberg's S3FileIO for a warehouse on S3: endpoint, region, addressing; the keys go in `env`.
         *(f"{key}={value}" for key, value in objectstore.iceberg_java_options(settings).items()),
+        *([f"lakegate.warehouse-name={settings.catalog.rest_warehouse}"] if settings.catalog.rest_warehouse else []),
     ]
     env = dict(os.environ) | objectstore.jvm_environment(settings)
     env.pop(TOKEN_ENV, None)
+    env.pop(CLIENT_ENV, None)
     if settings.catalog.token:
         env[TOKEN_ENV] = settings.catalog.token.reveal()
+    if settings.catalog.credential:
+        env[CLIENT_ENV] = settings.catalog.credential.reveal()
     service(settings).start(command, lambda: ready(settings), timeout_s=60.0, env=env)
 
 
 def ready(settings: Settings) -> bool:
-    request = urllib.request.Request(settings.catalog.uri.public.rstrip("/") + "/v1/config")  # noqa: S310
-    if settings.catalog.token:
-        request.add_header("Authorization", f"Bearer {settings.catalog.token.reveal()}")
+    """Whether the server answers a configuration request as a client of ``settings`` makes it."""
+    query = urllib.parse.urlencode(
+        {"warehouse": settings.catalog.rest_warehouse} if settings.catalog.rest_warehouse else {}
+    )
+    url = settings.catalog.uri.public.rstrip("/") + "/v1/config" + (f"?{query}" if query else "")
+    request = urllib.request.Request(url)  # noqa: S310 - loopback http, checked by port()
+    token = _access_token(settings) if settings.catalog.credential else settings.catalog.token.reveal()
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
     with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310
         return response.status == 200 and "defaults" in json.loads(response.read())
+
+
+def _access_token(settings: Settings) -> str:
+    """An access token for ``catalog_credential``, from the server's token endpoint."""
+    client_id, colon, client_secret = settings.catalog.credential.reveal().partition(":")
+    form = {"grant_type": "client_credentials", "scope": settings.catalog.scope}
+    form |= {"client_id": client_id, "client_secret": client_secret} if colon else {"client_secret": client_id}
+    request = urllib.request.Request(  # noqa: S310 - loopback http, checked by port()
+        settings.catalog.token_endpoint, data=urllib.parse.urlencode(form).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310
+        return str(json.loads(response.read())["access_token"])
 
 
 def stop(settings: Settings) -> None:

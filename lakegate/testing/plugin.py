@@ -52,7 +52,6 @@ def lakegate_settings(tmp_path_factory: pytest.TempPathFactory, lakegate_schemas
         metrics_port=free_port_range(4),
         flink_rest_port=free_port_range(4),
         exporter_port=free_port(),
-        exporter_interval_s=2,
         drain=True,
         restart_attempts=0,  # bad data must never restart a job: any failure fails the test
     )

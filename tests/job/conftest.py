@@ -20,15 +20,16 @@ from jobs.runtime import prepare_process
 from lakegate import jvm
 from lakegate.settings import Settings
 
-# The job tests' JVMs (broker, registry, catalog and object-store servers, clusters, every job) each live seconds
-# to minutes on small inputs: the client compiler alone (C1) starts them sooner and leaves more of two cores to
-# the work than tiered compilation's C2 does (docs/testing.md, "JVM start-up"). Benchmarks never run with it.
+# The job tests' JVMs (broker, registry, catalog and object-store servers, clusters, every job) work on small
+# inputs: the client compiler alone (C1) starts them sooner and leaves more of two cores to the work than tiered
+# compilation's C2 does (docs/testing.md, "JVM start-up"). Benchmarks never run with it.
 TEST_JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def quick_starting_jvms() -> Iterator[None]:
-    """Every JVM started during the job tests gets ``TEST_JAVA_TOOL_OPTIONS`` (after any the caller had set)."""
+    """Every JVM started during the job tests gets ``TEST_JAVA_TOOL_OPTIONS`` (after any the caller had set),
+    except the gateway in this process (``jvm_gateway``)."""
     with pytest.MonkeyPatch.context() as env:
         env.setenv("JAVA_TOOL_OPTIONS", f"{os.environ.get('JAVA_TOOL_OPTIONS', '')} {TEST_JAVA_TOOL_OPTIONS}".strip())
         yield
@@ -42,7 +43,8 @@ _gateway_processes: list[subprocess.Popen[bytes]] = []
 @pytest.fixture(scope="session")
 def jvm_gateway(lakegate_settings: Settings) -> Iterator[Any]:
     """PyFlink's gateway, started as the jobs start it (Hadoop and SQLite on the system classpath), with
-    lakegate's compiled Java classes loaded."""
+    lakegate's compiled Java classes loaded. It lives for the session and compares long seeded histories, where
+    C2 pays for itself: it starts with the caller's ``JAVA_TOOL_OPTIONS``, not ``quick_starting_jvms``'s."""
     launch = pyflink.java_gateway.launch_gateway_server_process
 
     def launch_and_keep(env: Any, args: Any) -> subprocess.Popen[bytes]:
@@ -54,7 +56,13 @@ def jvm_gateway(lakegate_settings: Settings) -> Iterator[Any]:
     atexit.register(_stop_gateways)  # registered before PyFlink's, so it runs after them
     try:
         prepare_process(lakegate_settings)
-        gateway = get_gateway()
+        with pytest.MonkeyPatch.context() as env:
+            callers = os.environ.get("JAVA_TOOL_OPTIONS", "").replace(TEST_JAVA_TOOL_OPTIONS, "").strip()
+            if callers:
+                env.setenv("JAVA_TOOL_OPTIONS", callers)
+            else:
+                env.delenv("JAVA_TOOL_OPTIONS", raising=False)
+            gateway = get_gateway()
         # lakegate's jar and the connectors (Kafka, Iceberg), as a job's pipeline.jars would bring them
         add_jars_to_context_class_loader([p.as_uri() for p in jvm.pipeline_jars(lakegate_settings)])
         yield gateway

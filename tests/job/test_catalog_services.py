@@ -75,12 +75,14 @@ def test_the_lake_on_a_postgresql_catalog_ingests_models_replays_and_balances(
 @pytest.fixture
 def rest_catalog_on_object_store(lakegate_object_store: Settings) -> Iterator[Settings]:
     """The production layout on loopback: the warehouse in a bucket of the object store, behind an Iceberg
-    REST catalog server (with a bearer token) whose own file IO is S3FileIO on the same bucket."""
+    REST catalog server whose own file IO is S3FileIO on the same bucket. Its clients authenticate with OAuth2
+    client credentials, exchanged for tokens at its token endpoint, and ask for its one warehouse by name."""
     filesystem(lakegate_object_store, allow_bucket_creation=True).create_dir("lake")
     settings = lakegate_object_store.replace(
         s3_warehouse="s3://lake/warehouse",
         catalog_uri=f"http://127.0.0.1:{free_port()}",
-        catalog_token=secrets.token_urlsafe(18),
+        catalog_credential=f"lakegate-ingest:{secrets.token_urlsafe(18)}",
+        catalog_warehouse="lake",
     )
     restcatalog.start(settings)
     try:
@@ -93,11 +95,12 @@ def test_the_lake_on_object_storage_behind_a_rest_catalog_ingests_models_replays
     rest_catalog_on_object_store: Settings, run_job: Callable[..., JobRun], tmp_path: Path
 ) -> None:
     settings = rest_catalog_on_object_store
+    client_secret = settings.catalog.credential.reveal().partition(":")[2]
     _the_lake_ingests_models_replays_and_balances(
         settings,
         run_job,
         tmp_path,
-        settings.catalog.token.reveal(),
+        client_secret,
         lambda: _rest_tables(settings),
         "rest",
         20261212,
@@ -114,20 +117,28 @@ def test_the_lake_on_object_storage_behind_a_rest_catalog_ingests_models_replays
     assert any(stored.glob("_lakegate/coverage/*/model-state-*.bin")), "the read-model state is in the bucket"
     # Neither secret is in an object, the REST server's files or a log; the S3 key is in no command line.
     s3_secret = settings.objectstore.secret_access_key.reveal()
-    for secret in (s3_secret.encode(), settings.catalog.token.reveal().encode()):
+    for secret in (s3_secret.encode(), client_secret.encode()):
         files = [
             *stored.rglob("*"),
             *(settings.paths.home / "restcatalog").rglob("*"),
             *settings.paths.log_dir.rglob("*"),
         ]
         assert not [p for p in files if p.is_file() and secret in p.read_bytes()]
-    assert s3_secret not in restcatalog.service(settings).log_file.read_text()
-    assert s3_secret.encode() not in Path(f"/proc/{restcatalog.service(settings).pid()}/cmdline").read_bytes()
-    # A wrong token is refused by the server, and the message says what to check without quoting it.
-    with pytest.raises(CatalogUnavailableError) as refused:
-        open_catalog(settings.replace(catalog_token="not-the-token"))
-    assert "NotAuthorizedException" in str(refused.value) and "catalog_token" in str(refused.value)
-    assert "not-the-token" not in str(refused.value)
+    for secret in (s3_secret, client_secret):
+        assert secret not in restcatalog.service(settings).log_file.read_text()
+        assert secret.encode() not in Path(f"/proc/{restcatalog.service(settings).pid()}/cmdline").read_bytes()
+    # A wrong client secret, a token of the client's own making and another warehouse are refused by the
+    # server; each message says what to check without quoting a secret.
+    for wrong, reason in [
+        ({"catalog_credential": "lakegate-ingest:not-the-secret"}, "invalid_client"),
+        ({"catalog_credential": "", "catalog_token": "made-up-token"}, "NotAuthorizedException"),
+        ({"catalog_warehouse": "another"}, "serves the warehouse named lake"),
+    ]:
+        with pytest.raises(CatalogUnavailableError) as refused:
+            open_catalog(settings.replace(**wrong))
+        message = str(refused.value)
+        assert reason in message and "catalog_warehouse" in message, message
+        assert "not-the-secret" not in message and "made-up-token" not in message and client_secret not in message
 
 
 def _rest_tables(settings: Settings) -> set[tuple[str, str]]:
@@ -269,10 +280,19 @@ def test_the_java_catalog_takes_its_credentials_from_the_named_environment_varia
         assert "s3cr" not in str(refused.value), "the message never quotes the URL"
 
 
-def test_the_java_rest_catalog_takes_its_token_from_the_named_environment_variable(jvm_gateway: Any) -> None:
+def test_the_java_rest_catalog_takes_its_token_and_credentials_from_the_named_environment_variables(
+    jvm_gateway: Any,
+) -> None:
     catalog_class = jvm_gateway.jvm.io.lakegate.flink.catalog.EnvRestCatalog
-    options = {"uri": "http://127.0.0.1:8181", "lakegate.token-env": "LAKEGATE_CATALOG_TOKEN"}
+    options = {
+        "uri": "http://127.0.0.1:8181",
+        "lakegate.token-env": "LAKEGATE_CATALOG_TOKEN",
+        "lakegate.credential-env": "LAKEGATE_CATALOG_CREDENTIAL",
+    }
     with_token = dict(catalog_class.resolved(options, {"LAKEGATE_CATALOG_TOKEN": "t0ken"}))
-    assert with_token == {"uri": "http://127.0.0.1:8181", "token": "t0ken"}
+    assert with_token == {"uri": "http://127.0.0.1:8181", "token": "t0ken", "rest.auth.type": "oauth2"}
+    with_client = dict(catalog_class.resolved(options, {"LAKEGATE_CATALOG_CREDENTIAL": "id:s3cret"}))
+    assert with_client == {"uri": "http://127.0.0.1:8181", "credential": "id:s3cret", "rest.auth.type": "oauth2"}
     assert dict(catalog_class.resolved(options, {})) == {"uri": "http://127.0.0.1:8181"}, "unset: no token"
-    assert dict(catalog_class.resolved(options, {"LAKEGATE_CATALOG_TOKEN": ""})) == {"uri": "http://127.0.0.1:8181"}
+    empty = {"LAKEGATE_CATALOG_TOKEN": "", "LAKEGATE_CATALOG_CREDENTIAL": ""}
+    assert dict(catalog_class.resolved(options, empty)) == {"uri": "http://127.0.0.1:8181"}

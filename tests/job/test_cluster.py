@@ -80,7 +80,7 @@ def test_killed_between_two_sinks_commits_restored_then_upgraded_keeps_every_rec
     sending = threading.Thread(
         target=produce,
         args=(settings, contracts, 5000),
-        kwargs={"bad_fraction": 0.1, "duplicate_fraction": 0.05, "seed": 61, "rate": 100.0},
+        kwargs={"bad_fraction": 0.1, "duplicate_fraction": 0.05, "seed": 61, "rate": 200.0},
     )
     first_job = cluster.submit(settings)
     sending.start()

@@ -82,7 +82,8 @@ def test_ledger_balances_and_every_panel_and_rule_works_on_a_real_prometheus(
     start_job: Callable[[str, Settings], RunningJob],
     tmp_path: Path,
 ) -> None:
-    settings, contracts = own_lake(lakegate_stack, tmp_path, "observe", drain=False)
+    # The exporter refreshes every 2 s here (10 s by default), so the ledger it serves settles sooner.
+    settings, contracts = own_lake(lakegate_stack, tmp_path, "observe", drain=False, exporter_interval_s=2)
     report = produce(settings, contracts, 1500, bad_fraction=0.2, duplicate_fraction=0.05, all_versions=True, seed=4242)
     assert any(r.expected == "duplicate_event_id" for r in report.records)
     topics = sorted({c.topic for c in contracts})

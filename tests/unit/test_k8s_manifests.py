@@ -293,6 +293,7 @@ TEST_SECRETS = {
     "LAKEGATE_KAFKA_SASL_PASSWORD": "unit-test-kafka-password",
     "LAKEGATE_CATALOG_URI": "postgresql://lakegate:unit-test-password@postgres.example.com:5432/lakegate",
     "LAKEGATE_CATALOG_TOKEN": "",
+    "LAKEGATE_CATALOG_CREDENTIAL": "",
     "LAKEGATE_S3_SECRET_ACCESS_KEY": "unit-test-s3-secret",
 }
 

@@ -32,7 +32,8 @@ FLAT_KEYS = """
     topic_partitions dlq_topic consumer_group kafka_security_protocol kafka_sasl_mechanism kafka_sasl_username
     kafka_sasl_password kafka_ssl_cafile registry_url registry_heap_mb registry_timeout_s registry_retries
     registry_ca_file catalog_name catalog_db warehouse audit_namespace quarantine_namespace catalog_uri
-    catalog_token s3_endpoint s3_region s3_path_style_access s3_access_key_id s3_secret_access_key
+    catalog_token catalog_credential catalog_oauth2_server_uri catalog_scope catalog_warehouse
+    s3_endpoint s3_region s3_path_style_access s3_access_key_id s3_secret_access_key
     s3_warehouse s3_checkpoints readmodel_namespace changelog_topic_prefix pii_salt job_name
     parallelism checkpoint_interval_ms python_execution_mode start_from drain restart_attempts
     batch_max_records batch_max_bytes batch_max_delay_ms state_backend local_heap_mb readmodel_minibatch_ms
@@ -193,6 +194,10 @@ def test_every_setting_round_trips_through_the_environment(tmp_path: Path) -> No
         "quarantine_namespace": "quarantine2",
         "catalog_uri": "https://catalog.example:8443/api/catalog",  # a REST catalog: catalog_token needs one
         "catalog_token": "catalog-token",
+        "catalog_credential": "lakegate:client-secret",
+        "catalog_oauth2_server_uri": "https://login.example/oauth2/token",
+        "catalog_scope": "PRINCIPAL_ROLE:ALL",
+        "catalog_warehouse": "lake2",
         "s3_endpoint": "https://objects.example:9443",
         "s3_region": "eu-central-1",
         "s3_path_style_access": False,
@@ -366,6 +371,7 @@ def test_every_secret_is_found_by_its_type() -> None:
         "pii_salt",
         "catalog_uri",
         "catalog_token",
+        "catalog_credential",
         "s3_secret_access_key",
     }
     assert "canary" not in repr(settings) + str(settings.masked()) + json.dumps(settings.masked_sections())
