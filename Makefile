@@ -59,7 +59,7 @@ unit: $(STAMP)
 job: setup bench-setup
 	$(BIN)/pytest -m job
 
-## bench: lakegate vs pure-Java Flink SQL vs a plain Python consumer on 2M events (bench/README.md). Long: idle machine
+## bench: lakegate (local folder, S3 bucket) vs pure-Java Flink SQL vs a plain Python consumer on 2M events (bench/README.md). Long
 bench: setup bench-setup
 	$(BIN)/python -m bench.compare --events 2000000
 

@@ -372,10 +372,10 @@ _COLUMNS = (  # (heading, summary key, format)
 
 
 def print_table(summary: dict[str, dict[str, Any]], compared: dict[str, Any]) -> None:
-    print("\n" + f"{'pipeline':<12}" + "".join(f" {heading:>9}" for heading, _, _ in _COLUMNS))
+    print("\n" + f"{'pipeline':<15}" + "".join(f" {heading:>9}" for heading, _, _ in _COLUMNS))
     for key, values in summary.items():
         cells = ("-" if values[k] is None else format(values[k], spec) for _, k, spec in _COLUMNS)
-        print(f"{key:<12}" + "".join(f" {cell:>9}" for cell in cells))
+        print(f"{key:<15}" + "".join(f" {cell:>9}" for cell in cells))
     for name, value in compared.items():
         print(f"  {name}: {value}")
 
