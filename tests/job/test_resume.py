@@ -89,35 +89,31 @@ def test_kills_between_two_sinks_commits_then_restarts_lose_and_double_nothing(
         marker = tmp_path / f"killed-{step}.txt"
         monkeypatch.setenv("JVM_ARGS", f"-javaagent:{crash_agent}={sinks[first]},{sinks[second]},2,{marker}")
         run = _next_run(settings, restart, step)
-        if restart == "fresh":
-            produce(settings, contracts, 8000, bad_fraction=0.1, duplicate_fraction=0.05, seed=seed + step)
-            killed = run_job("ingest", run, check=False)
-            assert killed.returncode != 0, killed.log
-        else:
-            # Unbounded, as `lakegate resume` runs a job (a drained job's checkpoint keeps its stopping offsets),
-            # with records arriving while it runs: every checkpoint then has changes for every sink to commit.
-            sending = threading.Thread(
-                target=produce,
-                args=(settings, contracts, 8000),
-                kwargs={"bad_fraction": 0.1, "duplicate_fraction": 0.05, "seed": seed + step, "rate": 400.0},
-            )
-            job = start_job("ingest", run)
-            sending.start()
-            deadline = time.monotonic() + 300
-            while job.alive and time.monotonic() < deadline:
-                time.sleep(1)
-            sending.join()
-            assert not job.alive, f"run {step} was not killed: {job.log}"
+        # Unbounded, as a job runs in production and as `lakegate resume` runs one (a drained job's checkpoint
+        # keeps its stopping offsets), with records arriving while it runs: every checkpoint then has changes
+        # for every sink to commit, however fast the job would drain a backlog.
+        sending = threading.Thread(
+            target=produce,
+            args=(settings, contracts, 8000),
+            kwargs={"bad_fraction": 0.1, "duplicate_fraction": 0.05, "seed": seed + step, "rate": 400.0},
+        )
+        job = start_job("ingest", run)
+        sending.start()
+        deadline = time.monotonic() + 300
+        while job.alive and time.monotonic() < deadline:
+            time.sleep(1)
+        sending.join()
+        assert not job.alive, f"run {step} was not killed: {job.log}"
         monkeypatch.delenv("JVM_ARGS")
         shutil.copytree(settings.paths.log_dir, tmp_path / f"killed-{step}-logs")  # the next run overwrites them
         assert marker.exists(), f"run {step} was not killed between {first}'s and {second}'s commits"
         # The kill left the first sink holding records the second lacks: the case the next run must repair.
         _assert_first_holds_more(settings, first, second, marker.read_text())
     produced = topic_coordinates(settings, [c.topic for c in contracts])
-    last = _next_run(settings, restart, len(KILLS[restart]))
     if restart == "fresh":
-        run_job("ingest", last)
+        run_job("ingest", settings)  # `lakegate run ingest --drain`: a fresh start, to the topics' end
     else:
+        last = _next_run(settings, restart, len(KILLS[restart]))
         # A job restored from a checkpoint runs unbounded, as `lakegate resume` runs it: until the lake holds
         # every record, and the Kafka transactions committed after the tables (dead letters, changelogs) agree.
         job = start_job("ingest", last)
@@ -155,10 +151,8 @@ def _lake(settings: Settings, contracts: Contracts) -> set[Coordinate]:
 
 
 def _next_run(settings: Settings, restart: str, step: int) -> Settings:
-    """The settings of a chain's next run: its first always starts fresh (an empty lake)."""
-    if restart == "fresh":
-        return settings
-    if step == 0:
+    """The settings of a chain's next killed run, unbounded: its first always starts fresh (an empty lake)."""
+    if restart == "fresh" or step == 0:
         return settings.replace(drain=False)
     jobs = {job for job, _ in read_journal(journal_folder(settings))}  # this lake's jobs
     retained = [p.parent for job in jobs for p in (settings.paths.home / "checkpoints" / job).glob("chk-*/_metadata")]
