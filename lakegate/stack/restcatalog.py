@@ -4,11 +4,11 @@ rest-catalog``): Iceberg's reference REST adapter in front of a JDBC catalog on 
 
 It serves the catalog ``catalog_uri`` names (an ``http://127.0.0.1:<port>`` URL: production points it at its
 own service), keeps tables under ``paths.warehouse`` (or ``s3_warehouse``) and its own database under
-``<home>/restcatalog``. It asks every request for ``catalog_token`` as its bearer token when one is set; with
+``<home>/restcatalog``. It asks every request for ``catalog_token`` as its bearer token when one is set. With
 ``catalog_credential`` it issues access tokens for those OAuth2 client credentials at its own
-``/v1/oauth/tokens`` and asks every request for one; with ``catalog_warehouse`` it serves only a client that asks
-for that warehouse. Invariant: the token and the client secret reach the server through its environment only,
-never a command line or its log.
+``/v1/oauth/tokens`` (``catalog_oauth2_server_uri`` left empty) and asks every request for one. With
+``catalog_warehouse`` it serves only a client that asks for that warehouse. Invariant: the token and the client
+secret reach the server through its environment only, never a command line or its log.
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ def port(settings: Settings) -> int:
 
 
 def start(settings: Settings) -> None:
+    own_endpoint = f"{settings.catalog.uri.public.rstrip('/')}/v1/oauth/tokens"
+    if settings.catalog.credential and settings.catalog.token_endpoint != own_endpoint:
+        raise StackError(
+            f"the local REST catalog issues its own tokens at {own_endpoint}; catalog_oauth2_server_uri names "
+            f"{settings.catalog.token_endpoint}, whose tokens it would refuse: leave it empty for a local trial"
+        )
     database = settings.paths.home / "restcatalog" / "catalog.db"
     database.parent.mkdir(parents=True, exist_ok=True)
     if not warehouse.on_object_store(settings):

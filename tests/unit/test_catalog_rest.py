@@ -103,6 +103,19 @@ def test_the_local_rest_catalog_serves_only_a_loopback_http_catalog_uri() -> Non
         assert "catalog_uri = http://127.0.0.1:<port>" in str(refused.value)
 
 
+def test_the_local_rest_catalog_refuses_a_token_endpoint_other_than_its_own() -> None:
+    settings = Settings.load(
+        env={},
+        catalog_uri=f"http://127.0.0.1:{free_port()}",
+        catalog_credential=f"lakegate:{TOKEN}",
+        catalog_oauth2_server_uri="https://login.example/oauth2/token",
+    )
+    with pytest.raises(StackError) as refused:
+        restcatalog.start(settings)
+    assert "issues its own tokens" in str(refused.value) and "leave it empty" in str(refused.value)
+    assert TOKEN not in str(refused.value)
+
+
 def test_a_rest_catalog_that_does_not_answer_stops_the_command_with_what_to_check() -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(CatalogUnavailableError) as refused:
