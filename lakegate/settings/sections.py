@@ -207,9 +207,20 @@ class CatalogSettings(Section):
         return "postgresql" if self.uri.reveal() else "sqlite"
 
     @property
+    def own_token_endpoint(self) -> str:
+        """The REST catalog's own token endpoint, ``<catalog_uri>/v1/oauth/tokens``."""
+        return f"{self.uri.public.rstrip('/')}/v1/oauth/tokens"
+
+    @property
     def token_endpoint(self) -> str:
         """Where OAuth2 client credentials are exchanged for tokens."""
-        return self.oauth2_server_uri or f"{self.uri.public.rstrip('/')}/v1/oauth/tokens"
+        return self.oauth2_server_uri or self.own_token_endpoint
+
+    @property
+    def client(self) -> tuple[str, str]:
+        """``catalog_credential`` as (client id, client secret); the id is empty for a secret alone."""
+        client_id, colon, client_secret = self.credential.reveal().partition(":")
+        return (client_id, client_secret) if colon else ("", client_id)
 
     def rules(self) -> list[str]:
         rest_only = {
@@ -256,8 +267,8 @@ class CatalogSettings(Section):
 
     def _rest_auth_rules(self) -> list[str]:
         problems = []
-        client_id, colon, client_secret = self.credential.reveal().partition(":")
-        if self.credential and (not (client_secret if colon else client_id) or (colon and not client_id)):
+        client_id, client_secret = self.client
+        if self.credential and (not client_secret or (":" in self.credential.reveal() and not client_id)):
             problems.append("catalog_credential must be client_id:client_secret (or the client secret alone)")
         if self.oauth2_server_uri and not is_http_url(self.oauth2_server_uri):
             problems.append(f"catalog_oauth2_server_uri must be an http(s) URL, got {self.oauth2_server_uri!r}")

@@ -46,7 +46,7 @@ def port(settings: Settings) -> int:
 
 
 def start(settings: Settings) -> None:
-    own_endpoint = f"{settings.catalog.uri.public.rstrip('/')}/v1/oauth/tokens"
+    own_endpoint = settings.catalog.own_token_endpoint
     if settings.catalog.credential and settings.catalog.token_endpoint != own_endpoint:
         raise StackError(
             f"the local REST catalog issues its own tokens at {own_endpoint}; catalog_oauth2_server_uri names "
@@ -97,9 +97,10 @@ def ready(settings: Settings) -> bool:
 
 def _access_token(settings: Settings) -> str:
     """An access token for ``catalog_credential``, from the server's token endpoint."""
-    client_id, colon, client_secret = settings.catalog.credential.reveal().partition(":")
-    form = {"grant_type": "client_credentials", "scope": settings.catalog.scope}
-    form |= {"client_id": client_id, "client_secret": client_secret} if colon else {"client_secret": client_id}
+    client_id, client_secret = settings.catalog.client
+    form = {"grant_type": "client_credentials", "scope": settings.catalog.scope, "client_secret": client_secret}
+    if client_id:
+        form["client_id"] = client_id
     request = urllib.request.Request(  # noqa: S310 - loopback http, checked by port()
         settings.catalog.token_endpoint, data=urllib.parse.urlencode(form).encode(), method="POST"
     )

@@ -95,7 +95,7 @@ def test_the_lake_on_object_storage_behind_a_rest_catalog_ingests_models_replays
     rest_catalog_on_object_store: Settings, run_job: Callable[..., JobRun], tmp_path: Path
 ) -> None:
     settings = rest_catalog_on_object_store
-    client_secret = settings.catalog.credential.reveal().partition(":")[2]
+    client_secret = settings.catalog.client[1]
     _the_lake_ingests_models_replays_and_balances(
         settings,
         run_job,
